@@ -1,0 +1,123 @@
+import { opCode, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
+import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, Path, Role, Store } from '../store/store'
+import type { HostConnection } from './host-connection'
+
+const OP = {
+  get: opCode('get'),
+  set: opCode('set'),
+  setIfAbsent: opCode('setIfAbsent'),
+  has: opCode('has'),
+  delete: opCode('delete'),
+  keys: opCode('keys'),
+  entries: opCode('entries'),
+  size: opCode('size'),
+  clear: opCode('clear'),
+  incr: opCode('incr'),
+  getVersioned: opCode('getVersioned'),
+  setIfVersion: opCode('setIfVersion'),
+  compareAndSet: opCode('compareAndSet'),
+  getIn: opCode('getIn'),
+  setIn: opCode('setIn'),
+  deleteIn: opCode('deleteIn'),
+  incrIn: opCode('incrIn'),
+  push: opCode('push'),
+  expire: opCode('expire'),
+  ttl: opCode('ttl'),
+  watch: opCode('watch'),
+  unwatch: opCode('unwatch'),
+  acquireLock: opCode('acquireLock'),
+  releaseLock: opCode('releaseLock'),
+  isLocked: opCode('isLocked')
+} as const
+
+/** MessagePack has one nil; the store contract says `undefined` for "absent". */
+function orUndefined<T> (value: unknown): T | undefined {
+  return (value ?? undefined) as T | undefined
+}
+
+/** The Store contract over a connection to the host: every method is one request. */
+export class RemoteStore implements Store {
+  readonly role: Role = 'client'
+  readonly #connection: HostConnection
+  /** The per-call timeout; a lock wait gets this much on top of its own. */
+  readonly #timeout: number
+  readonly #watchers = new Map<number, ChangeListener>()
+
+  constructor (connection: HostConnection, timeout: number) {
+    this.#connection = connection
+    this.#timeout = timeout
+    connection.onPush = (message) => this.#pushed(message)
+  }
+
+  get connection (): HostConnection {
+    return this.#connection
+  }
+
+  #call<T> (op: number, ...args: unknown[]): Promise<T> {
+    return this.#connection.call(op, args) as Promise<T>
+  }
+
+  async get (key: string): Promise<Encoded | undefined> { return orUndefined(await this.#call(OP.get, key)) }
+  set (key: string, value: Encoded, ttl: number): Promise<void> { return this.#call(OP.set, key, value, ttl) }
+  setIfAbsent (key: string, value: Encoded, ttl: number): Promise<boolean> { return this.#call(OP.setIfAbsent, key, value, ttl) }
+  has (key: string): Promise<boolean> { return this.#call(OP.has, key) }
+  delete (key: string): Promise<boolean> { return this.#call(OP.delete, key) }
+  keys (prefix: string): Promise<string[]> { return this.#call(OP.keys, prefix) }
+  entries (prefix: string): Promise<Array<[string, Encoded]>> { return this.#call(OP.entries, prefix) }
+  size (): Promise<number> { return this.#call(OP.size) }
+  clear (): Promise<void> { return this.#call(OP.clear) }
+  incr (key: string, by: number): Promise<number> { return this.#call(OP.incr, key, by) }
+
+  async getVersioned (key: string): Promise<[Encoded | undefined, number]> {
+    const [value, version] = await this.#call<[Encoded | null, number]>(OP.getVersioned, key)
+    return [orUndefined(value), version]
+  }
+
+  setIfVersion (key: string, value: Encoded, version: number): Promise<boolean> { return this.#call(OP.setIfVersion, key, value, version) }
+  compareAndSet (key: string, expected: Encoded | null, next: Encoded): Promise<boolean> { return this.#call(OP.compareAndSet, key, expected, next) }
+
+  async getIn (path: Path): Promise<Encoded | undefined> { return orUndefined(await this.#call(OP.getIn, path)) }
+  setIn (path: Path, value: Encoded): Promise<void> { return this.#call(OP.setIn, path, value) }
+  deleteIn (path: Path): Promise<boolean> { return this.#call(OP.deleteIn, path) }
+  incrIn (path: Path, by: number): Promise<number> { return this.#call(OP.incrIn, path, by) }
+  push (path: Path, items: Encoded[]): Promise<number> { return this.#call(OP.push, path, items) }
+
+  expire (key: string, ttl: number): Promise<boolean> { return this.#call(OP.expire, key, ttl) }
+  ttl (key: string): Promise<number> { return this.#call(OP.ttl, key) }
+
+  async watch (prefix: string, listener: ChangeListener): Promise<() => Promise<void>> {
+    const watchId = await this.#call<number>(OP.watch, prefix)
+    this.#watchers.set(watchId, listener)
+    return async () => {
+      if (this.#watchers.delete(watchId)) await this.#call(OP.unwatch, watchId)
+    }
+  }
+
+  acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
+    // The host times the wait out itself; the local deadline only guards against a host that
+    // stops answering.
+    return this.#connection.call(OP.acquireLock, [name, options.timeout, options.ttl],
+      options.timeout + this.#timeout) as Promise<number>
+  }
+
+  releaseLock (name: string, token: number): Promise<void> { return this.#call(OP.releaseLock, name, token) }
+  isLocked (name: string): Promise<boolean> { return this.#call(OP.isLocked, name) }
+
+  async close (): Promise<void> {
+    this.#watchers.clear()
+    this.#connection.close()
+  }
+
+  #pushed (message: unknown[]): void {
+    const listener = this.#watchers.get(message[2] as number)
+    if (listener === undefined) return
+    if (message[1] === PUSH_CHANGE) {
+      const event: ChangeEvent = { type: message[3] as ChangeEvent['type'], key: message[4] as string }
+      if (message[5] !== null && message[5] !== undefined) event.value = message[5] as Encoded
+      listener(event)
+    } else if (message[1] === PUSH_OVERFLOW) {
+      this.#watchers.delete(message[2] as number)
+      listener({ type: 'overflow', key: '' })
+    }
+  }
+}

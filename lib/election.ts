@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto'
+import { lstat, unlink } from 'node:fs/promises'
+import { createServer, type Server } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { HostConnection, type ConnectionSettings } from './client/host-connection'
+import { SharedStateConnectTimeoutError } from './errors'
+import { describeEndpoint, type Endpoint } from './options'
+
+/** Who won: this worker listens and hosts, or it is an authenticated client of the winner. */
+export type ElectionResult =
+  | { readonly role: 'host', readonly server: Server }
+  | { readonly role: 'client', readonly connection: HostConnection }
+
+export function newClientId (): string {
+  return `${process.pid}-${randomBytes(6).toString('hex')}`
+}
+
+/**
+ * Binds the manager socket, or fails because another process already has it. Under node:cluster a
+ * worker's plain listen() is handed to the primary, which shares one socket among all workers and
+ * never reports EADDRINUSE: every worker would believe it won. `exclusive: true` makes the worker
+ * bind the port itself, so exactly one wins, with or without a cluster primary.
+ */
+function tryListen (endpoint: Endpoint): Promise<Server | undefined> {
+  return new Promise((resolve, reject) => {
+    const server = createServer({ noDelay: true })
+    const onError = (error: NodeJS.ErrnoException): void => {
+      if (error.code === 'EADDRINUSE') resolve(undefined)
+      else reject(error)
+    }
+    server.once('error', onError)
+    server.once('listening', () => {
+      server.off('error', onError)
+      resolve(server)
+    })
+    if (endpoint.kind === 'unix') server.listen({ path: endpoint.path, exclusive: true })
+    else server.listen({ host: endpoint.host, port: endpoint.port, exclusive: true })
+  })
+}
+
+function isRefused (error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code
+  return code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ECONNRESET'
+}
+
+/**
+ * A unix socket file outlives a host killed with SIGKILL, and its path then refuses connections
+ * while still blocking listen(). It is removed only if it is still the very file found refusing,
+ * so a worker never deletes the socket a faster rival has just bound in its place.
+ */
+async function removeStaleSocket (path: string, refusedInode: number | undefined): Promise<void> {
+  if (refusedInode === undefined) return
+  const now = await lstat(path).catch(() => undefined)
+  if (now?.isSocket() === true && now.ino === refusedInode) await unlink(path).catch(() => {})
+}
+
+async function inodeOf (endpoint: Endpoint): Promise<number | undefined> {
+  if (endpoint.kind !== 'unix') return undefined
+  return (await lstat(endpoint.path).catch(() => undefined))?.ino
+}
+
+/**
+ * Runs the election: listen exclusively, or connect and authenticate to whoever did. A host that
+ * vanished between our failed listen and our connect just means another round, until `deadline`.
+ * Errors that another round cannot fix (wrong key, a stranger on the port) end it at once.
+ */
+export async function electHost (settings: ConnectionSettings, connectTimeout: number): Promise<ElectionResult> {
+  const { endpoint } = settings
+  const deadline = Date.now() + connectTimeout
+  let round = 0
+  while (Date.now() < deadline) {
+    const server = await tryListen(endpoint)
+    if (server !== undefined) return { role: 'host', server }
+    const inode = await inodeOf(endpoint)
+    try {
+      return { role: 'client', connection: await HostConnection.open(settings, deadline) }
+    } catch (error) {
+      if (!isRefused(error)) throw error
+      if (endpoint.kind === 'unix') await removeStaleSocket(endpoint.path, inode)
+    }
+    // Jitter spreads the survivors of a dead host so they do not retry in lockstep.
+    round++
+    await sleep(Math.min(100, 5 * round) + Math.random() * 20)
+  }
+  throw new SharedStateConnectTimeoutError(describeEndpoint(endpoint), connectTimeout)
+}

@@ -1,0 +1,80 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { SharedLock } from './api/shared-lock'
+import { SharedMap } from './api/shared-map'
+import { RemoteStore } from './client/remote-store'
+import { electHost, newClientId } from './election'
+import { SharedStateAlreadyRegisteredError } from './errors'
+import { HostServer } from './host/host-server'
+import { describeEndpoint, parseOptions, type ParsedOptions, type SharedStateOptions } from './options'
+import { ValueCodec } from './protocol/codec'
+import type { Store } from './store/store'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The map every worker shares. */
+    shared: SharedMap
+    /** The lock every worker shares: `shared.lock('default')`. */
+    sharedLock: SharedLock
+  }
+}
+
+interface Backend {
+  store: Store
+  /** Closes what this backend opened, after the store itself. */
+  close: () => Promise<void>
+}
+
+async function openSocketBackend (fastify: FastifyInstance, options: ParsedOptions, codec: ValueCodec): Promise<Backend> {
+  const clientId = newClientId()
+  const where = describeEndpoint(options.endpoint)
+  const elected = await electHost({
+    endpoint: options.endpoint,
+    key: options.key,
+    maxFrameBytes: options.maxFrameBytes,
+    timeout: options.timeout,
+    clientId,
+    info: { pid: process.pid }
+  }, options.connectTimeout)
+
+  if (elected.role === 'host') {
+    const host = new HostServer(elected.server, options, codec, (message, error) => fastify.log.warn({ err: error }, message))
+    fastify.log.info(`shared state: host on ${where}`)
+    return { store: host.localStore(clientId), close: () => host.close() }
+  }
+  const { connection } = elected
+  connection.onLost = (error) => fastify.log.error({ err: error }, `shared state: lost the host at ${where}`)
+  fastify.log.info(`shared state: client of ${where} (host pid ${connection.hostInfo.pid})`)
+  return { store: new RemoteStore(connection, options.timeout), close: async () => {} }
+}
+
+async function sharedState (fastify: FastifyInstance, rawOptions: SharedStateOptions): Promise<void> {
+  if (fastify.hasDecorator('shared')) throw new SharedStateAlreadyRegisteredError()
+  const options = parseOptions(rawOptions)
+  for (const warning of options.warnings) fastify.log.warn(warning)
+
+  const codec = new ValueCodec()
+  const backend = await openSocketBackend(fastify, options, codec)
+  const shared = new SharedMap(backend.store, codec, options.timeout)
+  try {
+    // setIfAbsent, not set: a worker that starts late must not reset what others have written.
+    for (const [key, value] of Object.entries(options.defaults)) await shared.setIfAbsent(key, value)
+  } catch (error) {
+    await backend.store.close()
+    await backend.close()
+    throw error
+  }
+
+  fastify.decorate('shared', shared)
+  fastify.decorate('sharedLock', shared.lock('default'))
+  fastify.addHook('onClose', async () => {
+    await backend.store.close()
+    await backend.close()
+  })
+}
+
+/** The plugin: `app.register(sharedState, { port, key })`. */
+export const sharedStatePlugin: FastifyPluginAsync<SharedStateOptions> = fp(sharedState, {
+  fastify: '5.x',
+  name: 'fastify-shared-state'
+})

@@ -1,0 +1,114 @@
+import { SharedStateProtocolError } from '../errors'
+import { validatePath } from '../store/path'
+
+/**
+ * The messages that travel after authentication, each one MessagePack array in one frame:
+ *
+ *   request  [id, op, ...args]         id > 0, unique per client for its lifetime (a retry reuses it)
+ *   reply    [id, REPLY_OK, result]
+ *            [id, REPLY_ERROR, code, message]
+ *   push     [0, PUSH_*, ...]          sent by the host unasked (change events)
+ *
+ * `op` is an index into OPS: the allowlist. The host dispatches nothing else, and checks every
+ * argument's type here before a store sees it.
+ */
+
+export const REPLY_OK = 0
+export const REPLY_ERROR = 1
+export const PUSH_ID = 0
+export const PUSH_CHANGE = 1
+export const PUSH_OVERFLOW = 2
+
+type ArgKind = 'string' | 'bytes' | 'bytes?' | 'bytes[]' | 'number' | 'ms' | 'path' | 'token'
+
+interface OpSpec {
+  readonly name: string
+  readonly args: readonly ArgKind[]
+  /** Changes state: a retry after a lost reply must not apply it twice. */
+  readonly mutates: boolean
+}
+
+function op (name: string, args: readonly ArgKind[], mutates: boolean): OpSpec {
+  return Object.freeze({ name, args, mutates })
+}
+
+// Append only: the index is the op's code on the wire.
+export const OPS: readonly OpSpec[] = Object.freeze([
+  op('ping', [], false),
+  op('get', ['string'], false),
+  op('set', ['string', 'bytes', 'ms'], true),
+  op('setIfAbsent', ['string', 'bytes', 'ms'], true),
+  op('has', ['string'], false),
+  op('delete', ['string'], true),
+  op('keys', ['string'], false),
+  op('entries', ['string'], false),
+  op('size', [], false),
+  op('clear', [], true),
+  op('incr', ['string', 'number'], true),
+  op('getVersioned', ['string'], false),
+  op('setIfVersion', ['string', 'bytes', 'token'], true),
+  op('compareAndSet', ['string', 'bytes?', 'bytes'], true),
+  op('getIn', ['path'], false),
+  op('setIn', ['path', 'bytes'], true),
+  op('deleteIn', ['path'], true),
+  op('incrIn', ['path', 'number'], true),
+  op('push', ['path', 'bytes[]'], true),
+  op('expire', ['string', 'ms'], true),
+  op('ttl', ['string'], false),
+  op('watch', ['string'], false),
+  op('unwatch', ['token'], false),
+  op('acquireLock', ['string', 'ms', 'ms'], true),
+  op('releaseLock', ['string', 'token'], true),
+  op('isLocked', ['string'], false)
+])
+
+export type OpName = typeof OPS[number]['name']
+
+const CODES = new Map(OPS.map((spec, code) => [spec.name, code]))
+
+export function opCode (name: string): number {
+  const code = CODES.get(name)
+  if (code === undefined) throw new SharedStateProtocolError(`no op named ${name}`)
+  return code
+}
+
+function bad (spec: OpSpec, index: number, kind: ArgKind): never {
+  throw new SharedStateProtocolError(`argument ${index} of ${spec.name} must be ${kind}`)
+}
+
+// Binary arguments arrive as views into the frame buffer, which may be a slice of a large socket
+// chunk; a copy keeps the store from pinning that chunk for as long as the value lives.
+function ownBytes (value: unknown): Uint8Array | undefined {
+  return value instanceof Uint8Array ? value.slice() : undefined
+}
+
+function checkArg (spec: OpSpec, index: number, kind: ArgKind, value: unknown): unknown {
+  switch (kind) {
+    case 'string':
+      return typeof value === 'string' ? value : bad(spec, index, kind)
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value) ? value : bad(spec, index, kind)
+    case 'ms':
+    case 'token':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : bad(spec, index, kind)
+    case 'bytes':
+      return ownBytes(value) ?? bad(spec, index, kind)
+    case 'bytes?':
+      return value === null ? null : ownBytes(value) ?? bad(spec, index, kind)
+    case 'bytes[]':
+      if (!Array.isArray(value)) bad(spec, index, kind)
+      return value.map((item) => ownBytes(item) ?? bad(spec, index, kind))
+    case 'path':
+      return validatePath(value)
+  }
+}
+
+/** Looks up an op and checks its arguments; throws PROTOCOL (or BAD_PATH) for anything else. */
+export function parseRequest (op: unknown, args: unknown[]): { spec: OpSpec, args: unknown[] } {
+  const spec = typeof op === 'number' ? OPS[op] : undefined
+  if (spec === undefined) throw new SharedStateProtocolError(`op ${String(op)} is not allowed`)
+  if (args.length !== spec.args.length) {
+    throw new SharedStateProtocolError(`${spec.name} takes ${spec.args.length} arguments, got ${args.length}`)
+  }
+  return { spec, args: spec.args.map((kind, index) => checkArg(spec, index, kind, args[index])) }
+}

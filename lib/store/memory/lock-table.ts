@@ -1,0 +1,176 @@
+import { SharedStateLockNotHeldError, SharedStateLockTimeoutError } from '../../errors'
+
+/**
+ * The host's named locks. Each lock has at most one holder and a first-come-first-served queue of
+ * waiters. Owners are client ids, so a worker's locks can be dropped the moment its connection
+ * closes. Tokens count grants per lock and only ever grow: a holder can pass its token to whatever
+ * it protects, which then refuses writes carrying an older one (fencing).
+ */
+
+export interface LockGrant {
+  name: string
+  owner: string
+  token: number
+}
+
+interface Holder {
+  owner: string
+  token: number
+  lease: NodeJS.Timeout | undefined
+}
+
+interface Waiter {
+  owner: string
+  ttl: number
+  resolve: (token: number) => void
+  reject: (error: Error) => void
+  timer: NodeJS.Timeout | undefined
+  done: boolean
+}
+
+interface LockState {
+  holder: Holder | undefined
+  queue: Waiter[]
+  /** Index of the first waiter not yet served; the queue is compacted when it drains. */
+  head: number
+  lastToken: number
+}
+
+export class LockTable {
+  readonly #locks = new Map<string, LockState>()
+
+  #state (name: string): LockState {
+    let state = this.#locks.get(name)
+    if (state === undefined) {
+      state = { holder: undefined, queue: [], head: 0, lastToken: 0 }
+      this.#locks.set(name, state)
+    }
+    return state
+  }
+
+  /** Resolves with a token once `owner` holds the lock; rejects with LOCK_TIMEOUT after `timeout` ms. */
+  acquire (name: string, owner: string, timeout: number, ttl: number): Promise<number> {
+    const state = this.#state(name)
+    if (state.holder === undefined && state.head === state.queue.length) {
+      return Promise.resolve(this.#grant(name, state, owner, ttl))
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { owner, ttl, resolve, reject, timer: undefined, done: false }
+      waiter.timer = setTimeout(() => {
+        // The waiter stays in the array, marked done; granting skips it. Cheaper than splicing.
+        waiter.done = true
+        reject(new SharedStateLockTimeoutError(name, timeout))
+      }, timeout)
+      state.queue.push(waiter)
+    })
+  }
+
+  release (name: string, owner: string, token: number): void {
+    const state = this.#locks.get(name)
+    const holder = state?.holder
+    if (state === undefined || holder === undefined || holder.token !== token || holder.owner !== owner) {
+      throw new SharedStateLockNotHeldError(name, token)
+    }
+    this.#handOn(name, state)
+  }
+
+  isLocked (name: string): boolean {
+    return this.#locks.get(name)?.holder !== undefined
+  }
+
+  /**
+   * The owner is gone: its locks pass to the next waiter and its own waits leave the queue, never
+   * to be granted. A closed connection has nobody to answer (no `error`); a closing local store does.
+   */
+  dropOwner (owner: string, error?: Error): void {
+    for (const [name, state] of this.#locks) {
+      for (let i = state.head; i < state.queue.length; i++) {
+        const waiter = state.queue[i] as Waiter
+        if (waiter.owner === owner && !waiter.done) this.#settle(waiter, error)
+      }
+      if (state.holder?.owner === owner) this.#handOn(name, state)
+    }
+  }
+
+  /** Highest token granted per lock, for handover and persistence. */
+  tokens (): Array<[string, number]> {
+    return [...this.#locks].map(([name, state]) => [name, state.lastToken])
+  }
+
+  /** Raises token counters so every later grant is above what a previous host granted. */
+  restoreTokens (tokens: Iterable<readonly [string, number]>): void {
+    for (const [name, token] of tokens) {
+      const state = this.#state(name)
+      state.lastToken = Math.max(state.lastToken, token)
+    }
+  }
+
+  holders (): LockGrant[] {
+    const grants: LockGrant[] = []
+    for (const [name, state] of this.#locks) {
+      if (state.holder !== undefined) grants.push({ name, owner: state.holder.owner, token: state.holder.token })
+    }
+    return grants
+  }
+
+  waiting (name: string): number {
+    const state = this.#locks.get(name)
+    if (state === undefined) return 0
+    let count = 0
+    for (let i = state.head; i < state.queue.length; i++) if (!(state.queue[i] as Waiter).done) count++
+    return count
+  }
+
+  /** Stops every timer; waiters are rejected with `error`. */
+  close (error: Error): void {
+    for (const state of this.#locks.values()) {
+      if (state.holder?.lease !== undefined) clearTimeout(state.holder.lease)
+      for (let i = state.head; i < state.queue.length; i++) {
+        const waiter = state.queue[i] as Waiter
+        if (!waiter.done) this.#settle(waiter, error)
+      }
+      state.holder = undefined
+      state.queue = []
+      state.head = 0
+    }
+  }
+
+  #grant (name: string, state: LockState, owner: string, ttl: number): number {
+    const token = ++state.lastToken
+    const holder: Holder = { owner, token, lease: undefined }
+    if (ttl > 0) {
+      // A holder that hangs loses the lock after its lease; its later release() finds another
+      // token and is refused.
+      holder.lease = setTimeout(() => {
+        if (state.holder === holder) this.#handOn(name, state)
+      }, ttl)
+    }
+    state.holder = holder
+    return token
+  }
+
+  /** Frees the lock and grants it to the first waiter still waiting. */
+  #handOn (name: string, state: LockState): void {
+    if (state.holder?.lease !== undefined) clearTimeout(state.holder.lease)
+    state.holder = undefined
+    while (state.head < state.queue.length) {
+      const waiter = state.queue[state.head] as Waiter
+      state.queue[state.head++] = undefined as unknown as Waiter
+      if (waiter.done) continue
+      waiter.done = true
+      clearTimeout(waiter.timer)
+      waiter.resolve(this.#grant(name, state, waiter.owner, waiter.ttl))
+      break
+    }
+    if (state.head === state.queue.length) {
+      state.queue = []
+      state.head = 0
+    }
+  }
+
+  #settle (waiter: Waiter, error?: Error): void {
+    waiter.done = true
+    clearTimeout(waiter.timer)
+    if (error !== undefined) waiter.reject(error)
+  }
+}

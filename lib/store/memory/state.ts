@@ -1,0 +1,302 @@
+import { SharedStateNotANumberError } from '../../errors'
+import type { ValueCodec } from '../../protocol/codec'
+import type { ChangeEvent, ChangeListener, Encoded, Path } from '../store'
+import { ExpiryQueue } from './expiry'
+import * as nested from './nested'
+
+/**
+ * The host's map. A value is kept as the bytes a client sent (`raw`) and decoded (`live`) only when
+ * an operation needs to look inside it (incr, path edits); after such an edit the bytes are
+ * re-encoded lazily, on the next read. A key that is only set and read is never decoded on the host.
+ */
+interface Entry {
+  raw: Encoded | undefined
+  live: unknown
+  decoded: boolean
+  version: number
+  /** Epoch ms, or 0 for no expiry. Wall-clock, so it survives handover and persistence. */
+  expiresAt: number
+}
+
+/** What a new host needs to carry on where the old one stopped. */
+export interface StateSnapshot {
+  entries: Array<[string, Encoded, number]>
+  clock: number
+}
+
+// Keys expiring in one go are reclaimed in slices of this many, yielding to I/O in between, so a
+// mass expiry never stalls the host's event loop.
+const SWEEP_SLICE = 1000
+const SWEEP_MIN_DELAY = 50
+
+interface Watcher {
+  prefix: string
+  listener: ChangeListener
+}
+
+export class MemoryState {
+  readonly #codec: ValueCodec
+  readonly #entries = new Map<string, Entry>()
+  readonly #expiry = new ExpiryQueue()
+  readonly #watchers = new Set<Watcher>()
+  #clock = 0
+  #sweepTimer: NodeJS.Timeout | undefined
+  #sweepDeadline = Infinity
+  #closed = false
+
+  constructor (codec: ValueCodec) {
+    this.#codec = codec
+  }
+
+  get size (): number {
+    this.#sweepDue(Infinity)
+    return this.#entries.size
+  }
+
+  get (key: string): Encoded | undefined {
+    const entry = this.#find(key)
+    return entry === undefined ? undefined : this.#rawOf(entry)
+  }
+
+  set (key: string, raw: Encoded, ttl: number): void {
+    this.#write(key, this.#entries.get(key), raw, undefined, false, ttl > 0 ? Date.now() + ttl : 0)
+  }
+
+  setIfAbsent (key: string, raw: Encoded, ttl: number): boolean {
+    if (this.#find(key) !== undefined) return false
+    this.set(key, raw, ttl)
+    return true
+  }
+
+  has (key: string): boolean {
+    return this.#find(key) !== undefined
+  }
+
+  delete (key: string): boolean {
+    if (this.#find(key) === undefined) return false
+    this.#entries.delete(key)
+    this.#emit('delete', key)
+    return true
+  }
+
+  keys (prefix: string): string[] {
+    const now = Date.now()
+    const keys: string[] = []
+    for (const [key, entry] of this.#entries) {
+      if (key.startsWith(prefix) && !expired(entry, now)) keys.push(key)
+    }
+    return keys
+  }
+
+  entries (prefix: string): Array<[string, Encoded]> {
+    return this.keys(prefix).map((key) => [key, this.#rawOf(this.#entries.get(key) as Entry)])
+  }
+
+  clear (): void {
+    this.#entries.clear()
+    this.#expiry.clear()
+    this.#emit('clear', '')
+  }
+
+  incr (key: string, by: number): number {
+    const entry = this.#find(key)
+    const current = entry === undefined ? 0 : this.#liveOf(entry)
+    if (typeof current !== 'number') throw new SharedStateNotANumberError(key)
+    const next = current + by
+    this.#write(key, entry, undefined, next, true, entry?.expiresAt ?? 0)
+    return next
+  }
+
+  getVersioned (key: string): [Encoded | undefined, number] {
+    const entry = this.#find(key)
+    return entry === undefined ? [undefined, 0] : [this.#rawOf(entry), entry.version]
+  }
+
+  setIfVersion (key: string, raw: Encoded, version: number): boolean {
+    const entry = this.#find(key)
+    if ((entry?.version ?? 0) !== version) return false
+    this.#write(key, entry, raw, undefined, false, entry?.expiresAt ?? 0)
+    return true
+  }
+
+  compareAndSet (key: string, expected: Encoded | null, next: Encoded): boolean {
+    const entry = this.#find(key)
+    if (entry === undefined ? expected !== null : expected === null || !sameBytes(this.#rawOf(entry), expected)) {
+      return false
+    }
+    this.#write(key, entry, next, undefined, false, entry?.expiresAt ?? 0)
+    return true
+  }
+
+  getIn (path: Path): Encoded | undefined {
+    if (path.length === 1) return this.get(path[0])
+    const entry = this.#find(path[0])
+    if (entry === undefined) return undefined
+    const value = nested.getIn(this.#liveOf(entry), path)
+    return value === undefined ? undefined : this.#codec.encode(value)
+  }
+
+  setIn (path: Path, raw: Encoded): void {
+    if (path.length === 1) return this.set(path[0], raw, 0)
+    this.#edit(path, (root) => [nested.setIn(root, path, this.#codec.decode(raw)), undefined])
+  }
+
+  deleteIn (path: Path): boolean {
+    if (path.length === 1) return this.delete(path[0])
+    const entry = this.#find(path[0])
+    if (entry === undefined || !nested.deleteIn(this.#liveOf(entry), path)) return false
+    this.#write(path[0], entry, undefined, entry.live, true, entry.expiresAt)
+    return true
+  }
+
+  incrIn (path: Path, by: number): number {
+    if (path.length === 1) return this.incr(path[0], by)
+    return this.#edit(path, (root) => nested.incrIn(root, path, by))
+  }
+
+  push (path: Path, items: Encoded[]): number {
+    return this.#edit(path, (root) => nested.pushIn(root, path, items.map((item) => this.#codec.decode(item))))
+  }
+
+  expire (key: string, ttl: number): boolean {
+    const entry = this.#find(key)
+    if (entry === undefined) return false
+    entry.expiresAt = ttl > 0 ? Date.now() + ttl : 0
+    if (entry.expiresAt > 0) this.#schedule(key, entry.expiresAt)
+    return true
+  }
+
+  ttl (key: string): number {
+    const entry = this.#find(key)
+    if (entry === undefined) return -2
+    return entry.expiresAt === 0 ? -1 : Math.max(0, entry.expiresAt - Date.now())
+  }
+
+  watch (prefix: string, listener: ChangeListener): () => void {
+    const watcher = { prefix, listener }
+    this.#watchers.add(watcher)
+    return () => { this.#watchers.delete(watcher) }
+  }
+
+  /** The values with their remaining TTLs (absolute deadlines), for a handover or a snapshot. */
+  snapshot (): StateSnapshot {
+    const now = Date.now()
+    const entries: Array<[string, Encoded, number]> = []
+    for (const [key, entry] of this.#entries) {
+      if (!expired(entry, now)) entries.push([key, this.#rawOf(entry), entry.expiresAt])
+    }
+    return { entries, clock: this.#clock }
+  }
+
+  restore (snapshot: StateSnapshot): void {
+    this.#clock = Math.max(this.#clock, snapshot.clock)
+    for (const [key, raw, expiresAt] of snapshot.entries) {
+      this.#write(key, undefined, raw, undefined, false, expiresAt)
+    }
+  }
+
+  close (): void {
+    this.#closed = true
+    clearTimeout(this.#sweepTimer)
+    this.#watchers.clear()
+  }
+
+  /** Applies `change` to the decoded value at `path[0]` (created when absent) and stores the result. */
+  #edit<R> (path: Path, change: (root: unknown) => [unknown, R]): R {
+    const key = path[0]
+    const entry = this.#find(key)
+    const [root, result] = change(entry === undefined ? undefined : this.#liveOf(entry))
+    this.#write(key, entry, undefined, root, true, entry?.expiresAt ?? 0)
+    return result
+  }
+
+  #write (key: string, entry: Entry | undefined, raw: Encoded | undefined, live: unknown, decoded: boolean, expiresAt: number): void {
+    const version = ++this.#clock
+    if (entry === undefined) {
+      this.#entries.set(key, { raw, live, decoded, version, expiresAt })
+    } else {
+      entry.raw = raw
+      entry.live = live
+      entry.decoded = decoded
+      entry.version = version
+      entry.expiresAt = expiresAt
+    }
+    if (expiresAt > 0) this.#schedule(key, expiresAt)
+    if (this.#watchers.size > 0) this.#emit('set', key, this.#entries.get(key))
+  }
+
+  /** The live entry for `key`; an expired one is removed on the spot, so it is never visible. */
+  #find (key: string): Entry | undefined {
+    const entry = this.#entries.get(key)
+    if (entry === undefined || !expired(entry, Date.now())) return entry
+    this.#entries.delete(key)
+    this.#emit('expire', key)
+    return undefined
+  }
+
+  #rawOf (entry: Entry): Encoded {
+    if (entry.raw === undefined) entry.raw = this.#codec.encode(entry.live)
+    return entry.raw
+  }
+
+  #liveOf (entry: Entry): unknown {
+    if (!entry.decoded) {
+      entry.live = this.#codec.decode(entry.raw as Encoded)
+      entry.decoded = true
+    }
+    return entry.live
+  }
+
+  #emit (type: ChangeEvent['type'], key: string, entry?: Entry): void {
+    if (this.#watchers.size === 0) return
+    const event: ChangeEvent = entry === undefined ? { type, key } : { type, key, value: this.#rawOf(entry) }
+    for (const watcher of this.#watchers) {
+      if (type === 'clear' || key.startsWith(watcher.prefix)) watcher.listener(event)
+    }
+  }
+
+  #schedule (key: string, deadline: number): void {
+    this.#expiry.push(key, deadline)
+    this.#armSweep(deadline, SWEEP_MIN_DELAY)
+  }
+
+  #armSweep (deadline: number, minDelay: number): void {
+    if (deadline >= this.#sweepDeadline || this.#closed) return
+    clearTimeout(this.#sweepTimer)
+    this.#sweepDeadline = deadline
+    this.#sweepTimer = setTimeout(() => this.#sweep(), Math.max(minDelay, deadline - Date.now()))
+    this.#sweepTimer.unref()
+  }
+
+  #sweep (): void {
+    this.#sweepDeadline = Infinity
+    if (this.#sweepDue(SWEEP_SLICE)) {
+      this.#armSweep(0, 0)
+    } else {
+      this.#armSweep(this.#expiry.peek(), SWEEP_MIN_DELAY)
+    }
+  }
+
+  /** Reclaims up to `limit` due keys; true when more are due. */
+  #sweepDue (limit: number): boolean {
+    const now = Date.now()
+    for (let n = 0; n < limit; n++) {
+      if (this.#expiry.peek() > now) return false
+      const [key, deadline] = this.#expiry.pop() as [string, number]
+      const entry = this.#entries.get(key)
+      if (entry !== undefined && entry.expiresAt === deadline) {
+        this.#entries.delete(key)
+        this.#emit('expire', key)
+      }
+    }
+    return this.#expiry.peek() <= now
+  }
+}
+
+function expired (entry: Entry, now: number): boolean {
+  return entry.expiresAt !== 0 && entry.expiresAt <= now
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0
+}

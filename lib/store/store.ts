@@ -1,0 +1,72 @@
+/**
+ * The Store contract: what every backend does, at the level of encoded values. The public facade
+ * (`app.shared`) encodes and decodes values and validates arguments; a store moves bytes. The
+ * host's own worker, every remote worker and the Redis backend all run the same facade over one of
+ * these, so behaviour cannot drift between them.
+ */
+
+export type Role = 'host' | 'client' | 'redis'
+
+/** A value as the store keeps and moves it: MessagePack bytes from the ValueCodec. */
+export type Encoded = Uint8Array
+
+/** `[key, ...segments]`: strings index objects, integers index arrays. */
+export type Path = readonly [string, ...Array<string | number>]
+
+export interface LockAcquireOptions {
+  /** ms to wait in the queue before LOCK_TIMEOUT. */
+  timeout: number
+  /** ms after which a holder that has not released loses the lock; 0 = held until released. */
+  ttl: number
+}
+
+export interface ChangeEvent {
+  /** `overflow`: the watcher fell too far behind; its watch ended and events were missed. */
+  type: 'set' | 'delete' | 'expire' | 'clear' | 'overflow'
+  key: string
+  value?: Encoded
+}
+
+export type ChangeListener = (event: ChangeEvent) => void
+
+export interface Store {
+  readonly role: Role
+
+  get (key: string): Promise<Encoded | undefined>
+  set (key: string, value: Encoded, ttl: number): Promise<void>
+  setIfAbsent (key: string, value: Encoded, ttl: number): Promise<boolean>
+  has (key: string): Promise<boolean>
+  delete (key: string): Promise<boolean>
+  keys (prefix: string): Promise<string[]>
+  entries (prefix: string): Promise<Array<[string, Encoded]>>
+  size (): Promise<number>
+  clear (): Promise<void>
+  incr (key: string, by: number): Promise<number>
+
+  /** The value and its version; the version changes on every write of the key. */
+  getVersioned (key: string): Promise<[Encoded | undefined, number]>
+  /** Writes only if the key is still at `version` (0: absent). */
+  setIfVersion (key: string, value: Encoded, version: number): Promise<boolean>
+  /** `expected` null: the key must be absent. */
+  compareAndSet (key: string, expected: Encoded | null, next: Encoded): Promise<boolean>
+
+  getIn (path: Path): Promise<Encoded | undefined>
+  setIn (path: Path, value: Encoded): Promise<void>
+  deleteIn (path: Path): Promise<boolean>
+  incrIn (path: Path, by: number): Promise<number>
+  push (path: Path, items: Encoded[]): Promise<number>
+
+  expire (key: string, ttl: number): Promise<boolean>
+  /** ms left; -1 when the key has no expiry; -2 when it is absent (Redis' convention). */
+  ttl (key: string): Promise<number>
+
+  /** Events for keys starting with `prefix`, in the order the store applied them. */
+  watch (prefix: string, listener: ChangeListener): Promise<() => Promise<void>>
+
+  acquireLock (name: string, options: LockAcquireOptions): Promise<number>
+  releaseLock (name: string, token: number): Promise<void>
+  isLocked (name: string): Promise<boolean>
+
+  /** Releases what this store holds (its locks, its waiters, its watches) and closes its link. */
+  close (): Promise<void>
+}
