@@ -1,0 +1,43 @@
+'use strict'
+
+// One worker's Fastify app. Every worker of the cluster runs this same file; the plugin elects
+// one of them to host the shared state and wires the others to it.
+
+const Fastify = require('fastify')
+const { LogController } = require('fastify')
+const { sharedState } = require('fastify-shared-state')
+
+// The wrong way, kept for comparison: a module-level counter exists once per worker, so under a
+// cluster it answers 1, 1, 2, 1... depending on which worker took the request.
+let perWorkerCount = 0
+
+async function buildApp (config) {
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    // One log line per request would drown the role lines under a load test.
+    logController: new LogController({ disableRequestLogging: true })
+  })
+
+  await app.register(sharedState, config.redis
+    ? { redis: config.redis }
+    : { port: config.sharedPort, path: config.sharedPath, key: config.key, defaults: { number: 0 } })
+
+  // The seed's pattern: read, add one, write back, all under the shared lock.
+  app.get('/', async () =>
+    app.sharedLock.withLock(async () => {
+      const n = ((await app.shared.get('number')) ?? 0) + 1
+      await app.shared.set('number', n)
+      return String(n)
+    }))
+
+  // The same counter in one atomic step on the host: no lock, no race.
+  app.get('/incr', async () => String(await app.shared.incr('counter')))
+
+  app.get('/local', async () => String(++perWorkerCount))
+
+  app.get('/stats', async () => ({ pid: process.pid, role: app.shared.role }))
+
+  return app
+}
+
+module.exports = { buildApp }
