@@ -8,7 +8,8 @@ import { SharedStateAlreadyRegisteredError } from './errors'
 import { HostServer } from './host/host-server'
 import { describeEndpoint, parseOptions, type ParsedOptions, type SharedStateOptions } from './options'
 import { ValueCodec } from './protocol/codec'
-import type { Store } from './store/store'
+import { openRedisBackend } from './store/redis/backend'
+import type { Backend } from './store/store'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,12 +18,6 @@ declare module 'fastify' {
     /** The lock every worker shares: `shared.lock('default')`. */
     sharedLock: SharedLock
   }
-}
-
-interface Backend {
-  store: Store
-  /** Closes what this backend opened, after the store itself. */
-  close: () => Promise<void>
 }
 
 async function openSocketBackend (fastify: FastifyInstance, options: ParsedOptions, codec: ValueCodec): Promise<Backend> {
@@ -54,7 +49,9 @@ async function sharedState (fastify: FastifyInstance, rawOptions: SharedStateOpt
   for (const warning of options.warnings) fastify.log.warn(warning)
 
   const codec = new ValueCodec()
-  const backend = await openSocketBackend(fastify, options, codec)
+  const backend = options.mode === 'redis'
+    ? await openRedisBackend(options, codec, fastify.log)
+    : await openSocketBackend(fastify, options, codec)
   const shared = new SharedMap(backend.store, codec, options.timeout)
   try {
     // setIfAbsent, not set: a worker that starts late must not reset what others have written.

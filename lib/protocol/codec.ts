@@ -117,7 +117,7 @@ export class ValueCodec {
         const Constructor = TYPED_ARRAYS[data[0] ?? -1]
         if (Constructor === undefined) return null
         // Copied into a fresh buffer: the body may sit at an offset the element size does not divide.
-        const body = data.slice(1)
+        const body = new Uint8Array(data.subarray(1))
         return new Constructor(body.buffer, 0, body.byteLength / Constructor.BYTES_PER_ELEMENT)
       }
     })
@@ -134,7 +134,11 @@ export class ValueCodec {
     return this.#encoder.encode(value)
   }
 
+  /**
+   * Decodes into a value the caller owns. The bytes are copied first: binary values decode as views
+   * of their input, and the input may be the host's stored copy or a Buffer from a socket.
+   */
   decode (raw: Uint8Array): unknown {
-    return this.#decoder.decode(raw)
+    return this.#decoder.decode(new Uint8Array(raw))
   }
 }

@@ -79,7 +79,8 @@ function bad (spec: OpSpec, index: number, kind: ArgKind): never {
 // Binary arguments arrive as views into the frame buffer, which may be a slice of a large socket
 // chunk; a copy keeps the store from pinning that chunk for as long as the value lives.
 function ownBytes (value: unknown): Uint8Array | undefined {
-  return value instanceof Uint8Array ? value.slice() : undefined
+  // Uint8Array's slice, not Buffer's: on a Buffer, slice() is a view, not a copy.
+  return value instanceof Uint8Array ? Uint8Array.prototype.slice.call(value) : undefined
 }
 
 function checkArg (spec: OpSpec, index: number, kind: ArgKind, value: unknown): unknown {

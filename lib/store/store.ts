@@ -29,6 +29,13 @@ export interface ChangeEvent {
 
 export type ChangeListener = (event: ChangeEvent) => void
 
+/** A store with whatever else its mode opened (a listening host, a Redis connection). */
+export interface Backend {
+  store: Store
+  /** Closes what the mode opened, after `store.close()`. */
+  close: () => Promise<void>
+}
+
 export interface Store {
   readonly role: Role
 
