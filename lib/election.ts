@@ -3,6 +3,7 @@ import { lstat, unlink } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostConnection, type ConnectionSettings } from './client/host-connection'
+import type { TransportEvents } from './client/transport'
 import { SharedStateConnectTimeoutError } from './errors'
 import { describeEndpoint, type Endpoint } from './options'
 
@@ -21,7 +22,7 @@ export function newClientId (): string {
  * never reports EADDRINUSE: every worker would believe it won. `exclusive: true` makes the worker
  * bind the port itself, so exactly one wins, with or without a cluster primary.
  */
-function tryListen (endpoint: Endpoint): Promise<Server | undefined> {
+export function tryListen (endpoint: Endpoint): Promise<Server | undefined> {
   return new Promise((resolve, reject) => {
     const server = createServer({ noDelay: true })
     const onError = (error: NodeJS.ErrnoException): void => {
@@ -64,7 +65,7 @@ async function inodeOf (endpoint: Endpoint): Promise<number | undefined> {
  * vanished between our failed listen and our connect just means another round, until `deadline`.
  * Errors that another round cannot fix (wrong key, a stranger on the port) end it at once.
  */
-export async function electHost (settings: ConnectionSettings, connectTimeout: number): Promise<ElectionResult> {
+export async function electHost (settings: ConnectionSettings, connectTimeout: number, events: TransportEvents): Promise<ElectionResult> {
   const { endpoint } = settings
   const deadline = Date.now() + connectTimeout
   let round = 0
@@ -73,7 +74,7 @@ export async function electHost (settings: ConnectionSettings, connectTimeout: n
     if (server !== undefined) return { role: 'host', server }
     const inode = await inodeOf(endpoint)
     try {
-      return { role: 'client', connection: await HostConnection.open(settings, deadline) }
+      return { role: 'client', connection: await HostConnection.open(settings, deadline, events) }
     } catch (error) {
       if (!isRefused(error)) throw error
       if (endpoint.kind === 'unix') await removeStaleSocket(endpoint.path, inode)

@@ -2,11 +2,12 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { SharedLock } from './api/shared-lock'
 import { SharedMap } from './api/shared-map'
-import { RemoteStore } from './client/remote-store'
-import { electHost, newClientId } from './election'
+import { HostLink } from './client/host-link'
+import { ProxyStore } from './client/proxy-store'
+import { newClientId } from './election'
 import { SharedStateAlreadyRegisteredError } from './errors'
-import { HostServer } from './host/host-server'
-import { describeEndpoint, parseOptions, type ParsedOptions, type SharedStateOptions } from './options'
+import { HostEngine } from './host/host-engine'
+import { parseOptions, type ParsedOptions, type SharedStateOptions } from './options'
 import { ValueCodec } from './protocol/codec'
 import { openRedisBackend } from './store/redis/backend'
 import type { Backend } from './store/store'
@@ -21,26 +22,30 @@ declare module 'fastify' {
 }
 
 async function openSocketBackend (fastify: FastifyInstance, options: ParsedOptions, codec: ValueCodec): Promise<Backend> {
-  const clientId = newClientId()
-  const where = describeEndpoint(options.endpoint)
-  const elected = await electHost({
+  const log = fastify.log
+  const link = new HostLink({
     endpoint: options.endpoint,
     key: options.key,
     maxFrameBytes: options.maxFrameBytes,
     timeout: options.timeout,
-    clientId,
-    info: { pid: process.pid }
-  }, options.connectTimeout)
-
-  if (elected.role === 'host') {
-    const host = new HostServer(elected.server, options, codec, (message, error) => fastify.log.warn({ err: error }, message))
-    fastify.log.info(`shared state: host on ${where}`)
-    return { store: host.localStore(clientId), close: () => host.close() }
-  }
-  const { connection } = elected
-  connection.onLost = (error) => fastify.log.error({ err: error }, `shared state: lost the host at ${where}`)
-  fastify.log.info(`shared state: client of ${where} (host pid ${connection.hostInfo.pid})`)
-  return { store: new RemoteStore(connection, options.timeout), close: async () => {} }
+    connectTimeout: options.connectTimeout,
+    handshakeTimeout: options.handshakeTimeout,
+    clientId: newClientId(),
+    info: { pid: process.pid },
+    log: {
+      info: (message) => log.info(message),
+      warn: (message, error) => log.warn({ err: error }, message),
+      error: (message, error) => log.error({ err: error }, message)
+    },
+    openEngine: async (handedOver) => {
+      const engine = new HostEngine(codec)
+      if (handedOver !== undefined) engine.restore(handedOver)
+      return engine
+    },
+    closeEngine: async () => {}
+  })
+  await link.start()
+  return { store: new ProxyStore(link, options.timeout), close: async () => {} }
 }
 
 async function sharedState (fastify: FastifyInstance, rawOptions: SharedStateOptions): Promise<void> {

@@ -1,48 +1,38 @@
 import { connect, type Socket } from 'node:net'
 import {
-  errorFromWire, SharedStateAuthError, SharedStateHostLostError, SharedStatePortTakenError,
-  SharedStateProtocolError
+  SharedStateAuthError, SharedStatePortTakenError, SharedStateProtocolError
 } from '../errors'
 import { describeEndpoint, type Endpoint } from '../options'
 import { ClientHandshake, HandshakeError, type PeerInfo } from '../protocol/auth'
 import { MessageChannel } from '../protocol/channel'
-import { OPS, PUSH_ID, REPLY_OK } from '../protocol/messages'
-import { PendingCalls } from './pending-calls'
+import { opCode, PUSH_ID } from '../protocol/messages'
+import type { Transport, TransportEvents } from './transport'
+
+const BYE = opCode('bye')
 
 export interface ConnectionSettings {
   endpoint: Endpoint
   key: Buffer
   maxFrameBytes: number
-  /** Default per-call timeout, ms. */
-  timeout: number
   clientId: string
   info: PeerInfo
 }
 
-export type PushListener = (message: unknown[]) => void
-
 type Phase = 'connecting' | 'challenged' | 'ready' | 'closed'
 
 /**
- * A worker's authenticated link to the host: pipelined calls matched to replies by id, pushes
- * routed to a listener, and every pending call rejected with HOST_LOST the moment the link drops.
+ * A worker's authenticated socket to the host: requests out, replies and pushes in. It keeps no
+ * calls of its own; HostLink does, so that what one connection leaves unanswered can be sent
+ * again on the next.
  */
-export class HostConnection {
+export class HostConnection implements Transport {
   readonly hostInfo: PeerInfo
   readonly #channel: MessageChannel
-  readonly #pending: PendingCalls
-  readonly #timeout: number
-  #nextId = 1
-  /** Where pushed messages (change events) go. */
-  onPush: PushListener = () => {}
-  /** Called once if the link drops without close() having been called. */
-  onLost: (error: Error) => void = () => {}
   #closing = false
+  #events: TransportEvents | undefined
 
-  private constructor (channel: MessageChannel, settings: ConnectionSettings, hostInfo: PeerInfo) {
+  private constructor (channel: MessageChannel, hostInfo: PeerInfo) {
     this.#channel = channel
-    this.#timeout = settings.timeout
-    this.#pending = new PendingCalls(Math.max(5, Math.min(100, settings.timeout / 10)))
     this.hostInfo = hostInfo
   }
 
@@ -51,7 +41,7 @@ export class HostConnection {
    * may then try to become host), PORT_TAKEN when the listener does not speak the protocol, AUTH
    * when either side's key is wrong.
    */
-  static open (settings: ConnectionSettings, deadline: number): Promise<HostConnection> {
+  static open (settings: ConnectionSettings, deadline: number, events: TransportEvents): Promise<HostConnection> {
     return new Promise((resolve, reject) => {
       const where = describeEndpoint(settings.endpoint)
       const socket: Socket = settings.endpoint.kind === 'unix'
@@ -84,14 +74,15 @@ export class HostConnection {
             clearTimeout(timer)
             phase = 'ready'
             channel.raiseFrameLimit(settings.maxFrameBytes)
-            connection = new HostConnection(channel, settings, hostInfo)
+            connection = new HostConnection(channel, hostInfo)
+            connection.#events = events
             resolve(connection)
           } catch (error) {
             fail(handshakeFailure(error, where))
           }
         },
         violation: (error) => {
-          if (connection !== undefined) return connection.onLost(new SharedStateProtocolError(`bad frame from the host at ${where}`, { cause: error }))
+          if (connection !== undefined) return connection.#lost(new SharedStateProtocolError(`bad frame from the host at ${where}`, { cause: error }))
           fail(new SharedStatePortTakenError(`${where} (it sent bytes that are not the shared-state protocol)`, { cause: error }))
         },
         close: (error) => {
@@ -110,50 +101,42 @@ export class HostConnection {
     })
   }
 
-  get pendingCalls (): number {
-    return this.#pending.size
+  send (id: number, op: number, args: unknown[]): void {
+    this.#channel.send([id, op, ...args])
   }
 
-  /** Sends `op` with `args`; resolves with the host's result. */
-  call (op: number, args: unknown[], timeout = this.#timeout): Promise<unknown> {
-    if (this.#channel.closed) {
-      return Promise.reject(new SharedStateHostLostError('the connection to the host is closed'))
-    }
-    const id = this.#nextId++
-    return new Promise((resolve, reject) => {
-      this.#pending.add(id, OPS[op]?.name ?? String(op), timeout, resolve, reject)
-      this.#channel.send([id, op, ...args])
-    })
-  }
-
-  /** Closes the link; calls still pending reject with HOST_LOST. */
   close (): void {
+    if (this.#closing) return
     this.#closing = true
+    // An id no call ever reaches: nobody waits for the answer to a goodbye.
+    this.#channel.send([Number.MAX_SAFE_INTEGER, BYE])
     this.#channel.end()
-    this.#pending.rejectAll(new SharedStateHostLostError('this worker closed its connection'))
   }
 
-  /** Test hook: drops the link as a network fault would, without telling the host first. */
-  destroy (): void {
+  /**
+   * Sends what is queued, then drops the link as a network fault would, without a goodbye. Tests
+   * use it to lose a reply: the host receives and applies the request, and answers a closed socket.
+   */
+  cut (): void {
+    this.#channel.flush()
     this.#channel.destroy()
   }
 
   #receive (message: unknown): void {
+    const events = this.#events as TransportEvents
     if (!Array.isArray(message) || typeof message[0] !== 'number') {
-      this.onLost(new SharedStateProtocolError('malformed message from the host'))
+      events.lost(new SharedStateProtocolError('malformed message from the host'))
       return this.#channel.destroy()
     }
-    if (message[0] === PUSH_ID) return this.onPush(message)
-    const call = this.#pending.take(message[0])
-    if (call === undefined) return
-    if (message[1] === REPLY_OK) call.resolve(message[2])
-    else call.reject(errorFromWire(message[2], message[3]))
+    if (message[0] === PUSH_ID) return events.push(message)
+    events.reply(message[0], message[1] as number, message[2], message[3])
   }
 
   #lost (error: Error | undefined): void {
-    const lost = new SharedStateHostLostError('the connection to the host closed', { cause: error })
-    this.#pending.rejectAll(lost)
-    if (!this.#closing) this.onLost(lost)
+    if (this.#closing) return
+    this.#closing = true
+    const events = this.#events as TransportEvents
+    events.lost(error ?? new Error('the connection to the host closed'))
   }
 }
 

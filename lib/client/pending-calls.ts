@@ -1,33 +1,36 @@
-import { SharedStateTimeoutError } from '../errors'
-
-interface PendingCall {
-  resolve: (value: unknown) => void
-  reject: (error: Error) => void
-  deadline: number
-  op: string
-  timeout: number
+export interface PendingCall {
+  readonly op: number
+  readonly args: unknown[]
+  readonly deadline: number
+  readonly timeout: number
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: Error) => void
 }
 
 /**
- * Calls sent and not yet answered, by request id. Deadlines are checked by one sweeping timer for
- * the whole table instead of a timer per call: a call costs a Map entry, not a timer, and a
- * timeout fires within one sweep period of its deadline.
+ * Calls sent and not yet answered, by request id, kept with their arguments so they can be sent
+ * again to the next host. Deadlines are checked by one sweeping timer for the whole table instead
+ * of a timer per call: a call costs a Map entry, not a timer, and a timeout fires within one
+ * sweep period of its deadline.
  */
 export class PendingCalls {
   readonly #calls = new Map<number, PendingCall>()
   readonly #sweepEvery: number
+  readonly #expired: (call: PendingCall) => Error
   #timer: NodeJS.Timeout | undefined
 
-  constructor (sweepEvery: number) {
+  /** `expired` builds the error a call whose deadline passed rejects with. */
+  constructor (sweepEvery: number, expired: (call: PendingCall) => Error) {
     this.#sweepEvery = sweepEvery
+    this.#expired = expired
   }
 
   get size (): number {
     return this.#calls.size
   }
 
-  add (id: number, op: string, timeout: number, resolve: PendingCall['resolve'], reject: PendingCall['reject']): void {
-    this.#calls.set(id, { resolve, reject, deadline: Date.now() + timeout, op, timeout })
+  add (id: number, call: PendingCall): void {
+    this.#calls.set(id, call)
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#sweep(), this.#sweepEvery)
       this.#timer.unref()
@@ -36,15 +39,16 @@ export class PendingCalls {
 
   /** Takes the call out of the table; undefined when it already timed out. */
   take (id: number): PendingCall | undefined {
-    const call = this.#calls.get(id)
     // The sweep stops itself once it finds the table empty, so back-to-back calls do not start
     // and stop a timer each.
+    const call = this.#calls.get(id)
     if (call !== undefined) this.#calls.delete(id)
     return call
   }
 
-  ids (): IterableIterator<number> {
-    return this.#calls.keys()
+  /** Every call still waiting, oldest first (ids grow, and Maps keep insertion order). */
+  entries (): IterableIterator<[number, PendingCall]> {
+    return this.#calls.entries()
   }
 
   rejectAll (error: Error): void {
@@ -59,7 +63,7 @@ export class PendingCalls {
     for (const [id, call] of this.#calls) {
       if (call.deadline <= now) {
         this.#calls.delete(id)
-        call.reject(new SharedStateTimeoutError(call.op, call.timeout))
+        call.reject(this.#expired(call))
       }
     }
     if (this.#calls.size === 0) this.#stop()

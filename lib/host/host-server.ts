@@ -1,12 +1,22 @@
 import type { Server, Socket } from 'node:net'
-import type { ParsedOptions } from '../options'
-import type { ValueCodec } from '../protocol/codec'
-import { LockTable } from '../store/memory/lock-table'
-import { MemoryStore } from '../store/memory/memory-store'
-import { MemoryState } from '../store/memory/state'
+import { SharedStateHostLostError } from '../errors'
+import { PUSH_HANDOVER, PUSH_HANDOVER_END, PUSH_ID } from '../protocol/messages'
+import type { HostEngine } from './host-engine'
+import { HostSession, type PushSink } from './host-session'
 import { Peer, type PeerContext } from './peer'
 
 const WATCH_BACKLOG_BYTES = 8 * 1024 * 1024
+// Handover parts stay far below any sensible maxFrameBytes.
+const HANDOVER_CHUNK_ENTRIES = 2000
+
+export interface HostSettings {
+  key: Buffer
+  maxFrameBytes: number
+  handshakeTimeout: number
+  /** How long a successor has to take the state, and a restored lock holder to come back. */
+  handoverTimeout: number
+  warn: (message: string, error?: Error) => void
+}
 
 export interface ConnectedWorker {
   clientId: string
@@ -14,52 +24,120 @@ export interface ConnectedWorker {
 }
 
 /**
- * The elected host: owns the state and the locks, and serves them on the socket it won. Its own
- * worker reaches the same state through `localStore()`, without the socket.
+ * The elected host: serves the engine on the socket it won. Its own worker reaches the engine
+ * through `openLocalSession()`, without the socket. On close it hands the whole state to one of
+ * its workers, which becomes the next host, before it lets the others go.
  */
 export class HostServer {
-  readonly state: MemoryState
-  readonly locks = new LockTable()
+  readonly engine: HostEngine
   readonly #server: Server
+  readonly #settings: HostSettings
   readonly #peers = new Set<Peer>()
   readonly #byClient = new Map<string, Peer>()
+  readonly #localOwners = new Set<string>()
   readonly #context: PeerContext
+  #frozen = false
+  #successorReady: (() => void) | undefined
+  #successor: Peer | undefined
+  #graceTimer: NodeJS.Timeout | undefined
 
-  constructor (server: Server, options: ParsedOptions, codec: ValueCodec, warn: PeerContext['warn']) {
+  constructor (server: Server, engine: HostEngine, settings: HostSettings) {
     this.#server = server
-    this.state = new MemoryState(codec)
+    this.engine = engine
+    this.#settings = settings
     this.#context = {
-      key: options.key,
+      key: settings.key,
       info: { pid: process.pid },
-      maxFrameBytes: options.maxFrameBytes,
-      handshakeTimeout: options.handshakeTimeout,
+      maxFrameBytes: settings.maxFrameBytes,
+      handshakeTimeout: settings.handshakeTimeout,
       watchBacklogBytes: WATCH_BACKLOG_BYTES,
-      openStore: (clientId) => new MemoryStore(this.state, this.locks, clientId),
+      engine,
+      frozen: () => this.#frozen,
       authenticated: (peer) => this.#admit(peer),
       closed: (peer) => this.#forget(peer),
-      warn
+      handoverReady: (peer) => { if (peer === this.#successor) this.#successorReady?.() },
+      warn: settings.warn
     }
     server.on('connection', (socket: Socket) => {
       this.#peers.add(new Peer(socket, this.#context))
     })
+    this.#expectRestoredHolders()
   }
 
-  /** The host worker's own view of the state, as owner `clientId`. */
-  localStore (clientId: string): MemoryStore {
-    return new MemoryStore(this.state, this.locks, clientId)
+  /** The host worker's own session, as owner `clientId`. */
+  openLocalSession (clientId: string, push: PushSink): HostSession {
+    this.#localOwners.add(clientId)
+    return new HostSession(this.engine, clientId, push)
   }
 
   workers (): ConnectedWorker[] {
     return [...this.#byClient.values()].map((peer) => ({ clientId: peer.clientId, pid: peer.info.pid }))
   }
 
-  /** Stops listening and closes every connection; the state is left to the caller (handover). */
-  async close (): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  /**
+   * Stops serving. With workers connected, the oldest becomes the successor: it receives the
+   * state, binds the socket and says so; only then are the others let go, so they reconnect to it
+   * and resend what this host left unanswered. Resolves true when a successor took the state.
+   */
+  async close (): Promise<boolean> {
+    this.#frozen = true
+    clearTimeout(this.#graceTimer)
+    // This worker is leaving: its own locks must not travel to the successor.
+    for (const owner of this.#localOwners) this.engine.locks.dropOwner(owner, new SharedStateHostLostError('the host closed'))
+    // Stop listening now, so the successor can bind; the open connections stay up meanwhile.
+    const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    let handedOver = false
+    for (const successor of this.#successorsByAge()) {
+      if (await this.#handOver(successor)) {
+        handedOver = true
+        break
+      }
+    }
     for (const peer of this.#peers) peer.close()
-    await closed
-    this.locks.close(new Error('host closed'))
-    this.state.close()
+    await stopped
+    this.engine.close(new SharedStateHostLostError('the host closed'))
+    return handedOver
+  }
+
+  #successorsByAge (): Peer[] {
+    return [...this.#byClient.values()].filter((peer) => !peer.leaving).sort((a, b) => a.connectedAt - b.connectedAt)
+  }
+
+  async #handOver (successor: Peer): Promise<boolean> {
+    this.#successor = successor
+    const ready = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.#settings.handoverTimeout)
+      this.#successorReady = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+    })
+    const snapshot = this.engine.snapshot()
+    const { entries } = snapshot.state
+    for (let start = 0; start < entries.length; start += HANDOVER_CHUNK_ENTRIES) {
+      successor.push([PUSH_ID, PUSH_HANDOVER, entries.slice(start, start + HANDOVER_CHUNK_ENTRIES)])
+    }
+    const rest = { ...snapshot, state: { ...snapshot.state, entries: [] } }
+    const sent = successor.push([PUSH_ID, PUSH_HANDOVER_END, rest])
+    const taken = sent && await ready
+    this.#successorReady = undefined
+    if (!taken) this.#settings.warn(`shared state: worker ${successor.info.pid} did not take over the state`)
+    return taken
+  }
+
+  /**
+   * Locks handed over from a previous host stay with their holders, who reconnect here; a holder
+   * that has not come back within the handover timeout is taken for dead and loses them.
+   */
+  #expectRestoredHolders (): void {
+    const owners = new Set(this.engine.locks.held().map((held) => held.owner))
+    if (owners.size === 0) return
+    this.#graceTimer = setTimeout(() => {
+      for (const owner of owners) {
+        if (!this.#byClient.has(owner) && !this.#localOwners.has(owner)) this.engine.locks.dropOwner(owner)
+      }
+    }, this.#settings.handoverTimeout)
+    this.#graceTimer.unref()
   }
 
   #admit (peer: Peer): void {

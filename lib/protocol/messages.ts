@@ -18,6 +18,9 @@ export const REPLY_ERROR = 1
 export const PUSH_ID = 0
 export const PUSH_CHANGE = 1
 export const PUSH_OVERFLOW = 2
+/** A part of the closing host's state, for its successor; then PUSH_HANDOVER_END. */
+export const PUSH_HANDOVER = 3
+export const PUSH_HANDOVER_END = 4
 
 type ArgKind = 'string' | 'bytes' | 'bytes?' | 'bytes[]' | 'number' | 'ms' | 'path' | 'token'
 
@@ -59,7 +62,11 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   op('unwatch', ['token'], false),
   op('acquireLock', ['string', 'ms', 'ms'], true),
   op('releaseLock', ['string', 'token'], true),
-  op('isLocked', ['string'], false)
+  op('isLocked', ['string'], false),
+  // The client leaves for good: the host may forget the replies it kept for its retries.
+  op('bye', [], false),
+  // The successor of a closing host has taken the state and listens: the old host may let go.
+  op('handoverReady', [], false)
 ])
 
 export type OpName = typeof OPS[number]['name']

@@ -13,10 +13,17 @@ export interface LockGrant {
   token: number
 }
 
+/** A held lock as handed to the next host: its lease, if any, as ms left. */
+export interface HeldLock extends LockGrant {
+  leaseLeft: number
+}
+
 interface Holder {
   owner: string
   token: number
   lease: NodeJS.Timeout | undefined
+  /** Epoch ms when the lease ends, or 0. */
+  leaseEnds: number
 }
 
 interface Waiter {
@@ -38,11 +45,17 @@ interface LockState {
 
 export class LockTable {
   readonly #locks = new Map<string, LockState>()
+  readonly #tokenBase: () => number
+
+  /** `tokenBase`: where a lock this table has never seen starts counting. */
+  constructor (tokenBase: () => number = () => 0) {
+    this.#tokenBase = tokenBase
+  }
 
   #state (name: string): LockState {
     let state = this.#locks.get(name)
     if (state === undefined) {
-      state = { holder: undefined, queue: [], head: 0, lastToken: 0 }
+      state = { holder: undefined, queue: [], head: 0, lastToken: this.#tokenBase() }
       this.#locks.set(name, state)
     }
     return state
@@ -105,12 +118,25 @@ export class LockTable {
     }
   }
 
-  holders (): LockGrant[] {
-    const grants: LockGrant[] = []
-    for (const [name, state] of this.#locks) {
-      if (state.holder !== undefined) grants.push({ name, owner: state.holder.owner, token: state.holder.token })
+  /** Who holds what now, with the lease each has left. */
+  held (): HeldLock[] {
+    const now = Date.now()
+    const held: HeldLock[] = []
+    for (const [name, { holder }] of this.#locks) {
+      if (holder === undefined) continue
+      held.push({ name, owner: holder.owner, token: holder.token, leaseLeft: holder.leaseEnds === 0 ? 0 : Math.max(1, holder.leaseEnds - now) })
     }
-    return grants
+    return held
+  }
+
+  /** Takes over the holders of a previous host (graceful handover): they keep their locks and tokens. */
+  restoreHolders (held: Iterable<HeldLock>): void {
+    for (const { name, owner, token, leaseLeft } of held) {
+      const state = this.#state(name)
+      if (state.holder !== undefined) continue
+      state.lastToken = Math.max(state.lastToken, token)
+      this.#hold(name, state, owner, token, leaseLeft)
+    }
   }
 
   waiting (name: string): number {
@@ -137,16 +163,21 @@ export class LockTable {
 
   #grant (name: string, state: LockState, owner: string, ttl: number): number {
     const token = ++state.lastToken
-    const holder: Holder = { owner, token, lease: undefined }
+    this.#hold(name, state, owner, token, ttl)
+    return token
+  }
+
+  #hold (name: string, state: LockState, owner: string, token: number, ttl: number): void {
+    const holder: Holder = { owner, token, lease: undefined, leaseEnds: 0 }
     if (ttl > 0) {
       // A holder that hangs loses the lock after its lease; its later release() finds another
       // token and is refused.
+      holder.leaseEnds = Date.now() + ttl
       holder.lease = setTimeout(() => {
         if (state.holder === holder) this.#handOn(name, state)
       }, ttl)
     }
     state.holder = holder
-    return token
   }
 
   /** Frees the lock and grants it to the first waiter still waiting. */

@@ -1,6 +1,6 @@
 import { opCode, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
 import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, Path, Role, Store } from '../store/store'
-import type { HostConnection } from './host-connection'
+import type { HostLink } from './host-link'
 
 const OP = {
   get: opCode('get'),
@@ -35,26 +35,40 @@ function orUndefined<T> (value: unknown): T | undefined {
   return (value ?? undefined) as T | undefined
 }
 
-/** The Store contract over a connection to the host: every method is one request. */
-export class RemoteStore implements Store {
-  readonly role: Role = 'client'
-  readonly #connection: HostConnection
+interface Subscription {
+  prefix: string
+  listener: ChangeListener
+  watchId: number
+}
+
+/**
+ * The Store contract as requests to the host, whichever worker hosts: every method is one call
+ * on the HostLink, which reaches the host over a socket or, in the host's own worker, directly.
+ */
+export class ProxyStore implements Store {
+  readonly #link: HostLink
   /** The per-call timeout; a lock wait gets this much on top of its own. */
   readonly #timeout: number
-  readonly #watchers = new Map<number, ChangeListener>()
+  /** By the host's watch id, which changes with the host. */
+  readonly #subscriptions = new Map<number, Subscription>()
 
-  constructor (connection: HostConnection, timeout: number) {
-    this.#connection = connection
+  constructor (link: HostLink, timeout: number) {
+    this.#link = link
     this.#timeout = timeout
-    connection.onPush = (message) => this.#pushed(message)
+    link.onPush = (message) => this.#pushed(message)
+    link.onNewHost = () => { this.#resubscribe().catch(() => {}) }
   }
 
-  get connection (): HostConnection {
-    return this.#connection
+  get role (): Role {
+    return this.#link.role
+  }
+
+  get link (): HostLink {
+    return this.#link
   }
 
   #call<T> (op: number, ...args: unknown[]): Promise<T> {
-    return this.#connection.call(op, args) as Promise<T>
+    return this.#link.call(op, args) as Promise<T>
   }
 
   async get (key: string): Promise<Encoded | undefined> { return orUndefined(await this.#call(OP.get, key)) }
@@ -86,17 +100,19 @@ export class RemoteStore implements Store {
   ttl (key: string): Promise<number> { return this.#call(OP.ttl, key) }
 
   async watch (prefix: string, listener: ChangeListener): Promise<() => Promise<void>> {
-    const watchId = await this.#call<number>(OP.watch, prefix)
-    this.#watchers.set(watchId, listener)
+    const subscription: Subscription = { prefix, listener, watchId: await this.#call<number>(OP.watch, prefix) }
+    this.#subscriptions.set(subscription.watchId, subscription)
     return async () => {
-      if (this.#watchers.delete(watchId)) await this.#call(OP.unwatch, watchId)
+      if (this.#subscriptions.get(subscription.watchId) !== subscription) return
+      this.#subscriptions.delete(subscription.watchId)
+      await this.#call(OP.unwatch, subscription.watchId)
     }
   }
 
   acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
     // The host times the wait out itself; the local deadline only guards against a host that
     // stops answering.
-    return this.#connection.call(OP.acquireLock, [name, options.timeout, options.ttl],
+    return this.#link.call(OP.acquireLock, [name, options.timeout, options.ttl],
       options.timeout + this.#timeout) as Promise<number>
   }
 
@@ -104,20 +120,30 @@ export class RemoteStore implements Store {
   isLocked (name: string): Promise<boolean> { return this.#call(OP.isLocked, name) }
 
   async close (): Promise<void> {
-    this.#watchers.clear()
-    this.#connection.close()
+    this.#subscriptions.clear()
+    await this.#link.close()
+  }
+
+  /** A new host knows nothing of the old one's watches: subscribe again, under new ids. */
+  async #resubscribe (): Promise<void> {
+    const subscriptions = [...this.#subscriptions.values()]
+    this.#subscriptions.clear()
+    for (const subscription of subscriptions) {
+      subscription.watchId = await this.#call<number>(OP.watch, subscription.prefix)
+      this.#subscriptions.set(subscription.watchId, subscription)
+    }
   }
 
   #pushed (message: unknown[]): void {
-    const listener = this.#watchers.get(message[2] as number)
-    if (listener === undefined) return
+    const subscription = this.#subscriptions.get(message[2] as number)
+    if (subscription === undefined) return
     if (message[1] === PUSH_CHANGE) {
       const event: ChangeEvent = { type: message[3] as ChangeEvent['type'], key: message[4] as string }
       if (message[5] !== null && message[5] !== undefined) event.value = message[5] as Encoded
-      listener(event)
+      subscription.listener(event)
     } else if (message[1] === PUSH_OVERFLOW) {
-      this.#watchers.delete(message[2] as number)
-      listener({ type: 'overflow', key: '' })
+      this.#subscriptions.delete(subscription.watchId)
+      subscription.listener({ type: 'overflow', key: subscription.prefix })
     }
   }
 }

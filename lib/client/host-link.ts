@@ -1,0 +1,235 @@
+import type { Server } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { electHost, tryListen } from '../election'
+import { errorFromWire, SharedStateHostLostError, SharedStateTimeoutError } from '../errors'
+import type { EngineSnapshot, HostEngine } from '../host/host-engine'
+import { HostServer, type ConnectedWorker } from '../host/host-server'
+import { describeEndpoint } from '../options'
+import { opCode, OPS, PUSH_HANDOVER, PUSH_HANDOVER_END } from '../protocol/messages'
+import type { StateSnapshot } from '../store/memory/state'
+import type { Role } from '../store/store'
+import type { ConnectionSettings, HostConnection } from './host-connection'
+import { LocalTransport } from './local-transport'
+import { PendingCalls } from './pending-calls'
+import type { Transport, TransportEvents } from './transport'
+
+const HANDOVER_READY = opCode('handoverReady')
+
+export interface LinkLog {
+  info: (message: string) => void
+  warn: (message: string, error?: Error) => void
+  error: (message: string, error?: Error) => void
+}
+
+export interface LinkSettings extends ConnectionSettings {
+  timeout: number
+  connectTimeout: number
+  handshakeTimeout: number
+  log: LinkLog
+  /** Builds the engine when this worker becomes host: empty, loaded from disk, or handed over. */
+  openEngine: (handedOver: EngineSnapshot | undefined) => Promise<HostEngine>
+  /** Lets go of what openEngine opened (the persistence file), after the host stopped. */
+  closeEngine: (engine: HostEngine) => Promise<void>
+}
+
+/**
+ * A worker's way to the shared state, whatever happens to the host. It numbers every call for the
+ * worker's whole life and keeps it until answered; when the host goes, it elects again (this
+ * worker may win and host), and sends what was left unanswered to the new host with the same ids,
+ * which turn a retried mutation into a replay of its first answer. Calls made meanwhile wait, up
+ * to their timeout.
+ */
+export class HostLink {
+  readonly #settings: LinkSettings
+  readonly #pending: PendingCalls
+  #role: Role = 'client'
+  #transport: Transport | undefined
+  #connection: HostConnection | undefined
+  #host: HostServer | undefined
+  #generation = 0
+  #nextId = 1
+  #electing = false
+  #closed = false
+  #handoverParts: StateSnapshot['entries'] = []
+  /** Elections won or joined after the first: how often this worker's host changed. */
+  failovers = 0
+  /** Pushed change events, for the proxy's watchers. */
+  onPush: (message: unknown[]) => void = () => {}
+  /** Called after each change of host, once calls flow again; the proxy re-subscribes its watches. */
+  onNewHost: () => void = () => {}
+
+  constructor (settings: LinkSettings) {
+    this.#settings = settings
+    this.#pending = new PendingCalls(Math.max(5, Math.min(100, settings.timeout / 10)), (call) => this.#transport === undefined
+      ? new SharedStateHostLostError(`no host answered within ${call.timeout} ms`)
+      : new SharedStateTimeoutError(OPS[call.op]?.name ?? String(call.op), call.timeout))
+  }
+
+  get role (): Role {
+    return this.#role
+  }
+
+  get where (): string {
+    return describeEndpoint(this.#settings.endpoint)
+  }
+
+  get hostPid (): number {
+    return this.#host !== undefined ? process.pid : this.#connection?.hostInfo.pid ?? 0
+  }
+
+  /** The workers connected to this host (empty on a client). */
+  workers (): ConnectedWorker[] {
+    return this.#host?.workers() ?? []
+  }
+
+  /** The first election: resolves once this worker hosts or is an authenticated client. */
+  async start (): Promise<void> {
+    await this.#elect()
+  }
+
+  call (op: number, args: unknown[], timeout = this.#settings.timeout): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new SharedStateHostLostError('this worker closed its shared state'))
+    const id = this.#nextId++
+    return new Promise((resolve, reject) => {
+      this.#pending.add(id, { op, args, deadline: Date.now() + timeout, timeout, resolve, reject })
+      this.#transport?.send(id, op, args)
+    })
+  }
+
+  /** Test hook: the current connection, to cut it mid-call. Undefined on the host. */
+  get connection (): HostConnection | undefined {
+    return this.#connection
+  }
+
+  /** Leaves: a host hands its state to a successor first; a client says goodbye. */
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    const host = this.#host
+    this.#transport = undefined
+    if (host !== undefined) {
+      const handedOver = await host.close()
+      await this.#settings.closeEngine(host.engine)
+      this.#settings.log.info(handedOver
+        ? 'shared state: handed the state over to the next host'
+        : 'shared state: host closed with no worker left to take the state')
+    }
+    this.#connection?.close()
+    this.#pending.rejectAll(new SharedStateHostLostError('this worker closed its shared state'))
+  }
+
+  async #elect (): Promise<void> {
+    const events = this.#eventsFor(++this.#generation)
+    const elected = await electHost(this.#settings, this.#settings.connectTimeout, events)
+    if (elected.role === 'host') {
+      await this.#becomeHost(elected.server, undefined, events)
+    } else {
+      this.#connection = elected.connection
+      this.#install('client', elected.connection)
+      this.#settings.log.info(`shared state: client of ${this.where} (host pid ${elected.connection.hostInfo.pid})`)
+    }
+  }
+
+  async #becomeHost (server: Server, handedOver: EngineSnapshot | undefined, events: TransportEvents): Promise<void> {
+    const engine = await this.#settings.openEngine(handedOver)
+    const { log } = this.#settings
+    const host = new HostServer(server, engine, {
+      key: this.#settings.key,
+      maxFrameBytes: this.#settings.maxFrameBytes,
+      handshakeTimeout: this.#settings.handshakeTimeout,
+      handoverTimeout: this.#settings.connectTimeout,
+      warn: (message, error) => log.warn(message, error)
+    })
+    const session = host.openLocalSession(this.#settings.clientId, (message) => {
+      events.push(message)
+      return true
+    })
+    this.#host = host
+    this.#connection = undefined
+    this.#install('host', new LocalTransport(session, events))
+    log.info(`shared state: host on ${this.where}`)
+  }
+
+  /** Routes calls to `transport` from now on, beginning with those left unanswered. */
+  #install (role: Role, transport: Transport): void {
+    this.#role = role
+    this.#transport = transport
+    for (const [id, call] of this.#pending.entries()) transport.send(id, call.op, call.args)
+    if (this.#generation > 1) this.onNewHost()
+  }
+
+  /**
+   * Events of one connection (one generation). Replies are taken from any generation, since an
+   * answer that arrives late is still the answer; a loss or a push counts only from the current.
+   */
+  #eventsFor (generation: number): TransportEvents {
+    return {
+      reply: (id, status, value, message) => {
+        const call = this.#pending.take(id)
+        if (call === undefined) return
+        if (status === 0) call.resolve(value)
+        else call.reject(errorFromWire(value, message))
+      },
+      push: (message) => {
+        if (generation !== this.#generation || this.#closed) return
+        if (message[1] === PUSH_HANDOVER) this.#handoverParts.push(...(message[2] as StateSnapshot['entries']))
+        else if (message[1] === PUSH_HANDOVER_END) this.#takeOver(message[2] as EngineSnapshot).catch((error: Error) => this.#settings.log.error('shared state: taking over the state failed', error))
+        else this.onPush(message)
+      },
+      lost: (error) => {
+        if (generation !== this.#generation || this.#closed) return
+        this.#lost(error)
+      }
+    }
+  }
+
+  /**
+   * The closing host chose this worker as its successor and sent the whole state. Bind the socket
+   * it freed, serve the state, then tell the old host, which lets the other workers go to us.
+   */
+  async #takeOver (rest: EngineSnapshot): Promise<void> {
+    const snapshot: EngineSnapshot = { ...rest, state: { ...rest.state, entries: this.#handoverParts } }
+    this.#handoverParts = []
+    const previous = this.#connection
+    const deadline = Date.now() + this.#settings.connectTimeout
+    let server: Server | undefined
+    while (server === undefined && Date.now() < deadline) {
+      server = await tryListen(this.#settings.endpoint)
+      if (server === undefined) await sleep(10)
+    }
+    if (server === undefined) {
+      // Someone else bound the port first; the old host will close us and we elect as usual.
+      this.#settings.log.warn(`shared state: could not take over ${this.where}; another process holds it`)
+      return
+    }
+    this.failovers++
+    // A new generation: the old host closing this worker's connection is now expected, not a loss.
+    await this.#becomeHost(server, snapshot, this.#eventsFor(++this.#generation))
+    previous?.send(Number.MAX_SAFE_INTEGER, HANDOVER_READY, [])
+  }
+
+  #lost (error: Error): void {
+    this.#transport = undefined
+    this.#connection = undefined
+    this.#settings.log.warn(`shared state: lost the host at ${this.where}; electing a new one`, error)
+    this.#reelect().catch(() => {})
+  }
+
+  async #reelect (): Promise<void> {
+    if (this.#electing) return
+    this.#electing = true
+    // Jitter, so the survivors of a dead host do not all try to bind at the same instant.
+    await sleep(Math.random() * 50)
+    while (!this.#closed) {
+      try {
+        await this.#elect()
+        this.failovers++
+        break
+      } catch (error) {
+        this.#settings.log.error(`shared state: election at ${this.where} failed; trying again`, error as Error)
+        await sleep(200 + Math.random() * 200)
+      }
+    }
+    this.#electing = false
+  }
+}

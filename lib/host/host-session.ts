@@ -1,0 +1,92 @@
+import { opCode, PUSH_CHANGE, PUSH_ID, PUSH_OVERFLOW } from '../protocol/messages'
+import type { MemoryStore } from '../store/memory/memory-store'
+import type { ChangeEvent } from '../store/store'
+import type { Reply } from './applied-replies'
+import type { HostEngine } from './host-engine'
+
+/**
+ * Sends a pushed message to the session's worker. Unless `always`, a worker that has fallen too
+ * far behind is not sent it, and false comes back.
+ */
+export type PushSink = (message: unknown[], always?: boolean) => boolean
+
+const PING = opCode('ping')
+const WATCH = opCode('watch')
+const UNWATCH = opCode('unwatch')
+const BYE = opCode('bye')
+
+/**
+ * One worker's session on the host, whether it arrived over a socket or is the host's own worker:
+ * its owner identity for locks, its watches, and the ops that concern the session rather than the
+ * state (ping, watch, unwatch, bye). Everything else goes to the engine.
+ */
+export class HostSession {
+  readonly store: MemoryStore
+  readonly #engine: HostEngine
+  readonly #push: PushSink
+  readonly #watches = new Map<number, () => Promise<void>>()
+  #nextWatchId = 1
+
+  constructor (engine: HostEngine, owner: string, push: PushSink) {
+    this.#engine = engine
+    this.store = engine.storeFor(owner)
+    this.#push = push
+  }
+
+  get owner (): string {
+    return this.store.owner
+  }
+
+  async handle (id: number, op: number, args: unknown[]): Promise<Reply> {
+    switch (op) {
+      case PING: return [0, null]
+      case WATCH: return [0, await this.#watch(args[0] as string)]
+      case UNWATCH: return [0, await this.#unwatch(args[0] as number)]
+      case BYE:
+        this.#engine.applied.forget(this.owner)
+        return [0, null]
+      default: return this.#engine.execute(this.store, id, op, args)
+    }
+  }
+
+  /** The worker's connection is gone: its watches stop, its locks pass on, its waits are dropped. */
+  detach (): void {
+    this.#stopWatches()
+    this.store.detach()
+  }
+
+  /** The host worker itself is closing. */
+  close (): void {
+    this.#stopWatches()
+  }
+
+  async #watch (prefix: string): Promise<number> {
+    const watchId = this.#nextWatchId++
+    const stop = await this.store.watch(prefix, (event) => this.#pushChange(watchId, event))
+    this.#watches.set(watchId, stop)
+    return watchId
+  }
+
+  async #unwatch (watchId: number): Promise<boolean> {
+    const stop = this.#watches.get(watchId)
+    if (stop === undefined) return false
+    this.#watches.delete(watchId)
+    await stop()
+    return true
+  }
+
+  #pushChange (watchId: number, event: ChangeEvent): void {
+    const accepted = this.#push([PUSH_ID, PUSH_CHANGE, watchId, event.type, event.key, event.value ?? null])
+    if (!accepted) {
+      // A watcher that does not read its socket must not grow the host's memory: its watch ends
+      // and it is told it missed events.
+      this.#unwatch(watchId).catch(() => {})
+      this.#push([PUSH_ID, PUSH_OVERFLOW, watchId], true)
+    }
+  }
+
+  #stopWatches (): void {
+    for (const stop of this.#watches.values()) stop().catch(() => {})
+    this.#watches.clear()
+  }
+}
