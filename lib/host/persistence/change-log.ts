@@ -1,0 +1,334 @@
+import type { FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { SharedStatePersistError } from '../../errors'
+import type { FsyncPolicy } from '../../options'
+import { AppendQueue } from './append-queue'
+import { removeAbandonedSnapshots, SnapshotFile } from './compaction'
+import { persistError, syncDirectory, writeAll } from './file-io'
+import { FILE_HEADER_BYTES, RecordEncoder } from './record-format'
+import { recoverLog, type LoadedLog, type RecoveredLog } from './recovery'
+import { DurabilityWaiters } from './waiters'
+
+export type { LoadedLog }
+
+/** What the log has done to its file so far, for tests and the benchmark. */
+export interface ChangeLogStats {
+  /** Write calls that appended records (one per batch, however many records it held). */
+  readonly writes: number
+  /** fsync calls on the log for appended records. */
+  readonly fsyncs: number
+}
+
+/** Work that needs the file to itself: no append is written while it runs. */
+interface ExclusiveTask {
+  readonly run: () => Promise<void>
+  readonly resolve: () => void
+  readonly reject: (error: unknown) => void
+}
+
+const EVERYSEC_MS = 1000
+
+/**
+ * The host's append-only change log: a snapshot of the live state followed by every change since.
+ *
+ * Appends are framed at once and written by a single writer chain (the pump), so they reach the
+ * file in order; the records of one turn of the event loop go out in one write. Records are
+ * numbered; `durable()` waits for the number of the last one appended. Under 'always' one fsync
+ * covers everything written before it: records arriving while it runs wait for the next one
+ * (group commit). A failed write or fsync fails the log for good: what was written after the
+ * last successful fsync is in an unknown state, so every later `durable()` rejects.
+ */
+export class ChangeLog {
+  readonly #file: string
+  readonly #policy: FsyncPolicy
+  readonly #mode: number
+  readonly #encoder = new RecordEncoder()
+  readonly #queue = new AppendQueue()
+  readonly #waiters = new DurabilityWaiters()
+  #handle: FileHandle
+  #size: number
+  #snapshotBytes: number
+  #appendedBytes: number
+  #writtenSeq = 0
+  #syncedSeq = 0
+  #syncRequested = false
+  #pumping = false
+  #drained: Promise<void> = Promise.resolve()
+  #exclusive: ExclusiveTask | undefined
+  #compaction: Promise<void> | undefined
+  #flushImmediate: NodeJS.Immediate | undefined
+  #syncTimer: NodeJS.Timeout | undefined
+  #failure: Error | undefined
+  #closing = false
+  #closed: Promise<void> | undefined
+  #writes = 0
+  #fsyncs = 0
+
+  private constructor (file: string, policy: FsyncPolicy, recovered: RecoveredLog) {
+    this.#file = file
+    this.#policy = policy
+    this.#handle = recovered.handle
+    this.#size = recovered.size
+    this.#snapshotBytes = recovered.snapshotBytes
+    this.#appendedBytes = recovered.size - FILE_HEADER_BYTES - recovered.snapshotBytes
+    this.#mode = recovered.mode
+    if (policy === 'everysec') {
+      this.#syncTimer = setTimeout(() => this.#everySecond(), EVERYSEC_MS).unref()
+    }
+  }
+
+  /**
+   * Opens the log, creating it if absent, and returns every record in it. A torn last record is
+   * dropped (`tornTail`) and cut from the file; corruption anywhere else throws
+   * FST_SHARED_STATE_PERSIST naming the file and the offset, and loads nothing.
+   */
+  static async open (file: string, fsync: FsyncPolicy): Promise<{ log: ChangeLog, loaded: LoadedLog }> {
+    await removeAbandonedSnapshots(file)
+    const recovered = await recoverLog(file)
+    return { log: new ChangeLog(file, fsync, recovered), loaded: recovered.loaded }
+  }
+
+  get file (): string {
+    return this.#file
+  }
+
+  /** Bytes of records appended after the snapshot section (written or queued). */
+  get appendedBytes (): number {
+    return this.#appendedBytes
+  }
+
+  /** Bytes of the snapshot section the last compaction wrote (0 before the first). */
+  get snapshotBytes (): number {
+    return this.#snapshotBytes
+  }
+
+  get compacting (): boolean {
+    return this.#compaction !== undefined
+  }
+
+  get stats (): ChangeLogStats {
+    return { writes: this.#writes, fsyncs: this.#fsyncs }
+  }
+
+  /**
+   * Queues one record (strings, numbers, binary, null, arrays). Never waits: the record is framed
+   * now and written with the rest of this turn's records. Throws only for a closed log or a value
+   * MessagePack cannot encode; a failed log drops the record and `durable()` reports the failure.
+   */
+  append (record: readonly unknown[]): void {
+    if (this.#closing) throw new SharedStatePersistError(`appending to ${this.#file} after close`)
+    if (this.#failure !== undefined) return
+    let frame: Buffer
+    try {
+      frame = this.#encoder.frame(record)
+    } catch (error) {
+      throw persistError('encoding a record for', this.#file, error)
+    }
+    this.#queue.push(frame)
+    this.#appendedBytes += frame.length
+    this.#flushImmediate ??= setImmediate(() => {
+      this.#flushImmediate = undefined
+      this.#kick()
+    })
+  }
+
+  /** Resolves once every record appended so far is as durable as the fsync policy promises. */
+  durable (): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure)
+    const done = this.#policy === 'always' ? this.#syncedSeq : this.#writtenSeq
+    if (this.#queue.lastSeq <= done) return Promise.resolve()
+    return this.#waiters.waitFor(this.#queue.lastSeq)
+  }
+
+  /**
+   * Replaces the log with `snapshot`, records describing the whole live state now. The snapshot
+   * is written and fsynced beside the log while appends go on; then, with appends paused, the
+   * records appended meanwhile are added after it, it is renamed over the log and the directory
+   * fsynced. On failure before the rename the old log stays, complete, and in use.
+   */
+  async compact (snapshot: ReadonlyArray<readonly unknown[]>): Promise<void> {
+    if (this.#closing) throw new SharedStatePersistError(`compacting ${this.#file} after close`)
+    if (this.#failure !== undefined) throw this.#failure
+    if (this.#compaction !== undefined) {
+      throw new SharedStatePersistError(`a compaction of ${this.#file} is already running`)
+    }
+    let body: Buffer
+    try {
+      body = this.#encoder.frameAll(snapshot)
+    } catch (error) {
+      throw persistError('encoding the snapshot of', this.#file, error)
+    }
+    const tail = this.#queue.startCapture()
+    const compaction = this.#compactInto(body, tail)
+    this.#compaction = compaction
+    try {
+      await compaction
+    } finally {
+      this.#compaction = undefined
+      this.#queue.endCapture()
+    }
+  }
+
+  /** Writes what is queued, fsyncs (unless 'no') and closes the file; the same promise each time. */
+  close (): Promise<void> {
+    this.#closed ??= this.#close()
+    return this.#closed
+  }
+
+  async #close (): Promise<void> {
+    this.#closing = true
+    clearTimeout(this.#syncTimer)
+    if (this.#flushImmediate !== undefined) clearImmediate(this.#flushImmediate)
+    this.#flushImmediate = undefined
+    await this.#compaction?.catch(() => {})
+    this.#syncRequested = this.#policy !== 'no'
+    await this.#kick()
+    try {
+      await this.#handle.close()
+    } catch (error) {
+      this.#fail('closing', error)
+    }
+    if (this.#failure !== undefined) throw this.#failure
+  }
+
+  #everySecond (): void {
+    if (this.#queue.lastSeq > this.#syncedSeq) {
+      this.#syncRequested = true
+      this.#kick()
+    }
+    this.#syncTimer?.refresh()
+  }
+
+  /** Starts the writer chain unless it runs; resolves when it has nothing left to do. */
+  #kick (): Promise<void> {
+    if (!this.#pumping) {
+      this.#pumping = true
+      this.#drained = this.#pump()
+    }
+    return this.#drained
+  }
+
+  async #pump (): Promise<void> {
+    try {
+      while (this.#failure === undefined) {
+        const task = this.#exclusive
+        if (task !== undefined) {
+          this.#exclusive = undefined
+          await task.run().then(task.resolve, task.reject)
+        } else if (this.#needsSync()) {
+          await this.#sync()
+        } else if (this.#queue.bytes > 0) {
+          await this.#writeQueued()
+        } else {
+          break
+        }
+      }
+    } catch (error) {
+      this.#fail('writing to', error)
+    } finally {
+      // Set before the promise settles, so an append in between starts a new pump.
+      this.#pumping = false
+    }
+  }
+
+  #needsSync (): boolean {
+    if (this.#syncedSeq >= this.#writtenSeq) return false
+    return this.#policy === 'always' || this.#syncRequested
+  }
+
+  async #sync (): Promise<void> {
+    this.#syncRequested = false
+    const seq = this.#writtenSeq
+    this.#fsyncs++
+    try {
+      await this.#handle.datasync()
+    } catch (error) {
+      throw persistError('fsyncing', this.#file, error)
+    }
+    this.#syncedSeq = seq
+    this.#waiters.settle(seq)
+  }
+
+  async #writeQueued (): Promise<void> {
+    const taken = this.#queue.take()
+    if (taken === undefined) return
+    const { batch, seq } = taken
+    this.#writes++
+    try {
+      await writeAll(this.#handle, batch, this.#size)
+    } catch (error) {
+      throw persistError('writing to', this.#file, error)
+    }
+    this.#size += batch.length
+    this.#writtenSeq = seq
+    if (this.#policy !== 'always') this.#waiters.settle(seq)
+  }
+
+  async #compactInto (body: Buffer, tail: Buffer[]): Promise<void> {
+    let temp: SnapshotFile
+    try {
+      temp = await SnapshotFile.write(this.#file, body, this.#mode)
+    } catch (error) {
+      throw persistError('writing a snapshot of', this.#file, error)
+    }
+    try {
+      await this.#runExclusive(async () => await this.#switchTo(temp, body.length, tail))
+    } catch (error) {
+      if (!temp.renamed) await temp.discard()
+      throw error
+    }
+  }
+
+  /** Runs in the writer chain, so no append is written to either file meanwhile. */
+  async #switchTo (temp: SnapshotFile, snapshotBytes: number, tail: Buffer[]): Promise<void> {
+    // From here on, appends queue for the new file only. Those still queued are in `tail` too;
+    // writing them to the old file first keeps it complete should the switch fail.
+    this.#queue.endCapture()
+    try {
+      await this.#writeQueued()
+    } catch (error) {
+      throw this.#fail('writing to', error)
+    }
+    const tailBytes = Buffer.concat(tail)
+    try {
+      await temp.append(tailBytes)
+      await temp.replace(this.#file)
+    } catch (error) {
+      throw persistError('compacting', this.#file, error)
+    }
+    const old = this.#handle
+    this.#handle = temp.handle
+    this.#size = temp.size
+    this.#snapshotBytes = snapshotBytes
+    this.#appendedBytes = tailBytes.length + this.#queue.bytes
+    await old.close().catch(() => {})
+    try {
+      await syncDirectory(dirname(this.#file))
+    } catch (error) {
+      throw this.#fail('compacting', error)
+    }
+    // The new file holds every record written so far, fsynced, under a durable name.
+    this.#syncedSeq = this.#writtenSeq
+    this.#waiters.settle(this.#syncedSeq)
+  }
+
+  #runExclusive (run: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.#failure !== undefined) return reject(this.#failure)
+      this.#exclusive = { run, resolve, reject }
+      this.#kick()
+    })
+  }
+
+  /** The first failure sticks: it rejects every waiter now and every `durable()` after. */
+  #fail (action: string, error: unknown): Error {
+    if (this.#failure === undefined) {
+      this.#failure = persistError(action, this.#file, error)
+      this.#queue.clear()
+      this.#waiters.rejectAll(this.#failure)
+      this.#exclusive?.reject(this.#failure)
+      this.#exclusive = undefined
+    }
+    return this.#failure
+  }
+}

@@ -1,0 +1,1 @@
+export { ChangeLog, type ChangeLogStats, type LoadedLog } from './change-log'

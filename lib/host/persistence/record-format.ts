@@ -1,0 +1,165 @@
+import { Decoder, Encoder } from '@msgpack/msgpack'
+import { crc32 } from './crc32'
+
+/*
+ * The change log on disk, byte for byte (pure functions: no file system here).
+ *
+ *   file   = header, snapshot section, appended records
+ *   header = "FSSL", u16 format version, u16 zero, u64 length of the snapshot section,
+ *            u32 CRC-32 of the 16 bytes before it                                  (20 bytes)
+ *   record = u32 body length, u32 CRC-32 of the body, u32 CRC-32 of those 8 bytes,
+ *            body: one MessagePack array                                   (12 bytes + body)
+ *
+ * All integers are big-endian. The header checksum on each record tells a torn last record (its
+ * header is intact, the body runs past the end) from a corrupt length in the middle, which would
+ * otherwise look like a record running past the end and swallow everything after it.
+ */
+
+export const FILE_MAGIC = 'FSSL'
+export const FORMAT_VERSION = 1
+export const FILE_HEADER_BYTES = 20
+export const RECORD_HEADER_BYTES = 12
+const MAX_BODY_BYTES = 0xFFFFFFFF
+
+export function encodeFileHeader (snapshotBytes: number): Buffer {
+  const header = Buffer.alloc(FILE_HEADER_BYTES)
+  header.write(FILE_MAGIC, 0, 'latin1')
+  header.writeUInt16BE(FORMAT_VERSION, 4)
+  header.writeBigUInt64BE(BigInt(snapshotBytes), 8)
+  header.writeUInt32BE(crc32(header.subarray(0, 16)), 16)
+  return header
+}
+
+/** Frames records; one per log, reusing its MessagePack encoder's buffer. */
+export class RecordEncoder {
+  readonly #encoder = new Encoder()
+
+  /** Throws what MessagePack throws for a value it cannot encode. */
+  frame (record: readonly unknown[]): Buffer {
+    const body = this.#encoder.encodeSharedRef(record)
+    if (body.length > MAX_BODY_BYTES) throw new RangeError(`a record of ${body.length} bytes is too large`)
+    const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + body.length)
+    frame.writeUInt32BE(body.length, 0)
+    frame.writeUInt32BE(crc32(body), 4)
+    frame.writeUInt32BE(crc32(frame.subarray(0, 8)), 8)
+    frame.set(body, RECORD_HEADER_BYTES)
+    return frame
+  }
+
+  /** Many records as one buffer: a snapshot section. */
+  frameAll (records: ReadonlyArray<readonly unknown[]>): Buffer {
+    return Buffer.concat(records.map((record) => this.frame(record)))
+  }
+}
+
+export type ParsedLog =
+  | {
+    readonly ok: true
+    /** The file holds no valid header (empty, or a crash while it was created): write one. */
+    readonly fresh: boolean
+    readonly records: unknown[][]
+    readonly snapshotBytes: number
+    /** Where the last good record ends: the file is cut here when a torn tail was dropped. */
+    readonly end: number
+    readonly tornTail: boolean
+  }
+  | { readonly ok: false, readonly offset: number, readonly reason: string }
+
+type RecordRead =
+  | { readonly ok: true, readonly record: unknown[], readonly next: number }
+  /**
+   * `reachesEnd`: nothing but zeros follows the damage, as after a record torn by a crash (a file
+   * whose new length reached the disk before its data reads as zeros there).
+   */
+  | { readonly ok: false, readonly reason: string, readonly reachesEnd: boolean }
+
+/**
+ * Reads a whole log. A damaged last record is a torn write and is dropped (`tornTail`); damage
+ * followed by more data, or inside the snapshot section (always fsynced before it is renamed into
+ * place), is corruption, reported with its offset so nothing half-loaded is ever used.
+ */
+export function parseLog (bytes: Uint8Array): ParsedLog {
+  const empty = (tornTail: boolean): ParsedLog => ({ ok: true, fresh: true, records: [], snapshotBytes: 0, end: 0, tornTail })
+  if (bytes.length < FILE_HEADER_BYTES) {
+    if (isMagicPrefix(bytes) || isZero(bytes, 0)) return empty(bytes.length > 0)
+    return { ok: false, offset: 0, reason: 'not a fastify-shared-state log' }
+  }
+  const header = parseFileHeader(bytes)
+  if (typeof header === 'string') {
+    // A crash after the file grew but before its first bytes reached the disk leaves zeros.
+    if (isZero(bytes, 0)) return empty(true)
+    return { ok: false, offset: 0, reason: header }
+  }
+  const snapshotEnd = FILE_HEADER_BYTES + header
+  if (snapshotEnd > bytes.length) {
+    return { ok: false, offset: bytes.length, reason: `the snapshot section ends at byte ${snapshotEnd}, after the end of the file` }
+  }
+  const decoder = new Decoder()
+  const records: unknown[][] = []
+  let offset = FILE_HEADER_BYTES
+  while (offset < bytes.length) {
+    const read = readRecord(bytes, offset, decoder)
+    if (read.ok && offset < snapshotEnd && read.next > snapshotEnd) {
+      return { ok: false, offset, reason: 'a record crosses the end of the snapshot section' }
+    }
+    if (read.ok) {
+      records.push(read.record)
+      offset = read.next
+      continue
+    }
+    if (offset >= snapshotEnd && (read.reachesEnd || isZero(bytes, offset))) {
+      return { ok: true, fresh: false, records, snapshotBytes: header, end: offset, tornTail: true }
+    }
+    return { ok: false, offset, reason: read.reason }
+  }
+  return { ok: true, fresh: false, records, snapshotBytes: header, end: offset, tornTail: false }
+}
+
+/** The snapshot section's length, or why the header is not one this version reads. */
+function parseFileHeader (bytes: Uint8Array): number | string {
+  const header = Buffer.from(bytes.buffer, bytes.byteOffset, FILE_HEADER_BYTES)
+  if (header.toString('latin1', 0, 4) !== FILE_MAGIC) return 'not a fastify-shared-state log'
+  if (header.readUInt32BE(16) !== crc32(header.subarray(0, 16))) return 'bad file header checksum'
+  const version = header.readUInt16BE(4)
+  if (version !== FORMAT_VERSION) return `format version ${version} is not supported (this version reads ${FORMAT_VERSION})`
+  const snapshotBytes = header.readBigUInt64BE(8)
+  if (snapshotBytes > BigInt(Number.MAX_SAFE_INTEGER)) return 'impossible snapshot length'
+  return Number(snapshotBytes)
+}
+
+function readRecord (bytes: Uint8Array, offset: number, decoder: Decoder): RecordRead {
+  if (bytes.length - offset < RECORD_HEADER_BYTES) {
+    return { ok: false, reason: 'incomplete record header', reachesEnd: true }
+  }
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset + offset, RECORD_HEADER_BYTES)
+  if (view.readUInt32BE(8) !== crc32(view.subarray(0, 8))) {
+    return { ok: false, reason: 'bad record header checksum', reachesEnd: false }
+  }
+  const bodyStart = offset + RECORD_HEADER_BYTES
+  const next = bodyStart + view.readUInt32BE(0)
+  if (next > bytes.length) return { ok: false, reason: 'record runs past the end of the file', reachesEnd: true }
+  // A copy (Buffer#slice would be a view), so values decoded as binary keep this record's bytes
+  // alive, not the whole file's.
+  const body = Uint8Array.prototype.slice.call(bytes, bodyStart, next)
+  if (crc32(body) !== view.readUInt32BE(4)) {
+    return { ok: false, reason: 'bad record checksum', reachesEnd: isZero(bytes, next) }
+  }
+  let record: unknown
+  try {
+    record = decoder.decode(body)
+  } catch {
+    return { ok: false, reason: 'record is not valid MessagePack', reachesEnd: false }
+  }
+  if (!Array.isArray(record)) return { ok: false, reason: 'record is not an array', reachesEnd: false }
+  return { ok: true, record, next }
+}
+
+function isMagicPrefix (bytes: Uint8Array): boolean {
+  const length = Math.min(bytes.length, FILE_MAGIC.length)
+  return Buffer.from(bytes.buffer, bytes.byteOffset, length).toString('latin1') === FILE_MAGIC.slice(0, length)
+}
+
+function isZero (bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false
+  return true
+}

@@ -1,0 +1,62 @@
+import { constants } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { SharedStatePersistError } from '../../errors'
+import { persistError, syncDirectory, writeAll } from './file-io'
+import { encodeFileHeader, FILE_HEADER_BYTES, parseLog } from './record-format'
+
+export interface LoadedLog {
+  /** The snapshot's records, then the appended ones, in the order they were written. */
+  records: unknown[][]
+  /** A torn last record (a crash in the middle of a write) was dropped; worth a warning. */
+  tornTail: boolean
+}
+
+export interface RecoveredLog {
+  readonly handle: FileHandle
+  readonly loaded: LoadedLog
+  /** Bytes in the file once repaired: where the next record goes. */
+  readonly size: number
+  readonly snapshotBytes: number
+  /** The log's permission bits, which a compacted file keeps. */
+  readonly mode: number
+}
+
+/**
+ * Opens the log (creating it if absent), reads it whole and leaves it ready for appending: a torn
+ * tail is cut off, a missing header written, both fsynced before anything new is appended after
+ * them. Corruption closes the file untouched and throws, naming the file and the offset.
+ */
+export async function recoverLog (file: string): Promise<RecoveredLog> {
+  let handle: FileHandle
+  try {
+    handle = await open(file, constants.O_RDWR | constants.O_CREAT, 0o600)
+  } catch (error) {
+    throw persistError('opening', file, error)
+  }
+  try {
+    const bytes = await handle.readFile()
+    const parsed = parseLog(bytes)
+    if (!parsed.ok) {
+      throw new SharedStatePersistError(`${file} is corrupt at byte ${parsed.offset} (${parsed.reason}); ` +
+        `refusing to load it. The ${parsed.offset} bytes before that offset are intact.`)
+    }
+    let size = parsed.end
+    if (parsed.fresh) {
+      await handle.truncate(0)
+      await writeAll(handle, encodeFileHeader(0), 0)
+      await handle.sync()
+      await syncDirectory(dirname(file))
+      size = FILE_HEADER_BYTES
+    } else if (parsed.end < bytes.length) {
+      await handle.truncate(parsed.end)
+      await handle.sync()
+    }
+    const { mode } = await handle.stat()
+    const loaded = { records: parsed.records, tornTail: parsed.tornTail }
+    return { handle, loaded, size, snapshotBytes: parsed.snapshotBytes, mode: mode & 0o777 }
+  } catch (error) {
+    await handle.close().catch(() => {})
+    throw persistError('loading', file, error)
+  }
+}

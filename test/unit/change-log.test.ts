@@ -1,0 +1,415 @@
+import { spawnSync } from 'node:child_process'
+import * as fs from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ChangeLog } from '../../lib/host/persistence'
+import type { FsyncPolicy } from '../../lib/options'
+import { FILE_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
+
+const POLICIES: FsyncPolicy[] = ['always', 'everysec', 'no']
+
+let dir: string
+let file: string
+let openLogs: ChangeLog[] = []
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(join(tmpdir(), 'change-log-'))
+  file = join(dir, 'state.log')
+})
+
+afterEach(async () => {
+  jest.restoreAllMocks()
+  const logs = openLogs
+  openLogs = []
+  await Promise.all(logs.map(async (log) => await log.close().catch(() => {})))
+  await fs.rm(dir, { recursive: true, force: true })
+})
+
+async function openLog (policy: FsyncPolicy = 'always'): ReturnType<typeof ChangeLog.open> {
+  const opened = await ChangeLog.open(file, policy)
+  openLogs.push(opened.log)
+  return opened
+}
+
+function record (i: number): unknown[] {
+  return ['set', `key-${i % 17}`, i, i % 3 === 0 ? null : `value ${i}`, new Uint8Array([i & 0xFF, 7])]
+}
+
+function records (from: number, to: number): unknown[][] {
+  const list: unknown[][] = []
+  for (let i = from; i < to; i++) list.push(record(i))
+  return list
+}
+
+/** FileHandle's prototype, so a test can make every handle's write or fsync fail or wait. */
+async function fileHandlePrototype (): Promise<Record<'write' | 'datasync', (...args: unknown[]) => Promise<unknown>>> {
+  const probe = await fs.open(join(dir, 'probe'), 'w')
+  await probe.close()
+  return Object.getPrototypeOf(probe)
+}
+
+function ioError (code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: injected by the test`), { code })
+}
+
+/** A promise the test resolves when it chooses. */
+function gate (): { opened: Promise<void>, open: () => void } {
+  let open!: () => void
+  const opened = new Promise<void>((resolve) => { open = resolve })
+  return { opened, open }
+}
+
+/** XORs one byte of `bytes` with `mask`: damage as a bad disk or a stray write would do. */
+function flipBits (bytes: Buffer, at: number, mask: number): void {
+  bytes.writeUInt8(bytes.readUInt8(at) ^ mask, at)
+}
+
+async function nextTurn (): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve))
+}
+
+async function expectPersistError (promise: Promise<unknown>): Promise<Error & { code: string, cause?: unknown }> {
+  const error = await promise.then(() => { throw new Error('expected a rejection') }, (error: unknown) => error)
+  expect(error).toMatchObject({ code: 'FST_SHARED_STATE_PERSIST' })
+  return error as Error & { code: string, cause?: unknown }
+}
+
+describe.each(POLICIES)('round trip with fsync: %s', (policy) => {
+  test('every record comes back, in order, across reopens', async () => {
+    const first = await openLog(policy)
+    expect(first.loaded).toEqual({ records: [], tornTail: false })
+    for (const r of records(0, 600)) first.log.append(r)
+    await first.log.durable()
+    for (const r of records(600, 700)) first.log.append(r)
+    await first.log.close()
+
+    const second = await openLog(policy)
+    expect(second.loaded).toEqual({ records: records(0, 700), tornTail: false })
+    for (const r of records(700, 1000)) second.log.append(r)
+    await second.log.durable()
+    await second.log.close()
+
+    const third = await openLog(policy)
+    expect(third.loaded.records).toEqual(records(0, 1000))
+    expect(third.log.appendedBytes).toBe((await fs.stat(file)).size - FILE_HEADER_BYTES)
+    expect(third.log.snapshotBytes).toBe(0)
+  })
+})
+
+describe('durability policies', () => {
+  test("'always': a thousand appends in one turn cost one write and one fsync", async () => {
+    const { log } = await openLog('always')
+    const before = log.stats
+    for (const r of records(0, 1000)) log.append(r)
+    await Promise.all([log.durable(), log.durable(), log.durable()])
+    expect(log.stats).toEqual({ writes: before.writes + 1, fsyncs: before.fsyncs + 1 })
+  })
+
+  test("'always': records arriving while an fsync runs share the next fsync", async () => {
+    const { log } = await openLog('always')
+    const proto = await fileHandlePrototype()
+    const original = proto.datasync
+    const firstSync = gate()
+    const syncing = gate()
+    let calls = 0
+    jest.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      if (++calls === 1) {
+        syncing.open()
+        await firstSync.opened
+      }
+      return await original.apply(this, args)
+    })
+    log.append(record(0))
+    const first = log.durable()
+    await syncing.opened
+    // Five turns of appends while the first fsync is held.
+    const later: Array<Promise<void>> = []
+    for (let turn = 1; turn <= 5; turn++) {
+      log.append(record(turn))
+      later.push(log.durable())
+      await nextTurn()
+    }
+    firstSync.open()
+    await Promise.all([first, ...later])
+    expect(log.stats).toEqual({ writes: 2, fsyncs: 2 })
+  })
+
+  test("'always': durable() waits for the fsync, not only the write", async () => {
+    const { log } = await openLog('always')
+    const proto = await fileHandlePrototype()
+    const original = proto.datasync
+    const release = gate()
+    jest.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      await release.opened
+      return await original.apply(this, args)
+    })
+    log.append(record(1))
+    let settled = false
+    const durable = log.durable().then(() => { settled = true })
+    while (log.stats.writes === 0) await nextTurn()
+    await nextTurn()
+    expect(settled).toBe(false)
+    release.open()
+    await durable
+    expect(settled).toBe(true)
+  })
+
+  test("'everysec': durable() resolves after the write; a timer fsyncs within a second", async () => {
+    const { log } = await openLog('everysec')
+    for (const r of records(0, 100)) log.append(r)
+    await log.durable()
+    expect(log.stats.writes).toBe(1)
+    while (log.stats.fsyncs === 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(log.stats.fsyncs).toBe(1)
+  })
+
+  test("'no': never fsyncs appended records, even on close", async () => {
+    const { log } = await openLog('no')
+    for (const r of records(0, 100)) log.append(r)
+    await log.durable()
+    await log.close()
+    expect(log.stats).toEqual({ writes: 1, fsyncs: 0 })
+  })
+
+  test('durable() with nothing appended resolves at once', async () => {
+    const { log } = await openLog('always')
+    await log.durable()
+    expect(log.stats).toEqual({ writes: 0, fsyncs: 0 })
+  })
+})
+
+describe('torn tail', () => {
+  async function writeLog (count: number): Promise<void> {
+    const { log } = await openLog('always')
+    for (const r of records(0, count)) log.append(r)
+    await log.close()
+  }
+
+  test('a log cut short by a few bytes loads the rest, is cut back, and takes appends', async () => {
+    await writeLog(50)
+    const { size } = await fs.stat(file)
+    await fs.truncate(file, size - 3)
+
+    const reopened = await openLog('always')
+    expect(reopened.loaded).toEqual({ records: records(0, 49), tornTail: true })
+    const lastFrame = new RecordEncoder().frame(record(49)).length
+    expect((await fs.stat(file)).size).toBe(size - lastFrame)
+    reopened.log.append(record(1000))
+    await reopened.log.close()
+
+    const again = await openLog('always')
+    expect(again.loaded).toEqual({ records: [...records(0, 49), record(1000)], tornTail: false })
+  })
+
+  test('half a record appended at the end is dropped', async () => {
+    await writeLog(20)
+    const frame = new RecordEncoder().frame(record(20))
+    await fs.appendFile(file, frame.subarray(0, Math.floor(frame.length / 2)))
+
+    const reopened = await openLog('everysec')
+    expect(reopened.loaded).toEqual({ records: records(0, 20), tornTail: true })
+    reopened.log.append(record(21))
+    await reopened.log.close()
+    expect((await openLog('no')).loaded).toEqual({ records: [...records(0, 20), record(21)], tornTail: false })
+  })
+})
+
+describe('corruption', () => {
+  test('a damaged byte in the middle refuses to load, naming the file and the offset', async () => {
+    const { log } = await openLog('always')
+    for (const r of records(0, 30)) log.append(r)
+    await log.close()
+    const encoder = new RecordEncoder()
+    const recordStart = FILE_HEADER_BYTES + encoder.frameAll(records(0, 10)).length
+    const bytes = await fs.readFile(file)
+    flipBits(bytes, recordStart + 15, 0x01)
+    await fs.writeFile(file, bytes)
+
+    const error = await expectPersistError(ChangeLog.open(file, 'always'))
+    expect(error.message).toContain(file)
+    expect(error.message).toContain(`at byte ${recordStart}`)
+    expect(await fs.readFile(file)).toEqual(bytes)
+  })
+
+  test('a file that is not a log is refused and left alone', async () => {
+    await fs.writeFile(file, 'precious data that is not a change log\n')
+    const error = await expectPersistError(ChangeLog.open(file, 'always'))
+    expect(error.message).toContain(`${file} is corrupt at byte 0`)
+    expect(await fs.readFile(file, 'utf8')).toBe('precious data that is not a change log\n')
+  })
+
+  test('a log in a missing directory fails with the coded error', async () => {
+    const error = await expectPersistError(ChangeLog.open(join(dir, 'missing', 'state.log'), 'always'))
+    expect(error.cause).toMatchObject({ code: 'ENOENT' })
+  })
+})
+
+describe('compaction', () => {
+  test('replaces the log with the snapshot, keeps concurrent appends, and shrinks the file', async () => {
+    const { log } = await openLog('always')
+    for (const r of records(0, 2000)) log.append(r)
+    await log.durable()
+    const before = (await fs.stat(file)).size
+    expect(log.appendedBytes).toBe(before - FILE_HEADER_BYTES)
+
+    const snapshot = [['snapshot', 'key-1', 1], ['snapshot', 'key-2', 2]]
+    const compaction = log.compact(snapshot)
+    expect(log.compacting).toBe(true)
+    await expectPersistError(log.compact(snapshot))
+    const concurrent = records(5000, 5010)
+    for (const r of concurrent.slice(0, 5)) log.append(r)
+    await nextTurn()
+    for (const r of concurrent.slice(5)) log.append(r)
+    await compaction
+    await log.durable()
+    expect(log.compacting).toBe(false)
+
+    const after = (await fs.stat(file)).size
+    expect(after).toBeLessThan(before / 10)
+    expect(log.snapshotBytes).toBe(new RecordEncoder().frameAll(snapshot).length)
+    expect(log.appendedBytes).toBe(new RecordEncoder().frameAll(concurrent).length)
+    expect(await fs.readdir(dir)).toEqual(expect.not.arrayContaining([expect.stringMatching(/\.tmp$/)]))
+
+    log.append(record(9999))
+    await log.close()
+    const reopened = await openLog('always')
+    expect(reopened.loaded).toEqual({ records: [...snapshot, ...concurrent, record(9999)], tornTail: false })
+    expect(reopened.log.snapshotBytes).toBe(log.snapshotBytes)
+  })
+
+  test('appends made while the new file is switched in go after the snapshot', async () => {
+    const { log } = await openLog('no')
+    for (const r of records(0, 100)) log.append(r)
+    const proto = await fileHandlePrototype()
+    const original = proto.datasync
+    const inSwitch = gate()
+    const release = gate()
+    // Under 'no' the log never fsyncs; the only datasync is the snapshot's, inside the switch.
+    jest.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      inSwitch.open()
+      await release.opened
+      return await original.apply(this, args)
+    })
+    const compaction = log.compact([['snapshot']])
+    log.append(record(100))
+    await inSwitch.opened
+    log.append(record(101))
+    const durable = log.durable()
+    await nextTurn()
+    release.open()
+    await Promise.all([compaction, durable])
+    await log.close()
+    expect((await openLog('no')).loaded.records).toEqual([['snapshot'], record(100), record(101)])
+  })
+
+  test('a compaction that fails before the rename leaves the old log complete and in use', async () => {
+    const { log } = await openLog('no')
+    for (const r of records(0, 100)) log.append(r)
+    const proto = await fileHandlePrototype()
+    jest.spyOn(proto, 'datasync').mockRejectedValueOnce(ioError('EIO'))
+    const compaction = log.compact([['snapshot']])
+    log.append(record(100))
+    const error = await expectPersistError(compaction)
+    expect(error.cause).toMatchObject({ code: 'EIO' })
+    expect((await fs.readdir(dir)).filter((name) => name.endsWith('.tmp'))).toEqual([])
+    log.append(record(101))
+    await log.durable()
+    await log.close()
+    expect((await openLog('no')).loaded.records).toEqual(records(0, 102))
+  })
+
+  test.each(POLICIES)('no record is lost or doubled across repeated compactions under load (%s)', async (policy) => {
+    // A counter: 'add' records move it, a snapshot is one 'total' record. Replaying the log must
+    // give the number of adds, whichever turn each compaction started and finished in.
+    const { log } = await openLog(policy)
+    let total = 0
+    let compactions = 0
+    let running: Promise<void> | undefined
+    for (let turn = 0; turn < 300; turn++) {
+      const adds = (turn * 7) % 13
+      for (let i = 0; i < adds; i++) {
+        log.append(['add', 1])
+        total++
+      }
+      if (turn % 40 === 5 && running === undefined) {
+        running = log.compact([['total', total]]).then(() => {
+          compactions++
+          running = undefined
+        })
+      }
+      if (turn % 3 === 0) await log.durable()
+      await nextTurn()
+    }
+    await running
+    await log.close()
+    expect(compactions).toBeGreaterThan(1)
+    const { loaded } = await openLog(policy)
+    let replayed = 0
+    for (const [kind, n] of loaded.records as Array<[string, number]>) replayed = kind === 'total' ? n : replayed + n
+    expect(replayed).toBe(total)
+  })
+
+  test('a snapshot left by a compaction in a dead process is removed on open', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid
+    const abandoned = `${file}.${dead}-0badf00d.tmp`
+    await fs.writeFile(abandoned, 'half a snapshot')
+    await fs.writeFile(join(dir, 'unrelated.tmp'), 'not ours')
+    await openLog('always')
+    expect((await fs.readdir(dir)).sort()).toEqual(['state.log', 'unrelated.tmp'])
+  })
+})
+
+describe('close', () => {
+  test('is idempotent, flushes what is queued, and refuses appends after', async () => {
+    const { log } = await openLog('everysec')
+    for (const r of records(0, 10)) log.append(r)
+    const first = log.close()
+    expect(log.close()).toBe(first)
+    await first
+    await log.close()
+    expect(() => log.append(record(11))).toThrow(expect.objectContaining({ code: 'FST_SHARED_STATE_PERSIST' }))
+    await expectPersistError(log.compact([]))
+    expect((await openLog('no')).loaded.records).toEqual(records(0, 10))
+  })
+
+  test('waits for a running compaction', async () => {
+    const { log } = await openLog('always')
+    for (const r of records(0, 100)) log.append(r)
+    const compaction = log.compact([['snapshot']])
+    log.append(record(100))
+    await log.close()
+    await compaction
+    expect((await openLog('always')).loaded.records).toEqual([['snapshot'], record(100)])
+  })
+})
+
+describe('write failures', () => {
+  test('a failed write rejects durable() with the coded error and fails the log for good', async () => {
+    const { log } = await openLog('always')
+    const proto = await fileHandlePrototype()
+    jest.spyOn(proto, 'write').mockRejectedValueOnce(ioError('ENOSPC'))
+    log.append(record(1))
+    const error = await expectPersistError(log.durable())
+    expect(error.message).toContain(file)
+    expect(error.cause).toMatchObject({ code: 'ENOSPC' })
+    log.append(record(2))
+    expect(await expectPersistError(log.durable())).toBe(error)
+    expect(await expectPersistError(log.close())).toBe(error)
+  })
+
+  test("a failed fsync under 'always' rejects durable()", async () => {
+    const { log } = await openLog('always')
+    const proto = await fileHandlePrototype()
+    jest.spyOn(proto, 'datasync').mockRejectedValueOnce(ioError('EIO'))
+    log.append(record(1))
+    const error = await expectPersistError(log.durable())
+    expect(error.cause).toMatchObject({ code: 'EIO' })
+  })
+
+  test('a value MessagePack cannot encode throws at append and leaves the log usable', async () => {
+    const { log } = await openLog('always')
+    expect(() => log.append([() => 1])).toThrow(expect.objectContaining({ code: 'FST_SHARED_STATE_PERSIST' }))
+    log.append(record(1))
+    await log.durable()
+  })
+})

@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto'
+import * as zlib from 'node:zlib'
+import { crc32, portableCrc32 } from '../../lib/host/persistence/crc32'
+import {
+  encodeFileHeader, FILE_HEADER_BYTES, parseLog, RECORD_HEADER_BYTES, RecordEncoder
+} from '../../lib/host/persistence/record-format'
+
+const RECORDS: unknown[][] = [
+  ['set', 'counter', 1],
+  ['set', 'name', 'Ada Lovelace', null],
+  ['bin', new Uint8Array([0, 1, 2, 255])],
+  ['nested', [1, [2, [3]]], -1.5, 2 ** 40],
+  []
+]
+
+function logOf (records: unknown[][], snapshot: unknown[][] = []): Buffer {
+  const encoder = new RecordEncoder()
+  const snapshotBytes = encoder.frameAll(snapshot)
+  return Buffer.concat([encodeFileHeader(snapshotBytes.length), snapshotBytes, encoder.frameAll(records)])
+}
+
+/** Offset of record `index` in a log written by `logOf(records)`. */
+function offsetOf (records: unknown[][], index: number): number {
+  const encoder = new RecordEncoder()
+  return FILE_HEADER_BYTES + encoder.frameAll(records.slice(0, index)).length
+}
+
+/** XORs one byte of `bytes` with `mask`: damage as a bad disk or a stray write would do. */
+function flipBits (bytes: Buffer, at: number, mask: number): void {
+  bytes.writeUInt8(bytes.readUInt8(at) ^ mask, at)
+}
+
+describe('crc32', () => {
+  test('matches the standard check value and zlib', () => {
+    expect(portableCrc32(Buffer.from('123456789'))).toBe(0xCBF43926)
+    expect(crc32(Buffer.from('123456789'))).toBe(0xCBF43926)
+    for (let i = 0; i < 20; i++) {
+      const bytes = randomBytes(i * 37)
+      expect(portableCrc32(bytes)).toBe(zlib.crc32(bytes))
+    }
+  })
+})
+
+describe('parseLog', () => {
+  test('reads back snapshot and appended records in order', () => {
+    const snapshot = [['set', 'a', 1], ['set', 'b', 2]]
+    const parsed = parseLog(logOf(RECORDS, snapshot))
+    expect(parsed).toMatchObject({ ok: true, fresh: false, tornTail: false })
+    if (!parsed.ok) throw new Error('unreachable')
+    expect(parsed.records).toEqual([...snapshot, ...RECORDS])
+    expect(parsed.snapshotBytes).toBe(new RecordEncoder().frameAll(snapshot).length)
+    expect(parsed.end).toBe(logOf(RECORDS, snapshot).length)
+  })
+
+  test('an empty file is a fresh log', () => {
+    expect(parseLog(Buffer.alloc(0))).toEqual({ ok: true, fresh: true, records: [], snapshotBytes: 0, end: 0, tornTail: false })
+  })
+
+  test('a header torn or zero-filled by a crash at creation is a fresh log with a torn tail', () => {
+    const header = encodeFileHeader(0)
+    for (let cut = 1; cut < FILE_HEADER_BYTES; cut++) {
+      expect(parseLog(header.subarray(0, cut))).toMatchObject({ ok: true, fresh: true, tornTail: true })
+    }
+    expect(parseLog(Buffer.alloc(100))).toMatchObject({ ok: true, fresh: true, tornTail: true })
+  })
+
+  test('a record cut anywhere at the end is dropped as a torn tail', () => {
+    const whole = logOf(RECORDS)
+    const lastStart = offsetOf(RECORDS, RECORDS.length - 1)
+    const previousStart = offsetOf(RECORDS, RECORDS.length - 2)
+    // The last record is `[]`: cut the one before it too, so every cut point of a body is tried.
+    const withoutLast = whole.subarray(0, lastStart)
+    for (let end = previousStart + 1; end < lastStart; end++) {
+      const parsed = parseLog(withoutLast.subarray(0, end))
+      expect(parsed).toMatchObject({ ok: true, tornTail: true, end: previousStart })
+      if (parsed.ok) expect(parsed.records).toEqual(RECORDS.slice(0, -2))
+    }
+  })
+
+  test('a zero-filled tail (the file grew, the data never landed) is a torn tail', () => {
+    const whole = logOf(RECORDS)
+    const parsed = parseLog(Buffer.concat([whole, Buffer.alloc(4096)]))
+    expect(parsed).toMatchObject({ ok: true, tornTail: true, end: whole.length })
+    if (parsed.ok) expect(parsed.records).toEqual(RECORDS)
+  })
+
+  test('a last record whose body is damaged is a torn tail', () => {
+    const whole = logOf(RECORDS.slice(0, 3))
+    flipBits(whole, whole.length - 1, 0xFF)
+    const parsed = parseLog(whole)
+    expect(parsed).toMatchObject({ ok: true, tornTail: true, end: offsetOf(RECORDS, 2) })
+  })
+
+  test('a damaged byte anywhere before the last record is corruption at that record', () => {
+    const whole = logOf(RECORDS)
+    for (let index = 0; index < RECORDS.length - 1; index++) {
+      const start = offsetOf(RECORDS, index)
+      for (let at = start; at < offsetOf(RECORDS, index + 1); at++) {
+        const damaged = Buffer.from(whole)
+        flipBits(damaged, at, 0x20)
+        const parsed = parseLog(damaged)
+        expect(parsed).toMatchObject({ ok: false, offset: start })
+      }
+    }
+  })
+
+  test('garbage after the last record is corruption, not a torn tail', () => {
+    const parsed = parseLog(Buffer.concat([logOf(RECORDS), Buffer.from('not a record at all')]))
+    expect(parsed).toMatchObject({ ok: false, offset: logOf(RECORDS).length, reason: 'bad record header checksum' })
+  })
+
+  test('damage inside the snapshot section is corruption even at its end', () => {
+    const log = logOf([], RECORDS)
+    expect(parseLog(log.subarray(0, log.length - 1))).toMatchObject({ ok: false })
+    const damaged = Buffer.from(log)
+    flipBits(damaged, damaged.length - 1, 1)
+    expect(parseLog(damaged)).toMatchObject({ ok: false, offset: offsetOf(RECORDS, RECORDS.length - 1) })
+  })
+
+  test('a file that is not a log, or a later format, is refused at offset 0', () => {
+    expect(parseLog(Buffer.from('{"hello": "world"}\n'.repeat(3)))).toMatchObject({ ok: false, offset: 0 })
+    expect(parseLog(Buffer.from('hello'))).toMatchObject({ ok: false, offset: 0 })
+    const header = encodeFileHeader(0)
+    header.writeUInt16BE(2, 4)
+    header.writeUInt32BE(crc32(header.subarray(0, 16)), 16)
+    expect(parseLog(header)).toMatchObject({ ok: false, offset: 0, reason: expect.stringContaining('format version 2') })
+  })
+
+  test('a record that is not an array is corruption', () => {
+    const body = Buffer.from([0x01]) // MessagePack for the number 1
+    const frame = Buffer.alloc(RECORD_HEADER_BYTES + 1)
+    frame.writeUInt32BE(1, 0)
+    frame.writeUInt32BE(crc32(body), 4)
+    frame.writeUInt32BE(crc32(frame.subarray(0, 8)), 8)
+    body.copy(frame, RECORD_HEADER_BYTES)
+    const parsed = parseLog(Buffer.concat([encodeFileHeader(0), frame]))
+    expect(parsed).toMatchObject({ ok: false, offset: FILE_HEADER_BYTES, reason: 'record is not an array' })
+  })
+
+  test('binary values do not keep the whole file alive', () => {
+    const parsed = parseLog(logOf(RECORDS))
+    if (!parsed.ok) throw new Error('unreachable')
+    const bytes = parsed.records[2]?.[1] as Uint8Array
+    expect(bytes).toEqual(new Uint8Array([0, 1, 2, 255]))
+    expect(bytes.buffer.byteLength).toBeLessThan(64)
+  })
+})
