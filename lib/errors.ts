@@ -38,7 +38,7 @@ export const SharedStateUnsupportedValueError = createError<'FST_SHARED_STATE_UN
   'FST_SHARED_STATE_UNSUPPORTED_VALUE', 'Value for key "%s" cannot be shared: %s', 500)
 
 export const SharedStateNotANumberError = createError<'FST_SHARED_STATE_NOT_A_NUMBER', 500, [string, Cause?]>(
-  'FST_SHARED_STATE_NOT_A_NUMBER', 'Value at "%s" is not a number', 500)
+  'FST_SHARED_STATE_NOT_A_NUMBER', 'Value at %s is not a number', 500)
 
 export const SharedStateBadPathError = createError<'FST_SHARED_STATE_BAD_PATH', 500, [string, Cause?]>(
   'FST_SHARED_STATE_BAD_PATH', 'Bad path: %s', 500)

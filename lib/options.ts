@@ -199,6 +199,11 @@ export function parseOptions (input: unknown): ParsedOptions {
     fail('"redis" excludes "port" and "path": Redis mode has no manager socket')
   }
   if (mode === 'socket' && raw.prefix !== undefined) fail('"prefix" applies only with "redis"')
+  if (mode === 'redis') {
+    for (const name of ['key', 'host', 'persist', 'maxFrameBytes', 'handshakeTimeout'] as const) {
+      if (raw[name] !== undefined) fail(`"${name}" applies only to the manager socket, not with "redis"`)
+    }
+  }
   if (raw.prefix !== undefined && (typeof raw.prefix !== 'string')) fail('"prefix" must be a string')
   const key = mode === 'socket' ? parseKey(raw.key, warnings) : Buffer.alloc(0)
   const endpoint: Endpoint = mode === 'socket'

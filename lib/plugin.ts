@@ -6,7 +6,7 @@ import { HostLink } from './client/host-link'
 import { ProxyStore } from './client/proxy-store'
 import { newClientId } from './election'
 import { SharedStateAlreadyRegisteredError } from './errors'
-import { HostEngine } from './host/host-engine'
+import { closeEngine, openEngine } from './host/persistence/state-journal'
 import { parseOptions, type ParsedOptions, type SharedStateOptions } from './options'
 import { ValueCodec } from './protocol/codec'
 import { openRedisBackend } from './store/redis/backend'
@@ -37,12 +37,8 @@ async function openSocketBackend (fastify: FastifyInstance, options: ParsedOptio
       warn: (message, error) => log.warn({ err: error }, message),
       error: (message, error) => log.error({ err: error }, message)
     },
-    openEngine: async (handedOver) => {
-      const engine = new HostEngine(codec)
-      if (handedOver !== undefined) engine.restore(handedOver)
-      return engine
-    },
-    closeEngine: async () => {}
+    openEngine: (handedOver) => openEngine(codec, options.persist, handedOver, (message, error) => log.warn({ err: error }, message)),
+    closeEngine
   })
   await link.start()
   return { store: new ProxyStore(link, options.timeout), close: async () => {} }

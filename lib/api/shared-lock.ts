@@ -1,4 +1,5 @@
 import { SharedStateOptionsError } from '../errors'
+import { MAX_MS } from '../protocol/messages'
 import type { Store } from '../store/store'
 
 export interface LockOptions {
@@ -17,8 +18,8 @@ export interface LockHandle {
 
 function lockOption (name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new SharedStateOptionsError(`lock option "${name}" must be a non-negative integer of ms, got ${String(value)}`)
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_MS) {
+    throw new SharedStateOptionsError(`lock option "${name}" must be an integer of ms from 0 to ${MAX_MS}, got ${String(value)}`)
   }
   return value
 }

@@ -2,6 +2,7 @@ import {
   SharedStateBadPathError, SharedStateConflictError, SharedStateOptionsError, SharedStateUnsupportedValueError
 } from '../errors'
 import { UnsupportedValue, type ValueCodec } from '../protocol/codec'
+import { MAX_MS } from '../protocol/messages'
 import { validatePath } from '../store/path'
 import type { ChangeEvent, Encoded, Path, Role, Store } from '../store/store'
 import { SharedLock } from './shared-lock'
@@ -40,8 +41,8 @@ function checkNumber (what: string, value: unknown): number {
 
 function checkMs (what: string, value: unknown): number {
   if (value === undefined) return 0
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new SharedStateOptionsError(`"${what}" must be a non-negative integer of ms, got ${String(value)}`)
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_MS) {
+    throw new SharedStateOptionsError(`"${what}" must be an integer of ms from 0 to ${MAX_MS}, got ${String(value)}`)
   }
   return value
 }

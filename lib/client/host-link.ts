@@ -44,6 +44,7 @@ export class HostLink {
   readonly #pending: PendingCalls
   #role: Role = 'client'
   #transport: Transport | undefined
+  #local: LocalTransport | undefined
   #connection: HostConnection | undefined
   #host: HostServer | undefined
   #generation = 0
@@ -89,6 +90,7 @@ export class HostLink {
 
   call (op: number, args: unknown[], timeout = this.#settings.timeout): Promise<unknown> {
     if (this.#closed) return Promise.reject(new SharedStateHostLostError('this worker closed its shared state'))
+    if (this.#local !== undefined) return this.#local.call(op, args)
     const id = this.#nextId++
     return new Promise((resolve, reject) => {
       this.#pending.add(id, { op, args, deadline: Date.now() + timeout, timeout, resolve, reject })
@@ -107,9 +109,10 @@ export class HostLink {
     this.#closed = true
     const host = this.#host
     this.#transport = undefined
+    this.#local?.close()
+    this.#local = undefined
     if (host !== undefined) {
-      const handedOver = await host.close()
-      await this.#settings.closeEngine(host.engine)
+      const handedOver = await host.close(() => this.#settings.closeEngine(host.engine))
       this.#settings.log.info(handedOver
         ? 'shared state: handed the state over to the next host'
         : 'shared state: host closed with no worker left to take the state')
@@ -146,7 +149,17 @@ export class HostLink {
     })
     this.#host = host
     this.#connection = undefined
-    this.#install('host', new LocalTransport(session, events))
+    this.#local = new LocalTransport(session)
+    this.#role = 'host'
+    // Calls the old host left unanswered are replayed here under their ids, so the handed-over
+    // memory of applied mutations recognises those it already applied.
+    for (const [id, call] of this.#pending.entries()) {
+      this.#pending.take(id)
+      session.handle(id, call.op, call.args).then(
+        (reply) => reply[0] === 0 ? call.resolve(reply[1]) : call.reject(errorFromWire(reply[1], reply[2])),
+        call.reject)
+    }
+    if (this.#generation > 1) this.onNewHost()
     log.info(`shared state: host on ${this.where}`)
   }
 

@@ -1,23 +1,23 @@
+import { errorFromWire } from '../errors'
 import type { HostSession } from '../host/host-session'
-import type { Transport, TransportEvents } from './transport'
 
 /**
- * The host worker's own way in: requests go straight to its session on the engine, with no socket
- * and no encoding, and still through the same op dispatch a remote worker's requests take.
+ * The host worker's own way in: requests go straight to its session on the engine, with no socket,
+ * no encoding, no request id and no timer (the engine answers in the same process, and a lock wait
+ * is timed by the lock table), and still through the same op dispatch a remote worker's take.
  */
-export class LocalTransport implements Transport {
+export class LocalTransport {
   readonly #session: HostSession
-  readonly #events: TransportEvents
 
-  constructor (session: HostSession, events: TransportEvents) {
+  constructor (session: HostSession) {
     this.#session = session
-    this.#events = events
   }
 
-  send (id: number, op: number, args: unknown[]): void {
-    this.#session.handle(id, op, args).then(
-      (reply) => this.#events.reply(id, reply[0], reply[1], reply[2]),
-      (error: Error) => this.#events.lost(error))
+  async call (op: number, args: unknown[]): Promise<unknown> {
+    // Id 0: a local call is never retried, so the engine need not remember its reply.
+    const reply = await this.#session.handle(0, op, args)
+    if (reply[0] === 0) return reply[1]
+    throw errorFromWire(reply[1], reply[2])
   }
 
   close (): void {

@@ -21,8 +21,9 @@ export interface EngineSnapshot {
  * mutation.
  */
 export interface Journal {
-  record: (record: unknown[]) => void
+  record: (record: readonly unknown[]) => void
   commit: () => Promise<void>
+  close: () => Promise<void>
 }
 
 const OK = 0
@@ -63,11 +64,13 @@ export class HostEngine {
   /**
    * Runs request `id` of `store.owner` and returns the reply. A mutation this client already had
    * applied (a retry after its host went away) gets the first reply again, not a second effect.
+   * Id 0 is the host worker's own call, which is never retried and so not remembered.
    */
   async execute (store: MemoryStore, id: number, op: number, args: unknown[]): Promise<Reply> {
     const spec = OPS[op]
     if (spec === undefined) return [ERROR, 'FST_SHARED_STATE_PROTOCOL', `op ${op} is not allowed`]
-    if (spec.mutates) {
+    const remembered = spec.mutates && id !== 0
+    if (remembered) {
       const earlier = this.applied.get(store.owner, id)
       if (earlier !== undefined) return earlier
     }
@@ -78,11 +81,17 @@ export class HostEngine {
       if (!isSharedStateError(error)) throw error
       reply = [ERROR, error.code, error.message]
     }
-    if (spec.mutates) {
+    if (remembered) {
       this.applied.remember(store.owner, id, reply)
-      if (this.#journal !== undefined) {
-        this.#journal.record(['applied', store.owner, id, reply])
+      this.#journal?.record(['applied', store.owner, id, reply])
+    }
+    if (spec.mutates && this.#journal !== undefined) {
+      try {
         await this.#journal.commit()
+      } catch (error) {
+        // Applied in memory but not durable: the caller must not take it as acknowledged.
+        if (!isSharedStateError(error)) throw error
+        return [ERROR, error.code, error.message]
       }
     }
     return reply

@@ -77,15 +77,18 @@ export class HostServer {
   /**
    * Stops serving. With workers connected, the oldest becomes the successor: it receives the
    * state, binds the socket and says so; only then are the others let go, so they reconnect to it
-   * and resend what this host left unanswered. Resolves true when a successor took the state.
+   * and resend what this host left unanswered. `frozen` runs once no request is served any more.
+   * Resolves true when a successor took the state.
    */
-  async close (): Promise<boolean> {
+  async close (frozen: () => Promise<void>): Promise<boolean> {
     this.#frozen = true
     clearTimeout(this.#graceTimer)
     // This worker is leaving: its own locks must not travel to the successor.
     for (const owner of this.#localOwners) this.engine.locks.dropOwner(owner, new SharedStateHostLostError('the host closed'))
     // Stop listening now, so the successor can bind; the open connections stay up meanwhile.
     const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    // Nothing changes from here on; what was logged is flushed before a successor reads the file.
+    await frozen()
     let handedOver = false
     for (const successor of this.#successorsByAge()) {
       if (await this.#handOver(successor)) {

@@ -62,6 +62,9 @@ function guard (value: unknown): null {
     }
   } else if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
     for (const key in value) {
+      // An own "__proto__" key (JSON.parse makes them) would encode, and every decoder would
+      // refuse it: the key's value could be written but never read back.
+      if (key === '__proto__') throw new UnsupportedValue('an own "__proto__" property')
       if ((value as Record<string, unknown>)[key] === undefined) {
         throw new UnsupportedValue(`undefined at property "${key}"`)
       }

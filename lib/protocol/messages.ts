@@ -22,6 +22,9 @@ export const PUSH_OVERFLOW = 2
 export const PUSH_HANDOVER = 3
 export const PUSH_HANDOVER_END = 4
 
+/** The longest duration an op takes: the longest timer Node runs (about 24.8 days). */
+export const MAX_MS = 2 ** 31 - 1
+
 type ArgKind = 'string' | 'bytes' | 'bytes?' | 'bytes[]' | 'number' | 'ms' | 'path' | 'token'
 
 interface OpSpec {
@@ -97,6 +100,7 @@ function checkArg (spec: OpSpec, index: number, kind: ArgKind, value: unknown): 
     case 'number':
       return typeof value === 'number' && Number.isFinite(value) ? value : bad(spec, index, kind)
     case 'ms':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_MS ? value : bad(spec, index, kind)
     case 'token':
       return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : bad(spec, index, kind)
     case 'bytes':

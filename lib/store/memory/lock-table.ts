@@ -7,6 +7,9 @@ import { SharedStateLockNotHeldError, SharedStateLockTimeoutError } from '../../
  * it protects, which then refuses writes carrying an older one (fencing).
  */
 
+// Node fires a longer timer after 1 ms; a wait or lease is capped at this (about 24.8 days).
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 export interface LockGrant {
   name: string
   owner: string
@@ -46,6 +49,8 @@ interface LockState {
 export class LockTable {
   readonly #locks = new Map<string, LockState>()
   readonly #tokenBase: () => number
+  /** Told of every grant's token, for the change log. */
+  onGrant: ((name: string, token: number) => void) | undefined
 
   /** `tokenBase`: where a lock this table has never seen starts counting. */
   constructor (tokenBase: () => number = () => 0) {
@@ -73,7 +78,7 @@ export class LockTable {
         // The waiter stays in the array, marked done; granting skips it. Cheaper than splicing.
         waiter.done = true
         reject(new SharedStateLockTimeoutError(name, timeout))
-      }, timeout)
+      }, Math.min(timeout, MAX_TIMER_MS))
       state.queue.push(waiter)
     })
   }
@@ -164,6 +169,7 @@ export class LockTable {
   #grant (name: string, state: LockState, owner: string, ttl: number): number {
     const token = ++state.lastToken
     this.#hold(name, state, owner, token, ttl)
+    this.onGrant?.(name, token)
     return token
   }
 
@@ -175,7 +181,7 @@ export class LockTable {
       holder.leaseEnds = Date.now() + ttl
       holder.lease = setTimeout(() => {
         if (state.holder === holder) this.#handOn(name, state)
-      }, ttl)
+      }, Math.min(ttl, MAX_TIMER_MS))
     }
     state.holder = holder
   }

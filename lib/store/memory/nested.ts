@@ -103,7 +103,7 @@ export function getIn (root: unknown, path: readonly Segment[]): unknown {
 /** Sets the value at `path`; returns the (possibly new) root. */
 export function setIn (root: unknown, path: readonly Segment[], value: unknown): unknown {
   if (path.length === 1) return value
-  const base = root ?? {}
+  const base = root === undefined ? {} : root
   const parent = parentOf(base, path, true) as Container
   writeChild(parent, path[path.length - 1] as Segment, value, path, path.length - 1)
   return base
@@ -118,7 +118,8 @@ export function deleteIn (root: unknown, path: readonly Segment[]): boolean {
 
 /** Adds `by` to the number at `path` (missing counts as 0); returns [new root, new number]. */
 export function incrIn (root: unknown, path: readonly Segment[], by: number): [unknown, number] {
-  const current = getIn(root, path) ?? 0
+  const found = getIn(root, path)
+  const current = found === undefined ? 0 : found
   if (typeof current !== 'number') throw new SharedStateNotANumberError(describePath(path))
   const next = current + by
   return [setIn(root, path, next), next]

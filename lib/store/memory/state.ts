@@ -1,6 +1,7 @@
 import { SharedStateNotANumberError } from '../../errors'
 import type { ValueCodec } from '../../protocol/codec'
 import type { ChangeEvent, ChangeListener, Encoded, Path } from '../store'
+import { describePath } from '../path'
 import { ExpiryQueue } from './expiry'
 import * as nested from './nested'
 
@@ -28,11 +29,23 @@ export interface StateSnapshot {
 // mass expiry never stalls the host's event loop.
 const SWEEP_SLICE = 1000
 const SWEEP_MIN_DELAY = 50
+// Node fires a longer timer after 1 ms; a far deadline is reached in steps of this.
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 interface Watcher {
   prefix: string
   listener: ChangeListener
 }
+
+/**
+ * What changed, as the change log keeps it: the key's whole new value (`put`), its removal, a new
+ * deadline (`expiry`), or `clear`. Expiry by time is not a change: a reloaded deadline has passed.
+ */
+export type StateChange =
+  | readonly ['put', string, Encoded, number]
+  | readonly ['del', string]
+  | readonly ['expiry', string, number]
+  | readonly ['clear']
 
 export class MemoryState {
   readonly #codec: ValueCodec
@@ -43,6 +56,8 @@ export class MemoryState {
   #sweepTimer: NodeJS.Timeout | undefined
   #sweepDeadline = Infinity
   #closed = false
+  /** Told of every change, for the change log. */
+  onChange: ((change: StateChange) => void) | undefined
 
   constructor (codec: ValueCodec) {
     this.#codec = codec
@@ -59,7 +74,12 @@ export class MemoryState {
   }
 
   set (key: string, raw: Encoded, ttl: number): void {
-    this.#write(key, this.#entries.get(key), raw, undefined, false, ttl > 0 ? Date.now() + ttl : 0)
+    this.put(key, raw, ttl > 0 ? Date.now() + ttl : 0)
+  }
+
+  /** Sets `key` with an absolute deadline (0: none), as a handover or a reloaded log does. */
+  put (key: string, raw: Encoded, expiresAt: number): void {
+    this.#write(key, this.#entries.get(key), raw, undefined, false, expiresAt)
   }
 
   setIfAbsent (key: string, raw: Encoded, ttl: number): boolean {
@@ -75,6 +95,7 @@ export class MemoryState {
   delete (key: string): boolean {
     if (this.#find(key) === undefined) return false
     this.#entries.delete(key)
+    this.onChange?.(['del', key])
     this.#emit('delete', key)
     return true
   }
@@ -95,13 +116,14 @@ export class MemoryState {
   clear (): void {
     this.#entries.clear()
     this.#expiry.clear()
+    this.onChange?.(['clear'])
     this.#emit('clear', '')
   }
 
   incr (key: string, by: number): number {
     const entry = this.#find(key)
     const current = entry === undefined ? 0 : this.#liveOf(entry)
-    if (typeof current !== 'number') throw new SharedStateNotANumberError(key)
+    if (typeof current !== 'number') throw new SharedStateNotANumberError(describePath([key]))
     const next = current + by
     this.#write(key, entry, undefined, next, true, entry?.expiresAt ?? 0)
     return next
@@ -159,10 +181,16 @@ export class MemoryState {
   }
 
   expire (key: string, ttl: number): boolean {
+    return this.expireAt(key, ttl > 0 ? Date.now() + ttl : 0)
+  }
+
+  /** Gives `key` an absolute deadline (0: none); false when it is absent. */
+  expireAt (key: string, expiresAt: number): boolean {
     const entry = this.#find(key)
     if (entry === undefined) return false
-    entry.expiresAt = ttl > 0 ? Date.now() + ttl : 0
-    if (entry.expiresAt > 0) this.#schedule(key, entry.expiresAt)
+    entry.expiresAt = expiresAt
+    if (expiresAt > 0) this.#schedule(key, expiresAt)
+    this.onChange?.(['expiry', key, expiresAt])
     return true
   }
 
@@ -190,9 +218,7 @@ export class MemoryState {
 
   restore (snapshot: StateSnapshot): void {
     this.#clock = Math.max(this.#clock, snapshot.clock)
-    for (const [key, raw, expiresAt] of snapshot.entries) {
-      this.#write(key, undefined, raw, undefined, false, expiresAt)
-    }
+    for (const [key, raw, expiresAt] of snapshot.entries) this.put(key, raw, expiresAt)
   }
 
   close (): void {
@@ -222,6 +248,7 @@ export class MemoryState {
       entry.expiresAt = expiresAt
     }
     if (expiresAt > 0) this.#schedule(key, expiresAt)
+    if (this.onChange !== undefined) this.onChange(['put', key, this.#rawOf(this.#entries.get(key) as Entry), expiresAt])
     if (this.#watchers.size > 0) this.#emit('set', key, this.#entries.get(key))
   }
 
@@ -264,7 +291,7 @@ export class MemoryState {
     if (deadline >= this.#sweepDeadline || this.#closed) return
     clearTimeout(this.#sweepTimer)
     this.#sweepDeadline = deadline
-    this.#sweepTimer = setTimeout(() => this.#sweep(), Math.max(minDelay, deadline - Date.now()))
+    this.#sweepTimer = setTimeout(() => this.#sweep(), Math.min(MAX_TIMER_MS, Math.max(minDelay, deadline - Date.now())))
     this.#sweepTimer.unref()
   }
 

@@ -1,0 +1,118 @@
+import { SharedStatePersistError } from '../../errors'
+import type { PersistOptions } from '../../options'
+import type { ValueCodec } from '../../protocol/codec'
+import type { Encoded } from '../../store/store'
+import type { Reply } from '../applied-replies'
+import { HostEngine, type EngineSnapshot, type Journal } from '../host-engine'
+import { ChangeLog } from './change-log'
+
+/**
+ * The engine's changes, as records in the change log:
+ *
+ *   ['put', key, value, expiresAt]   ['del', key]   ['expiry', key, expiresAt]   ['clear']
+ *   ['token', lock, token]           ['applied', clientId, requestId, reply]
+ *
+ * Values are logged whole (not the operation that changed them), so a reload replays no logic
+ * and cannot diverge from what the host served. A snapshot is the same records for the live state.
+ */
+
+// Compact once the changes since the last snapshot outweigh it this many times, and are past this
+// size: a small state is not rewritten on every few changes.
+const COMPACT_RATIO = 2
+const COMPACT_MIN_BYTES = 4 * 1024 * 1024
+
+type Record = readonly unknown[]
+
+function apply (engine: HostEngine, record: Record): void {
+  switch (record[0]) {
+    case 'put': return engine.state.put(record[1] as string, record[2] as Encoded, record[3] as number)
+    case 'del': engine.state.delete(record[1] as string); return
+    case 'expiry': engine.state.expireAt(record[1] as string, record[2] as number); return
+    case 'clear': return engine.state.clear()
+    case 'token': return engine.locks.restoreTokens([[record[1] as string, record[2] as number]])
+    case 'applied': return engine.applied.remember(record[1] as string, record[2] as number, record[3] as Reply)
+    default: throw new SharedStatePersistError(`unknown record type ${String(record[0])}`)
+  }
+}
+
+function snapshotRecords (snapshot: EngineSnapshot): Record[] {
+  const records: Record[] = []
+  for (const [key, raw, expiresAt] of snapshot.state.entries) records.push(['put', key, raw, expiresAt])
+  for (const [name, token] of snapshot.tokens) records.push(['token', name, token])
+  for (const [clientId, id, reply] of snapshot.applied) records.push(['applied', clientId, id, reply])
+  return records
+}
+
+class StateJournal implements Journal {
+  readonly #log: ChangeLog
+  readonly #engine: HostEngine
+  readonly #always: boolean
+  readonly #warn: (message: string, error?: Error) => void
+
+  constructor (log: ChangeLog, engine: HostEngine, persist: Required<PersistOptions>, warn: (message: string, error?: Error) => void) {
+    this.#log = log
+    this.#engine = engine
+    this.#always = persist.fsync === 'always'
+    this.#warn = warn
+  }
+
+  record (record: Record): void {
+    this.#log.append(record)
+    if (this.#log.appendedBytes > COMPACT_MIN_BYTES &&
+        this.#log.appendedBytes > COMPACT_RATIO * this.#log.snapshotBytes && !this.#log.compacting) {
+      this.compact()
+    }
+  }
+
+  // Under 'everysec' and 'no' an answer does not wait for the disk: the log is written within the
+  // turn and the promise is only what the policy says (the last second, or whatever the OS kept).
+  commit (): Promise<void> {
+    return this.#always ? this.#log.durable() : Promise.resolve()
+  }
+
+  compact (): void {
+    this.#log.compact(snapshotRecords(this.#engine.snapshot())).catch((error: Error) => {
+      this.#warn('shared state: compacting the change log failed; it keeps growing', error)
+    })
+  }
+
+  close (): Promise<void> {
+    return this.#log.close()
+  }
+}
+
+/**
+ * Builds the host's engine: from the change log when `persist` is set (what a previous host
+ * wrote, or, on a graceful handover, the state handed over, which is the newer), else empty or
+ * handed over. From then on every change is logged.
+ */
+export async function openEngine (codec: ValueCodec, persist: Required<PersistOptions> | undefined,
+  handedOver: EngineSnapshot | undefined, warn: (message: string, error?: Error) => void): Promise<HostEngine> {
+  const engine = new HostEngine(codec)
+  if (persist === undefined) {
+    if (handedOver !== undefined) engine.restore(handedOver)
+    return engine
+  }
+  const { log, loaded } = await ChangeLog.open(persist.file, persist.fsync)
+  if (loaded.tornTail) warn(`shared state: ${persist.file} ended in a torn record (a crash mid-write); it was dropped`)
+  try {
+    if (handedOver !== undefined) engine.restore(handedOver)
+    else for (const record of loaded.records) apply(engine, record)
+  } catch (error) {
+    await log.close()
+    throw error instanceof SharedStatePersistError ? error : new SharedStatePersistError(`cannot load ${persist.file}`, { cause: error })
+  }
+  const journal = new StateJournal(log, engine, persist, warn)
+  engine.state.onChange = (change) => journal.record(change)
+  engine.locks.onGrant = (name, token) => journal.record(['token', name, token])
+  engine.journal = journal
+  if (handedOver !== undefined) journal.compact()
+  return engine
+}
+
+/** Flushes and closes the engine's change log, if it has one. */
+export async function closeEngine (engine: HostEngine): Promise<void> {
+  engine.state.onChange = undefined
+  engine.locks.onGrant = undefined
+  await engine.journal?.close()
+}
