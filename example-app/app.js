@@ -19,8 +19,14 @@ async function buildApp (config) {
   })
 
   await app.register(sharedState, config.redis
-    ? { redis: config.redis }
-    : { port: config.sharedPort, path: config.sharedPath, key: config.key, defaults: { number: 0 } })
+    ? { redis: config.redis, defaults: { number: 0 } }
+    : {
+        port: config.sharedPort,
+        path: config.sharedPath,
+        key: config.key,
+        defaults: { number: 0 },
+        persist: config.persistFile ? { file: config.persistFile, fsync: config.persistFsync } : undefined
+      })
 
   // The seed's pattern: read, add one, write back, all under the shared lock.
   app.get('/', async () =>
@@ -34,6 +40,11 @@ async function buildApp (config) {
   app.get('/incr', async () => String(await app.shared.incr('counter')))
 
   app.get('/local', async () => String(++perWorkerCount))
+
+  // Per-page hit statistics in one nested object, each hit one atomic step on the host. The seed
+  // recipe cannot do this: `shared_dict["visits"][page] += 1` edits a copy and is lost.
+  app.get('/visit/:page', async (request) => String(await app.shared.incrIn(['visits', request.params.page])))
+  app.get('/visits', async () => (await app.shared.get('visits')) ?? {})
 
   app.get('/stats', async () => ({ pid: process.pid, role: app.shared.role }))
 

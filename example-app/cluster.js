@@ -8,6 +8,8 @@
 //   SHARED_STATE_KEY=... npm start    the key every worker authenticates with (required when
 //                                     NODE_ENV=production; generated for the demo otherwise)
 //   REDIS_URL=redis://127.0.0.1:6379 npm start   the same app with the state in Redis
+//   PERSIST_FILE=state.log npm start  the host logs every change; a restart loads it
+//                                     (PERSIST_FSYNC=always|everysec|no, default everysec)
 
 const cluster = require('node:cluster')
 const { randomBytes } = require('node:crypto')
@@ -20,6 +22,8 @@ const config = {
   sharedPath: process.env.SHARED_STATE_PATH || undefined,
   key: process.env.SHARED_STATE_KEY,
   redis: process.env.REDIS_URL || undefined,
+  persistFile: process.env.PERSIST_FILE || undefined,
+  persistFsync: process.env.PERSIST_FSYNC || 'everysec',
   logLevel: process.env.LOG_LEVEL || 'info'
 }
 
@@ -75,6 +79,7 @@ function announce () {
   console.log(`  for i in $(seq 8); do curl -s ${url}/incr; echo; done`)
   console.log(`  curl -s ${url}/        (the same under the shared lock)`)
   console.log(`  curl -s ${url}/stats   (which worker answered, and its role)`)
+  console.log(`  curl -s ${url}/visit/home; curl -s ${url}/visits   (nested counters, edited in place)`)
 }
 
 async function startWorker () {
