@@ -46,7 +46,8 @@ async function buildApp (config) {
   app.get('/visit/:page', async (request) => String(await app.shared.incrIn(['visits', request.params.page])))
   app.get('/visits', async () => (await app.shared.get('visits')) ?? {})
 
-  app.get('/stats', async () => ({ pid: process.pid, role: app.shared.role }))
+  // Which worker answered, and the shared state as it sees it: host, workers, keys, op rates.
+  app.get('/stats', async () => ({ pid: process.pid, role: app.shared.role, shared: await app.shared.stats() }))
 
   return app
 }

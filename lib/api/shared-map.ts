@@ -4,7 +4,7 @@ import {
 import { UnsupportedValue, type ValueCodec } from '../protocol/codec'
 import { MAX_MS } from '../protocol/messages'
 import { validatePath } from '../store/path'
-import type { ChangeEvent, Encoded, Path, Role, Store } from '../store/store'
+import type { ChangeEvent, Encoded, Path, Role, Store, StoreStats } from '../store/store'
 import { SharedLock } from './shared-lock'
 
 export interface SetOptions {
@@ -178,6 +178,11 @@ export class SharedMap {
       if (event.value !== undefined) decoded.value = this.#codec.decode(event.value) as T
       listener(decoded)
     })
+  }
+
+  /** Role, host, connected workers, key count, operations per second, lock waits, failovers. */
+  async stats (): Promise<StoreStats> {
+    return this.#store.stats()
   }
 
   /** A named lock; the same name gives the same lock in every worker. */

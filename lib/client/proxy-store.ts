@@ -1,5 +1,6 @@
 import { opCode, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
-import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, Path, Role, Store } from '../store/store'
+import type { HostDescription } from '../host/host-session'
+import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, Path, Role, Store, StoreStats } from '../store/store'
 import type { HostLink } from './host-link'
 
 const OP = {
@@ -27,7 +28,8 @@ const OP = {
   unwatch: opCode('unwatch'),
   acquireLock: opCode('acquireLock'),
   releaseLock: opCode('releaseLock'),
-  isLocked: opCode('isLocked')
+  isLocked: opCode('isLocked'),
+  stats: opCode('stats')
 } as const
 
 /** MessagePack has one nil; the store contract says `undefined` for "absent". */
@@ -118,6 +120,19 @@ export class ProxyStore implements Store {
 
   releaseLock (name: string, token: number): Promise<void> { return this.#call(OP.releaseLock, name, token) }
   isLocked (name: string): Promise<boolean> { return this.#call(OP.isLocked, name) }
+
+  async stats (): Promise<StoreStats> {
+    const host = await this.#call<HostDescription>(OP.stats)
+    return {
+      role: this.#link.role,
+      host: { address: this.#link.where, pid: host.pid },
+      workers: host.workers,
+      keys: host.keys,
+      opsPerSecond: host.opsPerSecond,
+      locks: host.locks,
+      failovers: this.#link.failovers
+    }
+  }
 
   async close (): Promise<void> {
     this.#subscriptions.clear()

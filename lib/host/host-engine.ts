@@ -1,11 +1,12 @@
 import { isSharedStateError } from '../errors'
 import type { ValueCodec } from '../protocol/codec'
 import { OPS } from '../protocol/messages'
-import type { LockAcquireOptions, Store } from '../store/store'
+import type { LockAcquireOptions } from '../store/store'
 import { LockTable, type HeldLock } from '../store/memory/lock-table'
 import { MemoryStore } from '../store/memory/memory-store'
 import { MemoryState, type StateSnapshot } from '../store/memory/state'
 import { AppliedReplies, type Reply } from './applied-replies'
+import { OpMeter } from './op-meter'
 
 /** Everything a new host needs to carry on where the old one stopped. */
 export interface EngineSnapshot {
@@ -38,6 +39,7 @@ export class HostEngine {
   readonly state: MemoryState
   readonly locks: LockTable
   readonly applied = new AppliedReplies()
+  readonly meter = new OpMeter()
   #journal: Journal | undefined
 
   constructor (codec: ValueCodec) {
@@ -69,6 +71,7 @@ export class HostEngine {
   async execute (store: MemoryStore, id: number, op: number, args: unknown[]): Promise<Reply> {
     const spec = OPS[op]
     if (spec === undefined) return [ERROR, 'FST_SHARED_STATE_PROTOCOL', `op ${op} is not allowed`]
+    this.meter.count(op)
     const remembered = spec.mutates && id !== 0
     if (remembered) {
       const earlier = this.applied.get(store.owner, id)
@@ -114,6 +117,7 @@ export class HostEngine {
   }
 
   close (error: Error): void {
+    this.meter.close()
     this.locks.close(error)
     this.state.close()
   }
@@ -124,6 +128,6 @@ function run (store: MemoryStore, name: string, args: unknown[]): Promise<unknow
     const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number }
     return store.acquireLock(args[0] as string, options)
   }
-  const method = store[name as keyof Store] as (...a: unknown[]) => Promise<unknown>
+  const method = store[name as keyof MemoryStore] as (...a: unknown[]) => Promise<unknown>
   return method.apply(store, args)
 }

@@ -2,7 +2,7 @@ import type { Server, Socket } from 'node:net'
 import { SharedStateHostLostError } from '../errors'
 import { PUSH_HANDOVER, PUSH_HANDOVER_END, PUSH_ID } from '../protocol/messages'
 import type { HostEngine } from './host-engine'
-import { HostSession, type PushSink } from './host-session'
+import { HostSession, type HostDescription, type PushSink } from './host-session'
 import { Peer, type PeerContext } from './peer'
 
 const WATCH_BACKLOG_BYTES = 8 * 1024 * 1024
@@ -52,6 +52,7 @@ export class HostServer {
       handshakeTimeout: settings.handshakeTimeout,
       watchBacklogBytes: WATCH_BACKLOG_BYTES,
       engine,
+      describeHost: () => this.describe(),
       frozen: () => this.#frozen,
       authenticated: (peer) => this.#admit(peer),
       closed: (peer) => this.#forget(peer),
@@ -67,7 +68,24 @@ export class HostServer {
   /** The host worker's own session, as owner `clientId`. */
   openLocalSession (clientId: string, push: PushSink): HostSession {
     this.#localOwners.add(clientId)
-    return new HostSession(this.engine, clientId, push)
+    return new HostSession(this.engine, clientId, push, () => this.describe())
+  }
+
+  describe (): HostDescription {
+    const { engine } = this
+    const lockList = engine.locks.describe()
+    return {
+      pid: process.pid,
+      workers: [{ clientId: [...this.#localOwners][0] ?? '', pid: process.pid }, ...this.workers()],
+      keys: engine.state.size,
+      opsPerSecond: engine.meter.rates(),
+      locks: {
+        held: lockList.filter((lock) => lock.owner !== null).length,
+        waiting: lockList.reduce((sum, lock) => sum + lock.waiting, 0),
+        waits: engine.locks.waits
+      },
+      lockList
+    }
   }
 
   workers (): ConnectedWorker[] {

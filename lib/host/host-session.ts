@@ -14,6 +14,18 @@ const PING = opCode('ping')
 const WATCH = opCode('watch')
 const UNWATCH = opCode('unwatch')
 const BYE = opCode('bye')
+const STATS = opCode('stats')
+const DESCRIBE_KEYS = opCode('describeKeys')
+
+/** The host as its workers and the inspect command see it. */
+export interface HostDescription {
+  pid: number
+  workers: Array<{ clientId: string, pid: number }>
+  keys: number
+  opsPerSecond: Record<string, number>
+  locks: { held: number, waiting: number, waits: number }
+  lockList: Array<{ name: string, owner: string | null, token: number, waiting: number }>
+}
 
 /**
  * One worker's session on the host, whether it arrived over a socket or is the host's own worker:
@@ -24,13 +36,15 @@ export class HostSession {
   readonly store: MemoryStore
   readonly #engine: HostEngine
   readonly #push: PushSink
+  readonly #describeHost: () => HostDescription
   readonly #watches = new Map<number, () => Promise<void>>()
   #nextWatchId = 1
 
-  constructor (engine: HostEngine, owner: string, push: PushSink) {
+  constructor (engine: HostEngine, owner: string, push: PushSink, describeHost: () => HostDescription) {
     this.#engine = engine
     this.store = engine.storeFor(owner)
     this.#push = push
+    this.#describeHost = describeHost
   }
 
   get owner (): string {
@@ -45,6 +59,8 @@ export class HostSession {
       case BYE:
         this.#engine.applied.forget(this.owner)
         return [0, null]
+      case STATS: return [0, this.#describeHost()]
+      case DESCRIBE_KEYS: return [0, this.#engine.state.describe(args[0] as string)]
       default: return this.#engine.execute(this.store, id, op, args)
     }
   }

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import { HostHandshake, type PeerInfo } from '../protocol/auth'
 import { MessageChannel } from '../protocol/channel'
 import { opCode, parseRequest, REPLY_ERROR } from '../protocol/messages'
-import { HostSession } from './host-session'
+import { HostSession, type HostDescription } from './host-session'
 import type { HostEngine } from './host-engine'
 
 const HANDOVER_READY = opCode('handoverReady')
@@ -16,6 +16,7 @@ export interface PeerContext {
   /** Most bytes queued for one worker before its watches are cut. */
   readonly watchBacklogBytes: number
   readonly engine: HostEngine
+  describeHost: () => HostDescription
   /** While the host hands over, requests stay unanswered: the worker resends them to the successor. */
   frozen: () => boolean
   authenticated: (peer: Peer) => void
@@ -80,7 +81,7 @@ export class Peer {
       clearTimeout(this.#handshakeTimer)
       this.clientId = clientId
       this.info = info
-      this.#session = new HostSession(this.#context.engine, clientId, (message, always) => this.#pushEvent(message, always))
+      this.#session = new HostSession(this.#context.engine, clientId, (message, always) => this.#pushEvent(message, always), this.#context.describeHost)
       this.#channel.raiseFrameLimit(this.#context.maxFrameBytes)
       this.#channel.send(welcome)
       this.#context.authenticated(this)

@@ -69,7 +69,10 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   // The client leaves for good: the host may forget the replies it kept for its retries.
   op('bye', [], false),
   // The successor of a closing host has taken the state and listens: the old host may let go.
-  op('handoverReady', [], false)
+  op('handoverReady', [], false),
+  // Inspection: what `app.shared.stats()` and the inspect command show.
+  op('stats', [], false),
+  op('describeKeys', ['string'], false)
 ])
 
 export type OpName = typeof OPS[number]['name']

@@ -29,6 +29,29 @@ export interface ChangeEvent {
 
 export type ChangeListener = (event: ChangeEvent) => void
 
+/** What `app.shared.stats()` reports. */
+export interface StoreStats {
+  /** What this worker is now. */
+  role: Role
+  /** Where the state lives: the manager socket's address and the host's pid, or the Redis server. */
+  host: { address: string, pid: number }
+  /** Workers connected to the host (socket mode; in Redis mode, the clients Redis reports under this prefix's connection name). */
+  workers: Array<{ clientId: string, pid: number }>
+  keys: number
+  /** Operations per second over the last whole second, by op (socket mode: all workers; Redis mode: this worker). */
+  opsPerSecond: Record<string, number>
+  locks: {
+    /** Locks held now. */
+    held: number
+    /** Acquires waiting now. */
+    waiting: number
+    /** Acquires that had to wait, in total. */
+    waits: number
+  }
+  /** How often this worker's host changed after registration. */
+  failovers: number
+}
+
 /** A store with whatever else its mode opened (a listening host, a Redis connection). */
 export interface Backend {
   store: Store
@@ -73,6 +96,8 @@ export interface Store {
   acquireLock (name: string, options: LockAcquireOptions): Promise<number>
   releaseLock (name: string, token: number): Promise<void>
   isLocked (name: string): Promise<boolean>
+
+  stats (): Promise<StoreStats>
 
   /** Releases what this store holds (its locks, its waiters, its watches) and closes its link. */
   close (): Promise<void>

@@ -49,6 +49,8 @@ interface LockState {
 export class LockTable {
   readonly #locks = new Map<string, LockState>()
   readonly #tokenBase: () => number
+  /** Acquires that had to queue, since this table was made. */
+  waits = 0
   /** Told of every grant's token, for the change log. */
   onGrant: ((name: string, token: number) => void) | undefined
 
@@ -72,6 +74,7 @@ export class LockTable {
     if (state.holder === undefined && state.head === state.queue.length) {
       return Promise.resolve(this.#grant(name, state, owner, ttl))
     }
+    this.waits++
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { owner, ttl, resolve, reject, timer: undefined, done: false }
       waiter.timer = setTimeout(() => {
@@ -121,6 +124,17 @@ export class LockTable {
       const state = this.#state(name)
       state.lastToken = Math.max(state.lastToken, token)
     }
+  }
+
+  /** Every lock that is held or waited for: holder, token and queue length. */
+  describe (): Array<{ name: string, owner: string | null, token: number, waiting: number }> {
+    const locks = []
+    for (const [name, state] of this.#locks) {
+      const waiting = this.waiting(name)
+      if (state.holder === undefined && waiting === 0) continue
+      locks.push({ name, owner: state.holder?.owner ?? null, token: state.holder?.token ?? state.lastToken, waiting })
+    }
+    return locks
   }
 
   /** Who holds what now, with the lease each has left. */

@@ -1,16 +1,15 @@
 import { SharedStateHostLostError } from '../../errors'
-import type { ChangeListener, Encoded, LockAcquireOptions, Path, Role, Store } from '../store'
+import type { ChangeListener, Encoded, LockAcquireOptions, Path } from '../store'
 import type { LockTable } from './lock-table'
 import type { MemoryState } from './state'
 
 /**
- * The host's state seen by one owner: the host's own worker has one, and the host builds one per
- * authenticated connection, so the lock table knows whose locks to drop when that owner goes.
- * Every method is async only to honour the contract; the work is synchronous, so operations from
- * one owner apply in call order.
+ * The host's state seen by one owner (a worker's client id), with the Store contract's methods, so
+ * the host's op dispatch maps each op onto the method of the same name. The lock table knows
+ * whose locks to drop when that owner goes. Methods are async only to match the contract; the
+ * work is synchronous, so operations from one owner apply in call order.
  */
-export class MemoryStore implements Store {
-  readonly role: Role = 'host'
+export class MemoryStore {
   readonly owner: string
   readonly #state: MemoryState
   readonly #locks: LockTable

@@ -109,6 +109,15 @@ export class MemoryState {
     return keys
   }
 
+  /** `[key, encoded bytes, ms left or -1]` for keys starting with `prefix`, for inspection. */
+  describe (prefix: string): Array<[string, number, number]> {
+    const now = Date.now()
+    return this.keys(prefix).map((key) => {
+      const entry = this.#entries.get(key) as Entry
+      return [key, this.#rawOf(entry).length, entry.expiresAt === 0 ? -1 : Math.max(0, entry.expiresAt - now)]
+    })
+  }
+
   entries (prefix: string): Array<[string, Encoded]> {
     return this.keys(prefix).map((key) => [key, this.#rawOf(this.#entries.get(key) as Entry)])
   }
