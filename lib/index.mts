@@ -10,6 +10,7 @@ export const {
   SharedStateHostLostError, SharedStateFrameTooLargeError, SharedStateProtocolError,
   SharedStateUnsupportedValueError, SharedStateNotANumberError, SharedStateBadPathError,
   SharedStateConflictError, SharedStateLockTimeoutError, SharedStateLockNotHeldError,
-  SharedStatePersistError, ERROR_CODES, isSharedStateError, errorFromWire
+  SharedStatePersistError, ERROR_CODES, isSharedStateError, errorFromWire,
+  sharedRateLimitStore, SharedSessionStore
 } = cjs
 export type * from './index.js'

@@ -108,9 +108,12 @@ export class SharedMap {
     return this.#store.clear()
   }
 
-  /** Adds `by` atomically on the host; a missing key counts as 0. */
-  async incr (key: string, by = 1): Promise<number> {
-    return this.#store.incr(checkKey(key), checkNumber('by', by))
+  /**
+   * Adds `by` atomically on the host; a missing key counts as 0. With `ttl`, a key this call
+   * creates expires after it, in the same step: a fixed window that cannot be left without expiry.
+   */
+  async incr (key: string, by = 1, options: SetOptions = {}): Promise<number> {
+    return this.#store.incr(checkKey(key), checkNumber('by', by), checkMs('ttl', options.ttl))
   }
 
   /** Sets `next` only if the key's value encodes exactly as `expected` (`undefined`: absent). */

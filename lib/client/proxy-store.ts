@@ -82,7 +82,7 @@ export class ProxyStore implements Store {
   entries (prefix: string): Promise<Array<[string, Encoded]>> { return this.#call(OP.entries, prefix) }
   size (): Promise<number> { return this.#call(OP.size) }
   clear (): Promise<void> { return this.#call(OP.clear) }
-  incr (key: string, by: number): Promise<number> { return this.#call(OP.incr, key, by) }
+  incr (key: string, by: number, ttl: number): Promise<number> { return this.#call(OP.incr, key, by, ttl) }
 
   async getVersioned (key: string): Promise<[Encoded | undefined, number]> {
     const [value, version] = await this.#call<[Encoded | null, number]>(OP.getVersioned, key)

@@ -50,7 +50,7 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   op('entries', ['string'], false),
   op('size', [], false),
   op('clear', [], true),
-  op('incr', ['string', 'number'], true),
+  op('incr', ['string', 'number', 'ms'], true),
   op('getVersioned', ['string'], false),
   op('setIfVersion', ['string', 'bytes', 'token'], true),
   op('compareAndSet', ['string', 'bytes?', 'bytes'], true),

@@ -71,7 +71,8 @@ export interface Store {
   entries (prefix: string): Promise<Array<[string, Encoded]>>
   size (): Promise<number>
   clear (): Promise<void>
-  incr (key: string, by: number): Promise<number>
+  /** Adds `by`; a key it creates gets `ttl` ms (0: none), in the same atomic step. */
+  incr (key: string, by: number, ttl: number): Promise<number>
 
   /** The value and its version; the version changes on every write of the key. */
   getVersioned (key: string): Promise<[Encoded | undefined, number]>

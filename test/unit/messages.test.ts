@@ -66,10 +66,10 @@ describe('the op allowlist', () => {
   })
 
   test('a valid request returns its spec and arguments', () => {
-    const parsed = parseRequest(opCode('incr'), ['counter', 2])
+    const parsed = parseRequest(opCode('incr'), ['counter', 2, 0])
     expect(parsed.spec.name).toBe('incr')
     expect(parsed.spec.mutates).toBe(true)
-    expect(parsed.args).toEqual(['counter', 2])
+    expect(parsed.args).toEqual(['counter', 2, 0])
     expect(parseRequest(opCode('ping'), []).args).toEqual([])
   })
 })
@@ -135,11 +135,11 @@ describe('argument kinds', () => {
     ['a bigint', 1n],
     ['null', null]
   ])('number: %s is refused', (_name, value) => {
-    expectProtocol(() => parseRequest(opCode('incr'), ['k', value]), 'argument 1 of incr must be number')
+    expectProtocol(() => parseRequest(opCode('incr'), ['k', value, 0]), 'argument 1 of incr must be number')
   })
 
   test('number: negative and fractional finite numbers are accepted', () => {
-    expect(parseRequest(opCode('incr'), ['k', -2.5]).args).toEqual(['k', -2.5])
+    expect(parseRequest(opCode('incr'), ['k', -2.5, 0]).args).toEqual(['k', -2.5, 0])
   })
 
   test.each([

@@ -30,7 +30,7 @@ export class MemoryStore {
   async entries (prefix: string): Promise<Array<[string, Encoded]>> { return this.#state.entries(prefix) }
   async size (): Promise<number> { return this.#state.size }
   async clear (): Promise<void> { this.#state.clear() }
-  async incr (key: string, by: number): Promise<number> { return this.#state.incr(key, by) }
+  async incr (key: string, by: number, ttl: number): Promise<number> { return this.#state.incr(key, by, ttl) }
 
   async getVersioned (key: string): Promise<[Encoded | undefined, number]> { return this.#state.getVersioned(key) }
   async setIfVersion (key: string, value: Encoded, version: number): Promise<boolean> { return this.#state.setIfVersion(key, value, version) }

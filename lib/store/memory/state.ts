@@ -129,12 +129,13 @@ export class MemoryState {
     this.#emit('clear', '')
   }
 
-  incr (key: string, by: number): number {
+  incr (key: string, by: number, ttl = 0): number {
     const entry = this.#find(key)
     const current = entry === undefined ? 0 : this.#liveOf(entry)
     if (typeof current !== 'number') throw new SharedStateNotANumberError(describePath([key]))
     const next = current + by
-    this.#write(key, entry, undefined, next, true, entry?.expiresAt ?? 0)
+    const expiresAt = entry !== undefined ? entry.expiresAt : ttl > 0 ? Date.now() + ttl : 0
+    this.#write(key, entry, undefined, next, true, expiresAt)
     return next
   }
 
