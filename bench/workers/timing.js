@@ -1,0 +1,67 @@
+'use strict'
+
+// Per-call latency and time-boxed loops, shared by the worker programs.
+
+const { percentileOfSorted } = require('../lib/stats')
+
+/** Per-call latencies in µs, kept until summarised, so many short blocks make one distribution. */
+class LatencyRecorder {
+  #samples = []
+
+  /** Times `calls` awaited calls of `fn`, one at a time. */
+  async block (fn, calls, record = true) {
+    for (let i = 0; i < calls; i++) {
+      const start = process.hrtime.bigint()
+      await fn(i)
+      if (record) this.#samples.push(Number(process.hrtime.bigint() - start) / 1000)
+    }
+  }
+
+  summary () {
+    const ordered = Float64Array.from(this.#samples).sort()
+    this.#samples = []
+    return { p50: percentileOfSorted(ordered, 50), p99: percentileOfSorted(ordered, 99), calls: ordered.length }
+  }
+}
+
+/** Calls `fn` awaited in a loop for `durationMs`; resolves with calls per second. */
+async function awaitedRate (fn, durationMs) {
+  const start = process.hrtime.bigint()
+  const deadline = start + BigInt(Math.round(durationMs)) * 1000000n
+  let n = 0
+  let now = start
+  while (now < deadline) {
+    // Reading the clock costs as much as a Map lookup; check it every 256 calls.
+    for (let i = 0; i < 256; i++) await fn(n++)
+    now = process.hrtime.bigint()
+  }
+  return n / (Number(now - start) / 1e9)
+}
+
+/**
+ * `inflight` loops each awaiting `fn` back to back, from wall-clock `startAt` (so the workers of a
+ * scenario load the target together), counting the calls completed in the window that follows
+ * `warmupMs`. Resolves once every loop has drained.
+ */
+async function loadWindow (fn, { inflight, startAt, warmupMs, durationMs }) {
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())))
+  const state = { stop: false, measuring: false, count: 0 }
+  const loop = async () => {
+    while (!state.stop) {
+      await fn()
+      if (state.measuring) state.count++
+    }
+  }
+  const loops = Array.from({ length: inflight }, loop)
+  await new Promise((resolve) => setTimeout(resolve, warmupMs))
+  state.measuring = true
+  const from = process.hrtime.bigint()
+  await new Promise((resolve) => setTimeout(resolve, durationMs))
+  state.measuring = false
+  const seconds = Number(process.hrtime.bigint() - from) / 1e9
+  state.stop = true
+  await Promise.all(loops)
+  return { ops: state.count, seconds, rate: state.count / seconds }
+}
+
+module.exports = { LatencyRecorder, awaitedRate, loadWindow }
