@@ -3,10 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { electHost, tryListen } from '../election'
 import { errorFromWire, SharedStateHostLostError, SharedStateTimeoutError } from '../errors'
 import type { EngineSnapshot, HostEngine } from '../host/host-engine'
-import { HostServer, type ConnectedWorker } from '../host/host-server'
+import { HostServer, type ConnectedWorker, type HandoverField } from '../host/host-server'
 import { describeEndpoint } from '../options'
 import { opCode, OPS, PUSH_HANDOVER, PUSH_HANDOVER_END } from '../protocol/messages'
-import type { StateSnapshot } from '../store/memory/state'
 import type { Role } from '../store/store'
 import type { ConnectionSettings, HostConnection } from './host-connection'
 import { LocalTransport } from './local-transport'
@@ -14,6 +13,10 @@ import { PendingCalls } from './pending-calls'
 import type { Transport, TransportEvents } from './transport'
 
 const HANDOVER_READY = opCode('handoverReady')
+
+function emptySnapshot (): EngineSnapshot {
+  return { state: { entries: [], clock: 0 }, tokens: [], holders: [], applied: [] }
+}
 
 export interface LinkLog {
   info: (message: string) => void
@@ -51,7 +54,8 @@ export class HostLink {
   #nextId = 1
   #electing = false
   #closed = false
-  #handoverParts: StateSnapshot['entries'] = []
+  /** What a closing host has sent so far, when it chose this worker as its successor. */
+  #handover: EngineSnapshot = emptySnapshot()
   /** Elections won or joined after the first: how often this worker's host changed. */
   failovers = 0
   /** Pushed change events, for the proxy's watchers. */
@@ -94,7 +98,7 @@ export class HostLink {
     const id = this.#nextId++
     return new Promise((resolve, reject) => {
       this.#pending.add(id, { op, args, deadline: Date.now() + timeout, timeout, resolve, reject })
-      this.#transport?.send(id, op, args)
+      if (this.#transport !== undefined) this.#send(this.#transport, id, op, args)
     })
   }
 
@@ -167,8 +171,17 @@ export class HostLink {
   #install (role: Role, transport: Transport): void {
     this.#role = role
     this.#transport = transport
-    for (const [id, call] of this.#pending.entries()) transport.send(id, call.op, call.args)
+    for (const [id, call] of this.#pending.entries()) this.#send(transport, id, call.op, call.args)
     if (this.#generation > 1) this.onNewHost()
+  }
+
+  /** A call too large for the host's frame limit fails alone, instead of costing the connection. */
+  #send (transport: Transport, id: number, op: number, args: unknown[]): void {
+    try {
+      transport.send(id, op, args)
+    } catch (error) {
+      this.#pending.take(id)?.reject(error as Error)
+    }
   }
 
   /**
@@ -185,8 +198,8 @@ export class HostLink {
       },
       push: (message) => {
         if (generation !== this.#generation || this.#closed) return
-        if (message[1] === PUSH_HANDOVER) this.#handoverParts.push(...(message[2] as StateSnapshot['entries']))
-        else if (message[1] === PUSH_HANDOVER_END) this.#takeOver(message[2] as EngineSnapshot).catch((error: Error) => this.#settings.log.error('shared state: taking over the state failed', error))
+        if (message[1] === PUSH_HANDOVER) this.#collect(message[2] as HandoverField, message[3] as unknown[])
+        else if (message[1] === PUSH_HANDOVER_END) this.#takeOver(message[2] as number).catch((error: Error) => this.#settings.log.error('shared state: taking over the state failed', error))
         else this.onPush(message)
       },
       lost: (error) => {
@@ -200,9 +213,15 @@ export class HostLink {
    * The closing host chose this worker as its successor and sent the whole state. Bind the socket
    * it freed, serve the state, then tell the old host, which lets the other workers go to us.
    */
-  async #takeOver (rest: EngineSnapshot): Promise<void> {
-    const snapshot: EngineSnapshot = { ...rest, state: { ...rest.state, entries: this.#handoverParts } }
-    this.#handoverParts = []
+  #collect (field: HandoverField, items: unknown[]): void {
+    const list: unknown[] = field === 'entries' ? this.#handover.state.entries : this.#handover[field]
+    for (const item of items) list.push(item)
+  }
+
+  async #takeOver (clock: number): Promise<void> {
+    const snapshot = this.#handover
+    snapshot.state.clock = clock
+    this.#handover = emptySnapshot()
     const previous = this.#connection
     const deadline = Date.now() + this.#settings.connectTimeout
     let server: Server | undefined

@@ -6,8 +6,9 @@ import { HostSession, type HostDescription, type PushSink } from './host-session
 import { Peer, type PeerContext } from './peer'
 
 const WATCH_BACKLOG_BYTES = 8 * 1024 * 1024
-// Handover parts stay far below any sensible maxFrameBytes.
-const HANDOVER_CHUNK_ENTRIES = 2000
+// A handover part carries entries up to this share of the frame limit; one entry always fits,
+// since it once arrived in a frame of its own.
+const HANDOVER_PART_SHARE = 0.5
 
 export interface HostSettings {
   key: Buffer
@@ -16,6 +17,30 @@ export interface HostSettings {
   /** How long a successor has to take the state, and a restored lock holder to come back. */
   handoverTimeout: number
   warn: (message: string, error?: Error) => void
+}
+
+/** What a handover part carries: one list of the engine's snapshot. */
+export type HandoverField = 'entries' | 'tokens' | 'holders' | 'applied'
+
+// Per item, on top of what sizeOf counts: MessagePack headers, numbers, a reply.
+const ITEM_OVERHEAD_BYTES = 48
+
+/** Sends `items` to the successor in parts that stay well inside its frame limit. */
+function sendInParts<T> (successor: Peer, field: HandoverField, items: readonly T[], sizeOf: (item: T) => number): void {
+  const limit = successor.maxFrameBytes * HANDOVER_PART_SHARE
+  let part: T[] = []
+  let bytes = 0
+  for (const item of items) {
+    const size = sizeOf(item) + ITEM_OVERHEAD_BYTES
+    if (bytes + size > limit && part.length > 0) {
+      successor.push([PUSH_ID, PUSH_HANDOVER, field, part])
+      part = []
+      bytes = 0
+    }
+    part.push(item)
+    bytes += size
+  }
+  if (part.length > 0) successor.push([PUSH_ID, PUSH_HANDOVER, field, part])
 }
 
 export interface ConnectedWorker {
@@ -37,7 +62,7 @@ export class HostServer {
   readonly #localOwners = new Set<string>()
   readonly #context: PeerContext
   #frozen = false
-  #successorReady: (() => void) | undefined
+  #successorReady: ((taken: boolean) => void) | undefined
   #successor: Peer | undefined
   #graceTimer: NodeJS.Timeout | undefined
 
@@ -56,7 +81,7 @@ export class HostServer {
       frozen: () => this.#frozen,
       authenticated: (peer) => this.#admit(peer),
       closed: (peer) => this.#forget(peer),
-      handoverReady: (peer) => { if (peer === this.#successor) this.#successorReady?.() },
+      handoverReady: (peer) => { if (peer === this.#successor) this.#successorReady?.(true) },
       warn: settings.warn
     }
     server.on('connection', (socket: Socket) => {
@@ -128,18 +153,17 @@ export class HostServer {
     this.#successor = successor
     const ready = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), this.#settings.handoverTimeout)
-      this.#successorReady = () => {
+      this.#successorReady = (taken) => {
         clearTimeout(timer)
-        resolve(true)
+        resolve(taken)
       }
     })
     const snapshot = this.engine.snapshot()
-    const { entries } = snapshot.state
-    for (let start = 0; start < entries.length; start += HANDOVER_CHUNK_ENTRIES) {
-      successor.push([PUSH_ID, PUSH_HANDOVER, entries.slice(start, start + HANDOVER_CHUNK_ENTRIES)])
-    }
-    const rest = { ...snapshot, state: { ...snapshot.state, entries: [] } }
-    const sent = successor.push([PUSH_ID, PUSH_HANDOVER_END, rest])
+    sendInParts(successor, 'entries', snapshot.state.entries, ([key, raw]) => key.length + raw.length)
+    sendInParts(successor, 'tokens', snapshot.tokens, ([name]) => name.length)
+    sendInParts(successor, 'holders', snapshot.holders, ({ name, owner }) => name.length + owner.length)
+    sendInParts(successor, 'applied', snapshot.applied, ([clientId]) => clientId.length)
+    const sent = successor.push([PUSH_ID, PUSH_HANDOVER_END, snapshot.state.clock])
     const taken = sent && await ready
     this.#successorReady = undefined
     if (!taken) this.#settings.warn(`shared state: worker ${successor.info.pid} did not take over the state`)
@@ -171,6 +195,8 @@ export class HostServer {
 
   #forget (peer: Peer): boolean {
     this.#peers.delete(peer)
+    // A successor that leaves before taking the state: try the next one now, not after a timeout.
+    if (peer === this.#successor) this.#successorReady?.(false)
     if (this.#byClient.get(peer.clientId) !== peer) return false
     this.#byClient.delete(peer.clientId)
     return true

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import { HostHandshake, type PeerInfo } from '../protocol/auth'
 import { MessageChannel } from '../protocol/channel'
 import { opCode, parseRequest, REPLY_ERROR } from '../protocol/messages'
+import type { Reply } from './applied-replies'
 import { HostSession, type HostDescription } from './host-session'
 import type { HostEngine } from './host-engine'
 
@@ -70,6 +71,11 @@ export class Peer {
     return !this.#channel.closed
   }
 
+  /** The largest frame this worker accepts. */
+  get maxFrameBytes (): number {
+    return this.#context.maxFrameBytes
+  }
+
   /** Closes the connection after what is queued; the worker sees its host lost. */
   close (): void {
     this.#channel.end()
@@ -93,7 +99,12 @@ export class Peer {
 
   #pushEvent (message: unknown[], always = false): boolean {
     if (!always && this.#channel.backlog > this.#context.watchBacklogBytes) return false
-    this.#channel.send(message)
+    try {
+      this.#channel.send(message)
+    } catch {
+      // An event too large to send is a missed event: the watcher is told, as on overflow.
+      return false
+    }
     return true
   }
 
@@ -115,11 +126,21 @@ export class Peer {
     }
     const session = this.#session as HostSession
     session.handle(id, message[1] as number, args).then(
-      (reply) => { if (!this.#context.frozen()) this.#channel.send([id, ...reply]) },
+      (reply) => { if (!this.#context.frozen()) this.#reply(id, reply) },
       (error: Error) => {
         this.#context.warn('shared state: an operation failed on the host', error)
         this.#channel.send([id, REPLY_ERROR, 'FST_SHARED_STATE_PROTOCOL', 'internal error on the host'])
       })
+  }
+
+  /** A reply the worker would refuse as too large becomes that error, for that call alone. */
+  #reply (id: number, reply: Reply): void {
+    try {
+      this.#channel.send([id, ...reply])
+    } catch (error) {
+      const { code, message } = error as { code: string, message: string }
+      this.#channel.send([id, REPLY_ERROR, code, message])
+    }
   }
 
   #closed (): void {

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream'
 import { Decoder, Encoder } from '@msgpack/msgpack'
-import { SharedStateProtocolError } from '../errors'
+import { SharedStateFrameTooLargeError, SharedStateProtocolError } from '../errors'
 import { FrameDecoder, HANDSHAKE_FRAME_BYTES, HEADER_BYTES } from './framing'
 
 const INITIAL_BATCH_BYTES = 2048
@@ -30,6 +30,8 @@ export class MessageChannel {
   #batchBytes = 0
   #flushQueued = false
   #closed = false
+  /** The peer refuses larger frames; one is refused here instead of costing the connection. */
+  #sendLimit = HANDSHAKE_FRAME_BYTES
 
   constructor (stream: Duplex, handlers: ChannelHandlers) {
     this.#stream = stream
@@ -50,12 +52,15 @@ export class MessageChannel {
 
   /** Raised once, from the handshake limit to `maxFrameBytes`, after authentication. */
   raiseFrameLimit (bytes: number): void {
+    this.#sendLimit = bytes
     this.#frames.setFrameLimit(bytes)
   }
 
+  /** Queues `message`; throws FRAME_TOO_LARGE, sending nothing, when the peer would refuse it. */
   send (message: unknown): void {
     if (this.#closed) return
     const body = this.#encoder.encodeSharedRef(message)
+    if (body.length > this.#sendLimit) throw new SharedStateFrameTooLargeError(body.length, this.#sendLimit)
     const needed = this.#batchBytes + HEADER_BYTES + body.length
     if (this.#batch === undefined || this.#batch.length < needed) this.#grow(needed)
     const batch = this.#batch as Buffer

@@ -47,6 +47,11 @@ function describeUnsupported (value: unknown): string {
   return Object.prototype.toString.call(value)
 }
 
+/** MessagePack's timestamp would carry an invalid Date as 1970-01-01: refused instead. */
+function checkDate (value: unknown): void {
+  if (value instanceof Date && Number.isNaN(value.getTime())) throw new UnsupportedValue('an invalid Date')
+}
+
 /**
  * MessagePack writes `undefined` as nil and would lose it silently, so every array and plain
  * object is checked for it on the way through; functions and symbols reach the extension hook and
@@ -59,6 +64,7 @@ function guard (value: unknown): null {
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       if (value[i] === undefined) throw new UnsupportedValue(`undefined at index ${i}`)
+      checkDate(value[i])
     }
   } else if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
     for (const key in value) {
@@ -68,6 +74,7 @@ function guard (value: unknown): null {
       if ((value as Record<string, unknown>)[key] === undefined) {
         throw new UnsupportedValue(`undefined at property "${key}"`)
       }
+      checkDate((value as Record<string, unknown>)[key])
     }
   }
   return null
@@ -134,6 +141,7 @@ export class ValueCodec {
     if (typeof value === 'function' || typeof value === 'symbol') {
       throw new UnsupportedValue(describeUnsupported(value))
     }
+    checkDate(value)
     return this.#encoder.encode(value)
   }
 

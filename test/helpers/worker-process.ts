@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { join } from 'node:path'
 import { ROOT, stopProcess } from './processes'
+import type { Teardown } from './teardown'
 
 export interface CallFailure {
   code: string
@@ -16,6 +17,13 @@ interface Answer {
   message?: string
 }
 
+export interface WorkerEnv {
+  /** Serve HTTP on this port too (the fixture's `/get/:key` and `/incr/:key`). */
+  HTTP_PORT?: string
+  LOG_LEVEL?: string
+  [name: string]: string | undefined
+}
+
 /**
  * A worker in its own process (test/fixtures/worker.js), driven over IPC. IPC uses structured
  * clone, so Maps, Dates, BigInts and typed arrays cross it intact.
@@ -24,14 +32,22 @@ export class WorkerProcess {
   readonly child: ChildProcess
   readonly events: unknown[] = []
   role = ''
+  #output = ''
   readonly #pending = new Map<number, (answer: Answer) => void>()
   #nextId = 1
 
   private constructor (child: ChildProcess) {
     this.child = child
+    child.stdout?.on('data', (chunk) => { this.#output += String(chunk) })
+    child.stderr?.on('data', (chunk) => { this.#output += String(chunk) })
     child.on('message', (message: { type: string, id?: number, event?: unknown }) => {
       if (message.type === 'answer') this.#pending.get(message.id as number)?.(message as Answer)
       if (message.type === 'event') this.events.push(message.event)
+    })
+    // A call still open when the worker dies (a test killed it) would never settle otherwise.
+    child.once('exit', (code, signal) => {
+      const gone = { type: 'answer' as const, ok: false, code: 'WORKER_EXITED', message: `worker exited (${String(signal ?? code)})` }
+      for (const [id, settle] of [...this.#pending]) settle({ ...gone, id })
     })
   }
 
@@ -39,22 +55,32 @@ export class WorkerProcess {
     return this.child.pid as number
   }
 
+  /** Everything the worker wrote to stdout and stderr (its log lines) so far. */
+  get output (): string {
+    return this.#output
+  }
+
+  get exited (): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null
+  }
+
   /** Starts a worker; resolves once it is host or client, rejects with the registration error. */
-  static async start (options: Record<string, unknown>, env: Record<string, string> = {}): Promise<WorkerProcess> {
+  static async start (options: Record<string, unknown>, env: WorkerEnv = {}): Promise<WorkerProcess> {
     const child = fork(join(ROOT, 'test', 'fixtures', 'worker.js'), [], {
       cwd: ROOT,
       env: { ...process.env, SHARED_STATE_OPTIONS: JSON.stringify(options), ...env },
       serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+      // Piped, not inherited: a test reads the logs it cares about, and the rest stays quiet.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc']
     })
     const worker = new WorkerProcess(child)
     const first = await new Promise<{ type: string, role?: string, code?: string, message?: string }>((resolve, reject) => {
       child.once('message', resolve)
-      child.once('exit', (code) => reject(new Error(`worker exited with ${String(code)} before registering`)))
+      child.once('exit', (code) => reject(new Error(`worker exited with ${String(code)} before registering:\n${worker.output}`)))
     })
     if (first.type !== 'ready') {
       await stopProcess(child)
-      throw Object.assign(new Error(first.message), { code: first.code })
+      throw Object.assign(new Error(first.message), { code: first.code, output: worker.output })
     }
     worker.role = first.role as string
     return worker
@@ -90,4 +116,29 @@ export class WorkerProcess {
   stop (): Promise<void> {
     return stopProcess(this.child)
   }
+}
+
+/**
+ * Starts a worker whose stop is registered with `teardown` before it even exists, so a worker
+ * still starting when its test fails is stopped too.
+ */
+export function startWorker (teardown: Teardown, options: Record<string, unknown>, env: WorkerEnv = {}): Promise<WorkerProcess> {
+  const started = WorkerProcess.start(options, env)
+  teardown.add(async () => {
+    const worker = await started.catch(() => undefined)
+    await worker?.stop()
+  })
+  return started
+}
+
+/** Resolves with the registration error's code and message; fails if the worker started. */
+export async function startFailure (options: Record<string, unknown>, env: WorkerEnv = {}): Promise<CallFailure> {
+  let worker: WorkerProcess
+  try {
+    worker = await WorkerProcess.start(options, env)
+  } catch (error) {
+    return { code: (error as CallFailure).code, message: (error as Error).message }
+  }
+  await worker.stop()
+  throw new Error(`the worker registered as ${worker.role} where a failure was expected`)
 }
