@@ -15,12 +15,16 @@ export interface SharedRateLimitStoreOptions {
   prefix?: string
 }
 
-/** The constructor @fastify/rate-limit's `store` option takes. */
-export type RateLimitStoreClass = new (options: RateLimitStoreOptions) => {
-  incr: (key: string, callback: Callback, timeWindow: number, max: number) => void
-  read: (key: string, callback: Callback, timeWindow: number) => void
-  child: (routeOptions: RateLimitStoreOptions) => unknown
+/** A store as @fastify/rate-limit uses it. */
+export interface RateLimitStore {
+  incr (key: string, callback: Callback, timeWindow: number, max: number): void
+  read (key: string, callback: Callback, timeWindow: number): void
+  /** `routeOptions`: the route's options with its rate-limit settings (RateLimitStoreOptions). */
+  child (routeOptions: object): RateLimitStore
 }
+
+/** The constructor @fastify/rate-limit's `store` option takes. */
+export type RateLimitStoreClass = new (options: RateLimitStoreOptions) => RateLimitStore
 
 /**
  * A store for @fastify/rate-limit that counts in the shared map, so a limit holds across every
@@ -56,7 +60,8 @@ export function sharedRateLimitStore (shared: SharedMap, settings: SharedRateLim
     }
 
     /** A route with its own limit counts apart from the others, as the built-in stores do. */
-    child (routeOptions: RateLimitStoreOptions): SharedRateLimitStore {
+    child (options: object): SharedRateLimitStore {
+      const routeOptions = options as RateLimitStoreOptions
       const route = `${routeOptions.routeInfo?.method ?? ''}${routeOptions.routeInfo?.url ?? ''}:`
       return new SharedRateLimitStore(routeOptions, this.#prefix + route)
     }

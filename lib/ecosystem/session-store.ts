@@ -1,7 +1,7 @@
 import type { SharedMap } from '../api/shared-map'
 import { MAX_MS } from '../protocol/messages'
 
-type Callback<T = void> = (error?: Error | null, result?: T) => void
+type Callback = (error?: Error | null) => void
 
 interface SessionLike {
   cookie?: { maxAge?: number | null, expires?: Date | string | null }
@@ -40,9 +40,10 @@ export class SharedSessionStore {
       .then(() => callback(), callback)
   }
 
-  get (sessionId: string, callback: Callback<unknown>): void {
+  /** Generic in the session type, which @fastify/session declares and this package does not import. */
+  get<S> (sessionId: string, callback: (error: Error | null, session?: S | null) => void): void {
     this.#shared.get<string>(this.#prefix + sessionId)
-      .then((json) => callback(null, json === undefined ? null : JSON.parse(json)), callback)
+      .then((json) => callback(null, json === undefined ? null : JSON.parse(json) as S), callback)
   }
 
   destroy (sessionId: string, callback: Callback): void {
