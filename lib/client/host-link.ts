@@ -2,6 +2,7 @@ import type { Server } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { electHost, tryListen } from '../election'
 import { errorFromWire, SharedStateHostLostError, SharedStateTimeoutError } from '../errors'
+import type { Reply } from '../host/applied-replies'
 import type { EngineSnapshot, HostEngine } from '../host/host-engine'
 import { HostServer, type ConnectedWorker, type HandoverField } from '../host/host-server'
 import { describeEndpoint } from '../options'
@@ -159,7 +160,7 @@ export class HostLink {
     // memory of applied mutations recognises those it already applied.
     for (const [id, call] of this.#pending.entries()) {
       this.#pending.take(id)
-      session.handle(id, call.op, call.args).then(
+      new Promise<Reply>((resolve) => resolve(session.handle(id, call.op, call.args))).then(
         (reply) => reply[0] === 0 ? call.resolve(reply[1]) : call.reject(errorFromWire(reply[1], reply[2])),
         call.reject)
     }

@@ -64,11 +64,13 @@ export class HostEngine {
   }
 
   /**
-   * Runs request `id` of `store.owner` and returns the reply. A mutation this client already had
-   * applied (a retry after its host went away) gets the first reply again, not a second effect.
-   * Id 0 is the host worker's own call, which is never retried and so not remembered.
+   * Runs request `id` of `store.owner` and returns the reply: at once for the ops the memory store
+   * answers synchronously (all but a lock wait), so a busy host allocates no promise per op. A
+   * mutation this client already had applied (a retry after its host went away) gets the first
+   * reply again, not a second effect. Id 0 is the host worker's own call, never retried and so
+   * not remembered.
    */
-  async execute (store: MemoryStore, id: number, op: number, args: unknown[]): Promise<Reply> {
+  execute (store: MemoryStore, id: number, op: number, args: unknown[]): Reply | Promise<Reply> {
     const spec = OPS[op]
     if (spec === undefined) return [ERROR, 'FST_SHARED_STATE_PROTOCOL', `op ${op} is not allowed`]
     this.meter.count(op)
@@ -77,27 +79,32 @@ export class HostEngine {
       const earlier = this.applied.get(store.owner, id)
       if (earlier !== undefined) return earlier
     }
-    let reply: Reply
+    let result: unknown
     try {
-      reply = [OK, await run(store, spec.name, args)]
+      result = run(store, spec.name, args)
     } catch (error) {
-      if (!isSharedStateError(error)) throw error
-      reply = [ERROR, error.code, error.message]
+      return this.#settle(store, id, spec.mutates, remembered, failure(error))
     }
+    if (result instanceof Promise) {
+      return result.then(
+        (value) => this.#settle(store, id, spec.mutates, remembered, [OK, value]),
+        (error) => this.#settle(store, id, spec.mutates, remembered, failure(error)))
+    }
+    return this.#settle(store, id, spec.mutates, remembered, [OK, result])
+  }
+
+  /** Remembers and logs the reply of a mutation; waits for the log when the policy says so. */
+  #settle (store: MemoryStore, id: number, mutates: boolean, remembered: boolean, reply: Reply): Reply | Promise<Reply> {
     if (remembered) {
       this.applied.remember(store.owner, id, reply)
       this.#journal?.record(['applied', store.owner, id, reply])
     }
-    if (spec.mutates && this.#journal !== undefined) {
-      try {
-        await this.#journal.commit()
-      } catch (error) {
-        // Applied in memory but not durable: the caller must not take it as acknowledged.
-        if (!isSharedStateError(error)) throw error
-        return [ERROR, error.code, error.message]
-      }
-    }
-    return reply
+    if (!mutates || this.#journal === undefined) return reply
+    return this.#journal.commit().then(() => reply, (error) => {
+      // Applied in memory but not durable: the caller must not take it as acknowledged.
+      if (!isSharedStateError(error)) throw error
+      return [ERROR, error.code, error.message] as const
+    })
   }
 
   snapshot (): EngineSnapshot {
@@ -123,11 +130,17 @@ export class HostEngine {
   }
 }
 
-function run (store: MemoryStore, name: string, args: unknown[]): Promise<unknown> {
+function run (store: MemoryStore, name: string, args: unknown[]): unknown {
   if (name === 'acquireLock') {
     const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number }
     return store.acquireLock(args[0] as string, options)
   }
-  const method = store[name as keyof MemoryStore] as (...a: unknown[]) => Promise<unknown>
+  const method = store[name as keyof MemoryStore] as (...a: unknown[]) => unknown
   return method.apply(store, args)
+}
+
+/** Errors this package raises become error replies; anything else is a bug and propagates. */
+function failure (error: unknown): Reply {
+  if (!isSharedStateError(error)) throw error
+  return [ERROR, error.code, error.message]
 }

@@ -37,7 +37,7 @@ export class HostSession {
   readonly #engine: HostEngine
   readonly #push: PushSink
   readonly #describeHost: () => HostDescription
-  readonly #watches = new Map<number, () => Promise<void>>()
+  readonly #watches = new Map<number, () => void>()
   #nextWatchId = 1
 
   constructor (engine: HostEngine, owner: string, push: PushSink, describeHost: () => HostDescription) {
@@ -51,11 +51,11 @@ export class HostSession {
     return this.store.owner
   }
 
-  async handle (id: number, op: number, args: unknown[]): Promise<Reply> {
+  handle (id: number, op: number, args: unknown[]): Reply | Promise<Reply> {
     switch (op) {
       case PING: return [0, null]
-      case WATCH: return [0, await this.#watch(args[0] as string)]
-      case UNWATCH: return [0, await this.#unwatch(args[0] as number)]
+      case WATCH: return [0, this.#watch(args[0] as string)]
+      case UNWATCH: return [0, this.#unwatch(args[0] as number)]
       case BYE:
         this.#engine.applied.forget(this.owner)
         return [0, null]
@@ -76,18 +76,17 @@ export class HostSession {
     this.#stopWatches()
   }
 
-  async #watch (prefix: string): Promise<number> {
+  #watch (prefix: string): number {
     const watchId = this.#nextWatchId++
-    const stop = await this.store.watch(prefix, (event) => this.#pushChange(watchId, event))
-    this.#watches.set(watchId, stop)
+    this.#watches.set(watchId, this.store.watch(prefix, (event) => this.#pushChange(watchId, event)))
     return watchId
   }
 
-  async #unwatch (watchId: number): Promise<boolean> {
+  #unwatch (watchId: number): boolean {
     const stop = this.#watches.get(watchId)
     if (stop === undefined) return false
     this.#watches.delete(watchId)
-    await stop()
+    stop()
     return true
   }
 
@@ -96,13 +95,13 @@ export class HostSession {
     if (!accepted) {
       // A watcher that does not read its socket must not grow the host's memory: its watch ends
       // and it is told it missed events.
-      this.#unwatch(watchId).catch(() => {})
+      this.#unwatch(watchId)
       this.#push([PUSH_ID, PUSH_OVERFLOW, watchId], true)
     }
   }
 
   #stopWatches (): void {
-    for (const stop of this.#watches.values()) stop().catch(() => {})
+    for (const stop of this.#watches.values()) stop()
     this.#watches.clear()
   }
 }

@@ -125,12 +125,21 @@ export class Peer {
       return this.#channel.send([id, REPLY_ERROR, code, text])
     }
     const session = this.#session as HostSession
-    session.handle(id, message[1] as number, args).then(
-      (reply) => { if (!this.#context.frozen()) this.#reply(id, reply) },
-      (error: Error) => {
-        this.#context.warn('shared state: an operation failed on the host', error)
-        this.#channel.send([id, REPLY_ERROR, 'FST_SHARED_STATE_PROTOCOL', 'internal error on the host'])
-      })
+    let reply: Reply | Promise<Reply>
+    try {
+      reply = session.handle(id, message[1] as number, args)
+    } catch (error) {
+      return this.#internalError(id, error as Error)
+    }
+    if (!(reply instanceof Promise)) return this.#reply(id, reply)
+    reply.then(
+      (settled) => { if (!this.#context.frozen()) this.#reply(id, settled) },
+      (error: Error) => this.#internalError(id, error))
+  }
+
+  #internalError (id: number, error: Error): void {
+    this.#context.warn('shared state: an operation failed on the host', error)
+    this.#channel.send([id, REPLY_ERROR, 'FST_SHARED_STATE_PROTOCOL', 'internal error on the host'])
   }
 
   /** A reply the worker would refuse as too large becomes that error, for that call alone. */

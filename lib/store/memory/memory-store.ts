@@ -6,8 +6,8 @@ import type { MemoryState } from './state'
 /**
  * The host's state seen by one owner (a worker's client id), with the Store contract's methods, so
  * the host's op dispatch maps each op onto the method of the same name. The lock table knows
- * whose locks to drop when that owner goes. Methods are async only to match the contract; the
- * work is synchronous, so operations from one owner apply in call order.
+ * whose locks to drop when that owner goes. The work is synchronous (only a lock wait is not), so
+ * operations from one owner apply in call order and the host answers without a promise per op.
  */
 export class MemoryStore {
   readonly owner: string
@@ -21,34 +21,34 @@ export class MemoryStore {
     this.owner = owner
   }
 
-  async get (key: string): Promise<Encoded | undefined> { return this.#state.get(key) }
-  async set (key: string, value: Encoded, ttl: number): Promise<void> { this.#state.set(key, value, ttl) }
-  async setIfAbsent (key: string, value: Encoded, ttl: number): Promise<boolean> { return this.#state.setIfAbsent(key, value, ttl) }
-  async has (key: string): Promise<boolean> { return this.#state.has(key) }
-  async delete (key: string): Promise<boolean> { return this.#state.delete(key) }
-  async keys (prefix: string): Promise<string[]> { return this.#state.keys(prefix) }
-  async entries (prefix: string): Promise<Array<[string, Encoded]>> { return this.#state.entries(prefix) }
-  async size (): Promise<number> { return this.#state.size }
-  async clear (): Promise<void> { this.#state.clear() }
-  async incr (key: string, by: number, ttl: number): Promise<number> { return this.#state.incr(key, by, ttl) }
+  get (key: string): Encoded | undefined { return this.#state.get(key) }
+  set (key: string, value: Encoded, ttl: number): void { this.#state.set(key, value, ttl) }
+  setIfAbsent (key: string, value: Encoded, ttl: number): boolean { return this.#state.setIfAbsent(key, value, ttl) }
+  has (key: string): boolean { return this.#state.has(key) }
+  delete (key: string): boolean { return this.#state.delete(key) }
+  keys (prefix: string): string[] { return this.#state.keys(prefix) }
+  entries (prefix: string): Array<[string, Encoded]> { return this.#state.entries(prefix) }
+  size (): number { return this.#state.size }
+  clear (): void { this.#state.clear() }
+  incr (key: string, by: number, ttl: number): number { return this.#state.incr(key, by, ttl) }
 
-  async getVersioned (key: string): Promise<[Encoded | undefined, number]> { return this.#state.getVersioned(key) }
-  async setIfVersion (key: string, value: Encoded, version: number): Promise<boolean> { return this.#state.setIfVersion(key, value, version) }
-  async compareAndSet (key: string, expected: Encoded | null, next: Encoded): Promise<boolean> { return this.#state.compareAndSet(key, expected, next) }
+  getVersioned (key: string): [Encoded | undefined, number] { return this.#state.getVersioned(key) }
+  setIfVersion (key: string, value: Encoded, version: number): boolean { return this.#state.setIfVersion(key, value, version) }
+  compareAndSet (key: string, expected: Encoded | null, next: Encoded): boolean { return this.#state.compareAndSet(key, expected, next) }
 
-  async getIn (path: Path): Promise<Encoded | undefined> { return this.#state.getIn(path) }
-  async setIn (path: Path, value: Encoded): Promise<void> { this.#state.setIn(path, value) }
-  async deleteIn (path: Path): Promise<boolean> { return this.#state.deleteIn(path) }
-  async incrIn (path: Path, by: number): Promise<number> { return this.#state.incrIn(path, by) }
-  async push (path: Path, items: Encoded[]): Promise<number> { return this.#state.push(path, items) }
+  getIn (path: Path): Encoded | undefined { return this.#state.getIn(path) }
+  setIn (path: Path, value: Encoded): void { this.#state.setIn(path, value) }
+  deleteIn (path: Path): boolean { return this.#state.deleteIn(path) }
+  incrIn (path: Path, by: number): number { return this.#state.incrIn(path, by) }
+  push (path: Path, items: Encoded[]): number { return this.#state.push(path, items) }
 
-  async expire (key: string, ttl: number): Promise<boolean> { return this.#state.expire(key, ttl) }
-  async ttl (key: string): Promise<number> { return this.#state.ttl(key) }
+  expire (key: string, ttl: number): boolean { return this.#state.expire(key, ttl) }
+  ttl (key: string): number { return this.#state.ttl(key) }
 
-  async watch (prefix: string, listener: ChangeListener): Promise<() => Promise<void>> {
+  watch (prefix: string, listener: ChangeListener): () => void {
     const stop = this.#state.watch(prefix, listener)
     this.#unwatch.add(stop)
-    return async () => {
+    return () => {
       stop()
       this.#unwatch.delete(stop)
     }
@@ -58,11 +58,11 @@ export class MemoryStore {
     return this.#locks.acquire(name, this.owner, options.timeout, options.ttl)
   }
 
-  async releaseLock (name: string, token: number): Promise<void> { this.#locks.release(name, this.owner, token) }
-  async isLocked (name: string): Promise<boolean> { return this.#locks.isLocked(name) }
+  releaseLock (name: string, token: number): void { this.#locks.release(name, this.owner, token) }
+  isLocked (name: string): boolean { return this.#locks.isLocked(name) }
 
   /** This owner leaves: its watches stop, its locks pass on, its waits are refused. */
-  async close (): Promise<void> {
+  close (): void {
     for (const stop of this.#unwatch) stop()
     this.#unwatch.clear()
     this.#locks.dropOwner(this.owner, new SharedStateHostLostError('the store was closed'))
