@@ -1,5 +1,6 @@
 import type { SharedMap } from '../api/shared-map'
 import { MAX_MS } from '../protocol/messages'
+import { settle } from './callback'
 
 /** What @fastify/rate-limit passes a store's constructor and `child()`: the options it reads here. */
 export interface RateLimitStoreOptions {
@@ -48,15 +49,15 @@ export function sharedRateLimitStore (shared: SharedMap, settings: SharedRateLim
     }
 
     incr (key: string, callback: Callback, timeWindow: number, max: number): void {
-      this.#hit(this.#prefix + key, timeWindow, max).then((result) => callback(null, result), callback)
+      settle(this.#hit(this.#prefix + key, timeWindow, max), callback)
     }
 
     read (key: string, callback: Callback, timeWindow: number): void {
       const name = this.#prefix + key
       // Sent in one turn, so they reach the host together and in this order.
-      Promise.all([shared.get<number>(name), shared.ttl(name)]).then(([current, ttl]) => {
-        callback(null, current === undefined ? { current: 0, ttl: 0 } : { current, ttl: ttl < 0 ? timeWindow : ttl })
-      }, callback)
+      const state = Promise.all([shared.get<number>(name), shared.ttl(name)]).then(([current, ttl]) =>
+        current === undefined ? { current: 0, ttl: 0 } : { current, ttl: ttl < 0 ? timeWindow : ttl })
+      settle(state, callback)
     }
 
     /** A route with its own limit counts apart from the others, as the built-in stores do. */

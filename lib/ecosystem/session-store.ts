@@ -1,7 +1,8 @@
 import type { SharedMap } from '../api/shared-map'
 import { MAX_MS } from '../protocol/messages'
+import { settle } from './callback'
 
-type Callback = (error?: Error | null) => void
+type Callback = (error: Error | null) => void
 
 interface SessionLike {
   cookie?: { maxAge?: number | null, expires?: Date | string | null }
@@ -36,18 +37,20 @@ export class SharedSessionStore {
   }
 
   set (sessionId: string, session: SessionLike, callback: Callback): void {
-    this.#shared.set(this.#prefix + sessionId, JSON.stringify(session), { ttl: this.#ttlOf(session) })
-      .then(() => callback(), callback)
+    settle(this.#shared.set(this.#prefix + sessionId, JSON.stringify(session), { ttl: this.#ttlOf(session) }), callback)
   }
 
   /** Generic in the session type, which @fastify/session declares and this package does not import. */
   get<S> (sessionId: string, callback: (error: Error | null, session?: S | null) => void): void {
-    this.#shared.get<string>(this.#prefix + sessionId)
-      .then((json) => callback(null, json === undefined ? null : JSON.parse(json) as S), callback)
+    // A value that is not a session's JSON (another writer under the prefix) is an error for the
+    // callback, not a crash.
+    const session = this.#shared.get<string>(this.#prefix + sessionId)
+      .then((json) => json === undefined ? null : JSON.parse(json) as S)
+    settle(session, callback)
   }
 
   destroy (sessionId: string, callback: Callback): void {
-    this.#shared.delete(this.#prefix + sessionId).then(() => callback(), callback)
+    settle(this.#shared.delete(this.#prefix + sessionId).then(() => {}), callback)
   }
 
   #ttlOf (session: SessionLike): number {

@@ -27,23 +27,27 @@ export async function stopProcess (child: ChildProcess, signal: NodeJS.Signals =
 
 export interface RunningCluster {
   url: string
+  /** The manager socket's port (SHARED_STATE_PORT), for a peer such as the inspect command. */
+  sharedPort: number
   child: ChildProcess
   output: () => string
   stop: () => Promise<void>
 }
 
 /**
- * Runs the example app (`example-app/cluster.js`) in its own process tree, on free ports, and
- * resolves once every worker serves HTTP.
+ * Runs the example app (`example-app/cluster.js`), or another cluster script that prints
+ * 'ready:' the same way, in its own process tree, on free ports, and resolves once every worker
+ * serves HTTP.
  */
-export async function startCluster (env: Record<string, string> = {}): Promise<RunningCluster> {
+export async function startCluster (env: Record<string, string> = {}, script = join(ROOT, 'example-app', 'cluster.js')): Promise<RunningCluster> {
   const port = await freePort()
-  const child = fork(join(ROOT, 'example-app', 'cluster.js'), [], {
+  const sharedPort = Number(env.SHARED_STATE_PORT ?? await freePort())
+  const child = fork(script, [], {
     cwd: ROOT,
     env: {
       ...process.env,
       PORT: String(port),
-      SHARED_STATE_PORT: String(await freePort()),
+      SHARED_STATE_PORT: String(sharedPort),
       SHARED_STATE_KEY: TEST_KEY,
       WORKERS: '4',
       LOG_LEVEL: 'warn',
@@ -56,6 +60,7 @@ export async function startCluster (env: Record<string, string> = {}): Promise<R
   child.stderr?.on('data', (chunk) => { output += String(chunk) })
   const cluster = {
     url: `http://127.0.0.1:${port}`,
+    sharedPort,
     child,
     output: () => output,
     stop: () => stopProcess(child)
