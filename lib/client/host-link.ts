@@ -1,4 +1,4 @@
-import type { Server } from 'node:net'
+import type { Server, Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { electHost, tryListen } from '../election'
 import { errorFromWire, SharedStateHostLostError, SharedStateTimeoutError } from '../errors'
@@ -139,7 +139,25 @@ export class HostLink {
   }
 
   async #becomeHost (server: Server, handedOver: EngineSnapshot | undefined, events: TransportEvents): Promise<void> {
-    const engine = await this.#settings.openEngine(handedOver)
+    // Workers that connect while the state loads (a persist file can take a while) wait, paused,
+    // for the host to be ready, instead of timing out with no greeting.
+    const early: Socket[] = []
+    const holdEarly = (socket: Socket): void => {
+      socket.pause()
+      early.push(socket)
+    }
+    server.on('connection', holdEarly)
+    let engine: HostEngine
+    try {
+      engine = await this.#settings.openEngine(handedOver)
+    } catch (error) {
+      // The socket won in the election must not outlive a host that could not start.
+      for (const socket of early) socket.destroy()
+      await new Promise((resolve) => server.close(resolve))
+      throw error
+    } finally {
+      server.off('connection', holdEarly)
+    }
     const { log } = this.#settings
     const host = new HostServer(server, engine, {
       key: this.#settings.key,
@@ -152,6 +170,7 @@ export class HostLink {
       events.push(message)
       return true
     })
+    for (const socket of early) host.adopt(socket)
     this.#host = host
     this.#connection = undefined
     this.#local = new LocalTransport(session)

@@ -84,10 +84,14 @@ export class HostServer {
       handoverReady: (peer) => { if (peer === this.#successor) this.#successorReady?.(true) },
       warn: settings.warn
     }
-    server.on('connection', (socket: Socket) => {
-      this.#peers.add(new Peer(socket, this.#context))
-    })
+    server.on('connection', (socket: Socket) => this.adopt(socket))
     this.#expectRestoredHolders()
+  }
+
+  /** Serves a connection, also one accepted (and paused) before this host was ready. */
+  adopt (socket: Socket): void {
+    this.#peers.add(new Peer(socket, this.#context))
+    socket.resume()
   }
 
   /** The host worker's own session, as owner `clientId`. */
