@@ -20,7 +20,7 @@ export const SharedStatePortTakenError = createError<'FST_SHARED_STATE_PORT_TAKE
   'FST_SHARED_STATE_PORT_TAKEN', 'Something that does not speak the shared-state protocol holds %s', 503)
 
 export const SharedStateConnectTimeoutError = createError<'FST_SHARED_STATE_CONNECT_TIMEOUT', 503, [string, number, Cause?]>(
-  'FST_SHARED_STATE_CONNECT_TIMEOUT', 'Could not become host or client of %s within %d ms', 503)
+  'FST_SHARED_STATE_CONNECT_TIMEOUT', 'Could not reach the shared state at %s within %d ms', 503)
 
 export const SharedStateTimeoutError = createError<'FST_SHARED_STATE_TIMEOUT', 503, [string, number, Cause?]>(
   'FST_SHARED_STATE_TIMEOUT', 'Shared-state operation "%s" timed out after %d ms', 503)

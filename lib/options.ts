@@ -11,10 +11,14 @@ export interface PersistOptions {
   fsync?: FsyncPolicy
 }
 
-/** The subset of an ioredis client the Redis store relies on. */
+/**
+ * The subset of an ioredis client the Redis store relies on (it opens duplicates of it). Method
+ * syntax on purpose: its parameters compare bivariantly, so an ioredis `Redis` (whose `duplicate`
+ * takes `Partial<RedisOptions>`) and `fastify.redis` are assignable without a cast.
+ */
 export interface RedisClientLike {
-  duplicate: (...args: unknown[]) => unknown
-  quit: () => Promise<unknown>
+  duplicate (override?: object): unknown
+  quit (): Promise<unknown>
   status?: string
 }
 

@@ -30,7 +30,7 @@ const CASES: Record<string, Case> = {
   FST_SHARED_STATE_PORT_TAKEN: row(errors.SharedStatePortTakenError, ['127.0.0.1:35791'], 503,
     'Something that does not speak the shared-state protocol holds 127.0.0.1:35791'),
   FST_SHARED_STATE_CONNECT_TIMEOUT: row(errors.SharedStateConnectTimeoutError, ['127.0.0.1:35791', 3000], 503,
-    'Could not become host or client of 127.0.0.1:35791 within 3000 ms'),
+    'Could not reach the shared state at 127.0.0.1:35791 within 3000 ms'),
   FST_SHARED_STATE_TIMEOUT: row(errors.SharedStateTimeoutError, ['incr', 5000], 503,
     'Shared-state operation "incr" timed out after 5000 ms'),
   FST_SHARED_STATE_HOST_LOST: row(errors.SharedStateHostLostError, ['connection reset'], 503,
