@@ -69,6 +69,7 @@ export async function electHost (settings: ConnectionSettings, connectTimeout: n
   const { endpoint } = settings
   const deadline = Date.now() + connectTimeout
   let round = 0
+  let refusals = 0
   while (Date.now() < deadline) {
     const server = await tryListen(endpoint)
     if (server !== undefined) return { role: 'host', server }
@@ -76,6 +77,10 @@ export async function electHost (settings: ConnectionSettings, connectTimeout: n
     try {
       return { role: 'client', connection: await HostConnection.open(settings, deadline, events) }
     } catch (error) {
+      // A connection closed right after our proof is a wrong key, or a host that was going away
+      // at that moment: only a second refusal in a row settles it.
+      const refusedProof = (error as { closedAfterProof?: boolean }).closedAfterProof === true
+      if (refusedProof && refusals++ === 0) continue
       if (!isRefused(error)) throw error
       if (endpoint.kind === 'unix') await removeStaleSocket(endpoint.path, inode)
     }

@@ -88,8 +88,9 @@ export class HostConnection implements Transport {
         close: (error) => {
           if (connection !== undefined) return connection.#lost(error)
           if (phase === 'challenged') {
-            // The host closes without a word when our proof is wrong: the key differs.
-            fail(new SharedStateAuthError(`the host at ${where} refused this worker's key`))
+            // The host closes without a word when our proof is wrong: the key differs. A host that
+            // was closing anyway looks the same, so the election tries once more before it believes it.
+            fail(Object.assign(new SharedStateAuthError(`the host at ${where} refused this worker's key`), { closedAfterProof: true }))
           } else if (error !== undefined && 'code' in error) {
             fail(error)
           } else {
