@@ -36,13 +36,13 @@ export class WorkerProcess {
   readonly #pending = new Map<number, (answer: Answer) => void>()
   #nextId = 1
 
-  private constructor (child: ChildProcess) {
+  protected constructor (child: ChildProcess) {
     this.child = child
     child.stdout?.on('data', (chunk) => { this.#output += String(chunk) })
     child.stderr?.on('data', (chunk) => { this.#output += String(chunk) })
     child.on('message', (message: { type: string, id?: number, event?: unknown }) => {
       if (message.type === 'answer') this.#pending.get(message.id as number)?.(message as Answer)
-      if (message.type === 'event') this.events.push(message.event)
+      else this.receive(message)
     })
     // A call still open when the worker dies (a test killed it) would never settle otherwise.
     child.once('exit', (code, signal) => {
@@ -64,26 +64,14 @@ export class WorkerProcess {
     return this.child.exitCode !== null || this.child.signalCode !== null
   }
 
+  /** A message other than an answer; a fixture with messages of its own handles them here. */
+  protected receive (message: { type: string, event?: unknown }): void {
+    if (message.type === 'event') this.events.push(message.event)
+  }
+
   /** Starts a worker; resolves once it is host or client, rejects with the registration error. */
-  static async start (options: Record<string, unknown>, env: WorkerEnv = {}): Promise<WorkerProcess> {
-    const child = fork(join(ROOT, 'test', 'fixtures', 'worker.js'), [], {
-      cwd: ROOT,
-      env: { ...process.env, SHARED_STATE_OPTIONS: JSON.stringify(options), ...env },
-      serialization: 'advanced',
-      // Piped, not inherited: a test reads the logs it cares about, and the rest stays quiet.
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc']
-    })
-    const worker = new WorkerProcess(child)
-    const first = await new Promise<{ type: string, role?: string, code?: string, message?: string }>((resolve, reject) => {
-      child.once('message', resolve)
-      child.once('exit', (code) => reject(new Error(`worker exited with ${String(code)} before registering:\n${worker.output}`)))
-    })
-    if (first.type !== 'ready') {
-      await stopProcess(child)
-      throw Object.assign(new Error(first.message), { code: first.code, output: worker.output })
-    }
-    worker.role = first.role as string
-    return worker
+  static start (options: Record<string, unknown>, env: WorkerEnv = {}): Promise<WorkerProcess> {
+    return launch('worker.js', options, env, (child) => new WorkerProcess(child))
   }
 
   /** Calls `app.shared[method](...args)` in the worker. */
@@ -116,6 +104,32 @@ export class WorkerProcess {
   stop (): Promise<void> {
     return stopProcess(this.child)
   }
+}
+
+/**
+ * Forks `fixture` (a file in test/fixtures) with the plugin's options, and resolves with the
+ * worker once it is host or client; rejects with the registration error.
+ */
+export async function launch<W extends WorkerProcess> (fixture: string, options: Record<string, unknown>, env: WorkerEnv,
+  make: (child: ChildProcess) => W): Promise<W> {
+  const child = fork(join(ROOT, 'test', 'fixtures', fixture), [], {
+    cwd: ROOT,
+    env: { ...process.env, SHARED_STATE_OPTIONS: JSON.stringify(options), ...env },
+    serialization: 'advanced',
+    // Piped, not inherited: a test reads the logs it cares about, and the rest stays quiet.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc']
+  })
+  const worker = make(child)
+  const first = await new Promise<{ type: string, role?: string, code?: string, message?: string }>((resolve, reject) => {
+    child.once('message', resolve)
+    child.once('exit', (code) => reject(new Error(`worker exited with ${String(code)} before registering:\n${worker.output}`)))
+  })
+  if (first.type !== 'ready') {
+    await stopProcess(child)
+    throw Object.assign(new Error(first.message), { code: first.code, output: worker.output })
+  }
+  worker.role = first.role as string
+  return worker
 }
 
 /**
