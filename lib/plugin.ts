@@ -4,11 +4,10 @@ import { SharedLock } from './api/shared-lock'
 import { SharedMap } from './api/shared-map'
 import { HostLink } from './client/host-link'
 import { ProxyStore } from './client/proxy-store'
-import { newClientId } from './election'
 import { SharedStateAlreadyRegisteredError } from './errors'
-import { closeEngine, openEngine } from './host/persistence/state-journal'
 import { parseOptions, type ParsedOptions, type SharedStateOptions } from './options'
 import { ValueCodec } from './protocol/codec'
+import { linkSettings } from './socket-mode'
 import { openRedisBackend } from './store/redis/backend'
 import type { Backend } from './store/store'
 
@@ -23,23 +22,11 @@ declare module 'fastify' {
 
 async function openSocketBackend (fastify: FastifyInstance, options: ParsedOptions, codec: ValueCodec): Promise<Backend> {
   const log = fastify.log
-  const link = new HostLink({
-    endpoint: options.endpoint,
-    key: options.key,
-    maxFrameBytes: options.maxFrameBytes,
-    timeout: options.timeout,
-    connectTimeout: options.connectTimeout,
-    handshakeTimeout: options.handshakeTimeout,
-    clientId: newClientId(),
-    info: { pid: process.pid },
-    log: {
-      info: (message) => log.info(message),
-      warn: (message, error) => log.warn({ err: error }, message),
-      error: (message, error) => log.error({ err: error }, message)
-    },
-    openEngine: (handedOver) => openEngine(codec, options.persist, handedOver, (message, error) => log.warn({ err: error }, message)),
-    closeEngine
-  })
+  const link = new HostLink(linkSettings(options, codec, {
+    info: (message) => log.info(message),
+    warn: (message, error) => log.warn({ err: error }, message),
+    error: (message, error) => log.error({ err: error }, message)
+  }))
   await link.start()
   return { store: new ProxyStore(link, options.timeout), close: async () => {} }
 }

@@ -4,7 +4,7 @@ import { ProxyStore } from '../../lib/client/proxy-store'
 import { newClientId } from '../../lib/election'
 import type { HostEngine } from '../../lib/host/host-engine'
 import type { Reply } from '../../lib/host/applied-replies'
-import { closeEngine, openEngine } from '../../lib/host/persistence/state-journal'
+import { linkSettings } from '../../lib/socket-mode'
 import { parseOptions } from '../../lib/options'
 import { ValueCodec } from '../../lib/protocol/codec'
 import { opCode } from '../../lib/protocol/messages'
@@ -44,22 +44,15 @@ async function openWorker (port: number, onEngine: (engine: HostEngine) => void 
   const options = parseOptions({ port, key: TEST_KEY })
   const codec = new ValueCodec()
   const clientId = newClientId()
+  const settings = linkSettings(options, codec, quiet)
   const link = new HostLink({
-    endpoint: options.endpoint,
-    key: options.key,
-    maxFrameBytes: options.maxFrameBytes,
-    timeout: options.timeout,
-    connectTimeout: options.connectTimeout,
-    handshakeTimeout: options.handshakeTimeout,
+    ...settings,
     clientId,
-    info: { pid: process.pid },
-    log: quiet,
     openEngine: async (handedOver) => {
-      const engine = await openEngine(codec, options.persist, handedOver, () => {})
+      const engine = await settings.openEngine(handedOver)
       onEngine(engine)
       return engine
-    },
-    closeEngine
+    }
   })
   await link.start()
   return { link, shared: new SharedMap(new ProxyStore(link, options.timeout), codec, options.timeout), clientId }

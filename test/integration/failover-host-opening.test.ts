@@ -4,9 +4,8 @@ import sharedState from '../../lib'
 import { SharedMap } from '../../lib/api/shared-map'
 import { HostLink } from '../../lib/client/host-link'
 import { ProxyStore } from '../../lib/client/proxy-store'
-import { newClientId } from '../../lib/election'
 import type { HostEngine } from '../../lib/host/host-engine'
-import { closeEngine, openEngine } from '../../lib/host/persistence/state-journal'
+import { linkSettings } from '../../lib/socket-mode'
 import { parseOptions } from '../../lib/options'
 import { ValueCodec } from '../../lib/protocol/codec'
 import { freePort } from '../helpers/ports'
@@ -40,22 +39,14 @@ test('a worker that connects while the host is still opening its state registers
   const codec = new ValueCodec()
   let open!: () => void
   const opened = new Promise<void>((resolve) => { open = resolve })
+  const settings = linkSettings(options, codec, { info: () => {}, warn: () => {}, error: () => {} })
   const link = new HostLink({
-    endpoint: options.endpoint,
-    key: options.key,
-    maxFrameBytes: options.maxFrameBytes,
-    timeout: options.timeout,
-    connectTimeout: options.connectTimeout,
-    handshakeTimeout: options.handshakeTimeout,
-    clientId: newClientId(),
-    info: { pid: process.pid },
-    log: { info: () => {}, warn: () => {}, error: () => {} },
+    ...settings,
     openEngine: async (handedOver): Promise<HostEngine> => {
       // Loading a large log: the socket is bound, the state not ready yet.
       await opened
-      return openEngine(codec, options.persist, handedOver, () => {})
-    },
-    closeEngine
+      return settings.openEngine(handedOver)
+    }
   })
   teardown.add(() => link.close())
   const hosting = link.start()
