@@ -145,7 +145,7 @@ export class Peer {
   /** A reply the worker would refuse as too large becomes that error, for that call alone. */
   #reply (id: number, reply: Reply): void {
     try {
-      this.#channel.send([id, ...reply])
+      this.#channel.send(reply[0] === 0 ? [id, 0, reply[1]] : [id, 1, reply[1], reply[2]])
     } catch (error) {
       const { code, message } = error as { code: string, message: string }
       this.#channel.send([id, REPLY_ERROR, code, message])
