@@ -23,7 +23,8 @@ export interface EngineSnapshot {
  */
 export interface Journal {
   record: (record: readonly unknown[]) => void
-  commit: () => Promise<void>
+  /** Resolves once what was recorded is durable; undefined when the policy waits for nothing. */
+  commit: () => Promise<void> | undefined
   close: () => Promise<void>
 }
 
@@ -99,8 +100,9 @@ export class HostEngine {
       this.applied.remember(store.owner, id, reply)
       this.#journal?.record(['applied', store.owner, id, reply])
     }
-    if (!mutates || this.#journal === undefined) return reply
-    return this.#journal.commit().then(() => reply, (error) => {
+    const durable = mutates ? this.#journal?.commit() : undefined
+    if (durable === undefined) return reply
+    return durable.then(() => reply, (error) => {
       // Applied in memory but not durable: the caller must not take it as acknowledged.
       if (!isSharedStateError(error)) throw error
       return [ERROR, error.code, error.message] as const

@@ -66,8 +66,8 @@ class StateJournal implements Journal {
 
   // Under 'everysec' and 'no' an answer does not wait for the disk: the log is written within the
   // turn and the promise is only what the policy says (the last second, or whatever the OS kept).
-  commit (): Promise<void> {
-    return this.#always ? this.#log.durable() : Promise.resolve()
+  commit (): Promise<void> | undefined {
+    return this.#always ? this.#log.durable() : undefined
   }
 
   compact (): void {

@@ -1,0 +1,120 @@
+'use strict'
+
+// The cost of persist: incr from 4 client workers x 16 in flight against a host that logs every
+// change with fsync 'always' (group commit), 'everysec' and 'no', and against one without persist
+// (the baseline), in the same run; and the single awaited incr p50 from one client, 'always'
+// against no persist. Each run starts fresh processes: one host per mode, each on its own port,
+// and 4 client workers connected to all of them, which load one mode after the other. The logs
+// go to a temporary directory, removed afterwards.
+
+const { mkdtempSync, readFileSync, realpathSync, rmSync } = require('node:fs')
+const os = require('node:os')
+const { join, sep } = require('node:path')
+const { call, freePort, scope } = require('../lib/processes')
+const { repeatWithin } = require('../lib/repeat')
+const { row } = require('../lib/rows')
+const { median } = require('../lib/stats')
+const { loadTogether, warmUp, WORKERS } = require('./load')
+
+const HOST = join(__dirname, '..', 'workers', 'host.js')
+const CLIENT = join(__dirname, '..', 'workers', 'fsync-client.js')
+const MODES = ['none', 'always', 'everysec', 'no']
+const LATENCY_MODES = ['none', 'always']
+const INFLIGHT = 16
+const GROUP = `Persistence: incr with persist.fsync modes (${WORKERS} client workers; host logs every change)`
+
+/** The filesystem type `path` lives on, from /proc/mounts (Linux); fsync's cost depends on it. */
+function filesystemOf (path) {
+  try {
+    let best = { point: '', type: 'unknown' }
+    for (const line of readFileSync('/proc/mounts', 'utf8').trim().split('\n')) {
+      const [, point, type] = line.split(' ')
+      const inside = path === point || path.startsWith(point.endsWith(sep) ? point : point + sep)
+      if (inside && point.length >= best.point.length) best = { point, type }
+    }
+    return best.type
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** Starts one host per mode, each on its own port, and the 4 client workers of them all. */
+async function startAll (start, dir, run) {
+  const ports = {}
+  for (const mode of MODES) ports[mode] = await freePort()
+  await Promise.all(MODES.map((mode) => start(HOST, {
+    name: `fsync host (${mode})`,
+    env: mode === 'none'
+      ? { BENCH_SHARED_PORT: String(ports[mode]) }
+      : { BENCH_SHARED_PORT: String(ports[mode]), BENCH_PERSIST_FILE: join(dir, `${mode}-${run}.log`), BENCH_PERSIST_FSYNC: mode }
+  })))
+  const spec = MODES.map((mode) => `${mode}:${ports[mode]}`).join(',')
+  return Promise.all(Array.from({ length: WORKERS }, (_, i) => start(CLIENT, {
+    env: { BENCH_SHARED_PORTS: spec },
+    name: `fsync client ${i + 1}`
+  })))
+}
+
+async function oneRun (ctx, dir, run) {
+  return scope(async (start) => {
+    const clients = await startAll(start, dir, run)
+    const window = { warmupMs: Math.round(200 * ctx.scale), durationMs: Math.round(600 * ctx.scale) }
+    // The clients' code reaches the optimizing compiler once, on the host without persist; each
+    // host then gets its own untimed load before its window.
+    await Promise.all(clients.map((client) => call(client, 'use', { target: 'none' })))
+    await warmUp(clients, ['incr'], Math.round(800 * ctx.scale))
+    const result = {}
+    // The order turns each run, so drift over a run does not always favour the same mode.
+    for (let k = 0; k < MODES.length; k++) {
+      const mode = MODES[(k + run) % MODES.length]
+      await Promise.all(clients.map((client) => call(client, 'use', { target: mode })))
+      let latency
+      if (LATENCY_MODES.includes(mode)) {
+        // Before this host's load, so a compaction the load started does not sit in the timed calls.
+        latency = await call(clients[0], 'latency', {
+          op: 'incr', warmupCalls: Math.round(200 * ctx.scale), calls: Math.round(500 * ctx.scale)
+        }, 60000)
+      }
+      await warmUp(clients, ['incr'], Math.round(500 * ctx.scale))
+      const rate = await loadTogether(clients, { op: 'incr', inflight: INFLIGHT, ...window })
+      result[mode] = { rate, latency }
+    }
+    return result
+  })
+}
+
+async function run (ctx) {
+  const dir = mkdtempSync(join(os.tmpdir(), 'fastify-shared-state-bench-fsync-'))
+  const filesystem = filesystemOf(realpathSync(dir))
+  let measured
+  try {
+    measured = await repeatWithin(ctx, 30000 * ctx.scale, 'fsync modes', (i) => oneRun(ctx, dir, i))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const { results, cut } = measured
+  const rates = (mode) => results.map((result) => result[mode].rate)
+  const p50 = (mode) => results.map((result) => result[mode].latency.p50)
+  const p99 = (mode) => median(results.map((result) => result[mode].latency.p99))
+  const where = `logs on ${filesystem} (${os.tmpdir()})`
+  const rows = ['always', 'everysec', 'no'].map((mode) => row({
+    group: GROUP,
+    label: `incr x ${INFLIGHT} in flight, fsync '${mode}'`,
+    unit: 'ops/s',
+    samples: rates(mode),
+    vs: [{ label: `no persist, incr x ${INFLIGHT} in flight`, samples: rates('none') }],
+    note: mode === 'always' ? `${where}; group commit${cut ? `; ${cut}` : ''}` : undefined
+  }))
+  rows.push(row({
+    group: GROUP,
+    label: "single awaited incr p50 from 1 client, fsync 'always'",
+    unit: 'µs',
+    better: 'lower',
+    samples: p50('always'),
+    vs: [{ label: 'no persist, single awaited incr p50', samples: p50('none') }],
+    note: `p99 ${p99('always').toFixed(0)} µs against ${p99('none').toFixed(0)} µs without persist`
+  }))
+  return rows
+}
+
+module.exports = { name: 'fsync', run }
