@@ -1,16 +1,8 @@
 import { OPS, opCode, parseRequest } from '../../lib/protocol/messages'
 import { SharedStateBadPathError, SharedStateProtocolError } from '../../lib/errors'
+import { thrown } from '../helpers/thrown'
 
 const BYTES = new Uint8Array([1, 2, 3])
-
-function thrown (run: () => unknown): Error & { code?: string } {
-  try {
-    run()
-  } catch (error) {
-    return error as Error & { code?: string }
-  }
-  throw new Error('expected a throw')
-}
 
 function expectProtocol (run: () => unknown, message: string): void {
   const error = thrown(run)

@@ -1,16 +1,8 @@
 import { deleteIn, getIn, incrIn, pushIn, setIn } from '../../lib/store/memory/nested'
 import { SharedStateBadPathError, SharedStateNotANumberError } from '../../lib/errors'
+import { thrown } from '../helpers/thrown'
 
 const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype).sort()
-
-function thrown (run: () => unknown): Error & { code?: string } {
-  try {
-    run()
-  } catch (error) {
-    return error as Error & { code?: string }
-  }
-  throw new Error('expected a throw')
-}
 
 function expectBadPath (run: () => unknown, message: string): void {
   const error = thrown(run)

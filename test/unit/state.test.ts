@@ -2,6 +2,7 @@ import { MemoryState } from '../../lib/store/memory/state'
 import { ValueCodec } from '../../lib/protocol/codec'
 import type { ChangeEvent, Encoded } from '../../lib/store/store'
 import { SharedStateBadPathError, SharedStateNotANumberError } from '../../lib/errors'
+import { thrown } from '../helpers/thrown'
 
 // Pure logic: TTLs and the sweep run on jest's fake clock (Date included).
 
@@ -19,15 +20,6 @@ function record (state: MemoryState, prefix: string): Array<{ type: string, key:
     events.push(event.value === undefined ? { type: event.type, key: event.key } : { type: event.type, key: event.key, value: dec(event.value) })
   })
   return events
-}
-
-function thrown (run: () => unknown): Error & { code?: string } {
-  try {
-    run()
-  } catch (error) {
-    return error as Error & { code?: string }
-  }
-  throw new Error('expected a throw')
 }
 
 let state: MemoryState
