@@ -1,4 +1,3 @@
-import { SharedStateHostLostError } from '../../errors'
 import type { ChangeListener, Encoded, LockAcquireOptions, Path } from '../store'
 import type { LockTable } from './lock-table'
 import type { MemoryState } from './state'
@@ -13,7 +12,6 @@ export class MemoryStore {
   readonly owner: string
   readonly #state: MemoryState
   readonly #locks: LockTable
-  readonly #unwatch = new Set<() => void>()
 
   constructor (state: MemoryState, locks: LockTable, owner: string) {
     this.#state = state
@@ -45,13 +43,9 @@ export class MemoryStore {
   expire (key: string, ttl: number): boolean { return this.#state.expire(key, ttl) }
   ttl (key: string): number { return this.#state.ttl(key) }
 
+  /** The session that asked keeps the returned stop and calls it when its worker goes. */
   watch (prefix: string, listener: ChangeListener): () => void {
-    const stop = this.#state.watch(prefix, listener)
-    this.#unwatch.add(stop)
-    return () => {
-      stop()
-      this.#unwatch.delete(stop)
-    }
+    return this.#state.watch(prefix, listener)
   }
 
   acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
@@ -61,17 +55,8 @@ export class MemoryStore {
   releaseLock (name: string, token: number): void { this.#locks.release(name, this.owner, token) }
   isLocked (name: string): boolean { return this.#locks.isLocked(name) }
 
-  /** This owner leaves: its watches stop, its locks pass on, its waits are refused. */
-  close (): void {
-    for (const stop of this.#unwatch) stop()
-    this.#unwatch.clear()
-    this.#locks.dropOwner(this.owner, new SharedStateHostLostError('the store was closed'))
-  }
-
-  /** The connection behind this owner is gone: nobody is left to answer. */
+  /** The connection behind this owner is gone: its locks pass on, its waits are dropped unanswered. */
   detach (): void {
-    for (const stop of this.#unwatch) stop()
-    this.#unwatch.clear()
     this.#locks.dropOwner(this.owner)
   }
 }
