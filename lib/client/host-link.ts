@@ -79,10 +79,6 @@ export class HostLink {
     return describeEndpoint(this.#settings.endpoint)
   }
 
-  get hostPid (): number {
-    return this.#host !== undefined ? process.pid : this.#connection?.hostInfo.pid ?? 0
-  }
-
   /** The workers connected to this host (empty on a client). */
   workers (): ConnectedWorker[] {
     return this.#host?.workers() ?? []
