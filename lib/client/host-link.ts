@@ -53,7 +53,8 @@ export class HostLink {
   #host: HostServer | undefined
   #generation = 0
   #nextId = 1
-  #electing = false
+  /** The re-election or takeover under way, which close() lets finish before it tears down. */
+  #changing: Promise<void> | undefined
   #closed = false
   /** What a closing host has sent so far, when it chose this worker as its successor. */
   #handover: EngineSnapshot = emptySnapshot()
@@ -108,6 +109,8 @@ export class HostLink {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    // An election that is binding or connecting right now would otherwise leave a socket behind.
+    await this.#changing
     const host = this.#host
     this.#transport = undefined
     this.#local?.close()
@@ -215,7 +218,7 @@ export class HostLink {
       push: (message) => {
         if (generation !== this.#generation || this.#closed) return
         if (message[1] === PUSH_HANDOVER) this.#collect(message[2] as HandoverField, message[3] as unknown[])
-        else if (message[1] === PUSH_HANDOVER_END) this.#takeOver(message[2] as number).catch((error: Error) => this.#settings.log.error('shared state: taking over the state failed', error))
+        else if (message[1] === PUSH_HANDOVER_END) this.#change(() => this.#takeOver(message[2] as number))
         else this.onPush(message)
       },
       lost: (error) => {
@@ -260,12 +263,18 @@ export class HostLink {
     this.#transport = undefined
     this.#connection = undefined
     this.#settings.log.warn(`shared state: lost the host at ${this.where}; electing a new one`, error)
-    this.#reelect().catch(() => {})
+    this.#change(() => this.#reelect())
+  }
+
+  /** Runs one change of host at a time; close() waits for the one under way. */
+  #change (run: () => Promise<void>): void {
+    if (this.#changing !== undefined) return
+    this.#changing = run()
+      .catch((error: Error) => this.#settings.log.error('shared state: changing host failed', error))
+      .finally(() => { this.#changing = undefined })
   }
 
   async #reelect (): Promise<void> {
-    if (this.#electing) return
-    this.#electing = true
     // Jitter, so the survivors of a dead host do not all try to bind at the same instant.
     await sleep(Math.random() * 50)
     while (!this.#closed) {
@@ -278,6 +287,5 @@ export class HostLink {
         await sleep(200 + Math.random() * 200)
       }
     }
-    this.#electing = false
   }
 }
