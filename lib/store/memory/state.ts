@@ -2,7 +2,7 @@ import { SharedStateNotANumberError } from '../../errors'
 import type { ValueCodec } from '../../protocol/codec'
 import type { ChangeEvent, ChangeListener, Encoded, Path } from '../store'
 import { describePath } from '../path'
-import { ExpiryQueue } from './expiry'
+import { ExpirySweeper } from './expiry-sweeper'
 import * as nested from './nested'
 
 /**
@@ -25,13 +25,6 @@ export interface StateSnapshot {
   clock: number
 }
 
-// Keys expiring in one go are reclaimed in slices of this many, yielding to I/O in between, so a
-// mass expiry never stalls the host's event loop.
-const SWEEP_SLICE = 1000
-const SWEEP_MIN_DELAY = 50
-// Node fires a longer timer after 1 ms; a far deadline is reached in steps of this.
-const MAX_TIMER_MS = 2 ** 31 - 1
-
 interface Watcher {
   prefix: string
   listener: ChangeListener
@@ -50,12 +43,15 @@ export type StateChange =
 export class MemoryState {
   readonly #codec: ValueCodec
   readonly #entries = new Map<string, Entry>()
-  readonly #expiry = new ExpiryQueue()
+  readonly #sweeper = new ExpirySweeper((key, deadline) => {
+    const entry = this.#entries.get(key)
+    if (entry === undefined || entry.expiresAt !== deadline) return
+    this.#entries.delete(key)
+    this.#emit('expire', key)
+  })
+
   readonly #watchers = new Set<Watcher>()
   #clock = 0
-  #sweepTimer: NodeJS.Timeout | undefined
-  #sweepDeadline = Infinity
-  #closed = false
   /** Told of every change, for the change log. */
   onChange: ((change: StateChange) => void) | undefined
 
@@ -64,7 +60,7 @@ export class MemoryState {
   }
 
   get size (): number {
-    this.#sweepDue(Infinity)
+    this.#sweeper.sweepDue(Infinity)
     return this.#entries.size
   }
 
@@ -124,7 +120,7 @@ export class MemoryState {
 
   clear (): void {
     this.#entries.clear()
-    this.#expiry.clear()
+    this.#sweeper.clear()
     this.onChange?.(['clear'])
     this.#emit('clear', '')
   }
@@ -199,7 +195,7 @@ export class MemoryState {
     const entry = this.#find(key)
     if (entry === undefined) return false
     entry.expiresAt = expiresAt
-    if (expiresAt > 0) this.#schedule(key, expiresAt)
+    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt)
     this.onChange?.(['expiry', key, expiresAt])
     return true
   }
@@ -232,8 +228,7 @@ export class MemoryState {
   }
 
   close (): void {
-    this.#closed = true
-    clearTimeout(this.#sweepTimer)
+    this.#sweeper.close()
     this.#watchers.clear()
   }
 
@@ -257,7 +252,7 @@ export class MemoryState {
       entry.version = version
       entry.expiresAt = expiresAt
     }
-    if (expiresAt > 0) this.#schedule(key, expiresAt)
+    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt)
     if (this.onChange !== undefined) this.onChange(['put', key, this.#rawOf(this.#entries.get(key) as Entry), expiresAt])
     if (this.#watchers.size > 0) this.#emit('set', key, this.#entries.get(key))
   }
@@ -290,43 +285,6 @@ export class MemoryState {
     for (const watcher of this.#watchers) {
       if (type === 'clear' || key.startsWith(watcher.prefix)) watcher.listener(event)
     }
-  }
-
-  #schedule (key: string, deadline: number): void {
-    this.#expiry.push(key, deadline)
-    this.#armSweep(deadline, SWEEP_MIN_DELAY)
-  }
-
-  #armSweep (deadline: number, minDelay: number): void {
-    if (deadline >= this.#sweepDeadline || this.#closed) return
-    clearTimeout(this.#sweepTimer)
-    this.#sweepDeadline = deadline
-    this.#sweepTimer = setTimeout(() => this.#sweep(), Math.min(MAX_TIMER_MS, Math.max(minDelay, deadline - Date.now())))
-    this.#sweepTimer.unref()
-  }
-
-  #sweep (): void {
-    this.#sweepDeadline = Infinity
-    if (this.#sweepDue(SWEEP_SLICE)) {
-      this.#armSweep(0, 0)
-    } else {
-      this.#armSweep(this.#expiry.peek(), SWEEP_MIN_DELAY)
-    }
-  }
-
-  /** Reclaims up to `limit` due keys; true when more are due. */
-  #sweepDue (limit: number): boolean {
-    const now = Date.now()
-    for (let n = 0; n < limit; n++) {
-      if (this.#expiry.peek() > now) return false
-      const [key, deadline] = this.#expiry.pop() as [string, number]
-      const entry = this.#entries.get(key)
-      if (entry !== undefined && entry.expiresAt === deadline) {
-        this.#entries.delete(key)
-        this.#emit('expire', key)
-      }
-    }
-    return this.#expiry.peek() <= now
   }
 }
 
