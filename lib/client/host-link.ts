@@ -172,6 +172,7 @@ export class HostLink {
     for (const socket of early) host.adopt(socket)
     this.#host = host
     this.#connection = undefined
+    this.#transport = undefined
     this.#local = new LocalTransport(session)
     this.#role = 'host'
     // Calls the old host left unanswered are replayed here under their ids, so the handed-over
