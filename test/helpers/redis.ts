@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -103,4 +104,27 @@ export class RedisServer {
     this.#child = undefined
     if (child.pid !== undefined) await stopProcess(child, signal)
   }
+}
+
+/**
+ * A redis-server of this test file's own: started before its first test, disposed after its
+ * last. Returns a getter for it, to call inside tests.
+ */
+export function redisForThisFile (): () => RedisServer {
+  let server: RedisServer | undefined
+  beforeAll(async () => {
+    server = await RedisServer.start()
+  })
+  afterAll(async () => {
+    await server?.dispose()
+  })
+  return () => {
+    if (server === undefined) throw new Error('the test file\'s redis-server has not started')
+    return server
+  }
+}
+
+/** A key prefix no other test uses, so tests share one Redis without seeing each other's keys. */
+export function uniquePrefix (): string {
+  return `t-${randomBytes(4).toString('hex')}:`
 }

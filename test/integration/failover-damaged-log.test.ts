@@ -102,6 +102,21 @@ test('a torn last record is dropped with a warning; everything before it loads, 
   expect(nextLines.filter((line) => line.msg.includes('torn'))).toEqual([])
 })
 
+/**
+ * Registering on the damaged `file` fails with PERSIST naming the file and the damaged offset;
+ * the file is left as it was (the evidence is intact) and the socket won for the election is let go.
+ */
+async function expectRefused (file: string, damaged: number, bytes: Buffer): Promise<void> {
+  const port = await freePort()
+  const { app } = appWithLog()
+  teardown.add(() => closeLeakedServers(port))
+  const error = await register(app, port, file).then(() => undefined, (error: unknown) => error)
+  expect(error).toMatchObject({ code: 'FST_SHARED_STATE_PERSIST', message: expect.stringContaining(file) })
+  expect((error as Error).message).toContain(`byte ${damaged}`)
+  expect(await readFile(file)).toEqual(bytes)
+  expect(await portIsFree(port)).toBe(true)
+}
+
 test('a record damaged in the middle refuses registration with FST_SHARED_STATE_PERSIST naming the file and offset', async () => {
   const file = await logFile()
   await writeLog(file)
@@ -112,16 +127,7 @@ test('a record damaged in the middle refuses registration with FST_SHARED_STATE_
   bytes[damaged + RECORD_HEADER_BYTES + 2] = (bytes[damaged + RECORD_HEADER_BYTES + 2] as number) ^ 0x10
   await writeFile(file, bytes)
 
-  const port = await freePort()
-  const { app } = appWithLog()
-  teardown.add(() => closeLeakedServers(port))
-  const error = await register(app, port, file).then(() => undefined, (error: unknown) => error)
-  expect(error).toMatchObject({ code: 'FST_SHARED_STATE_PERSIST', message: expect.stringContaining(file) })
-  expect((error as Error).message).toContain(`byte ${damaged}`)
-  // Nothing was repaired or overwritten: the evidence is intact.
-  expect(await readFile(file)).toEqual(bytes)
-  // The socket this worker won for the election is let go with the failed registration.
-  expect(await portIsFree(port)).toBe(true)
+  await expectRefused(file, damaged, bytes)
 })
 
 test('a damaged record header in the middle refuses registration too', async () => {
@@ -133,11 +139,5 @@ test('a damaged record header in the middle refuses registration too', async () 
   bytes.writeUInt32BE(bytes.readUInt32BE(damaged) + 1000, damaged)
   await writeFile(file, bytes)
 
-  const port = await freePort()
-  const { app } = appWithLog()
-  teardown.add(() => closeLeakedServers(port))
-  const error = await register(app, port, file).then(() => undefined, (error: unknown) => error)
-  expect(error).toMatchObject({ code: 'FST_SHARED_STATE_PERSIST', message: expect.stringContaining(file) })
-  expect((error as Error).message).toContain(`byte ${damaged}`)
-  expect(await portIsFree(port)).toBe(true)
+  await expectRefused(file, damaged, bytes)
 })

@@ -1,33 +1,24 @@
-import { randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
 import fastifyRedis from '@fastify/redis'
 import sharedState from '../../lib'
-import { RedisServer } from '../helpers/redis'
+import { redisForThisFile, uniquePrefix } from '../helpers/redis'
 import { Teardown } from '../helpers/teardown'
 
 // The client @fastify/redis decorates is the one most Fastify apps already have: the plugin takes
 // it as it is, works on its own duplicates, and leaves it open for the app.
 
 const teardown = new Teardown()
-let redis: RedisServer
-
-beforeAll(async () => {
-  redis = await RedisServer.start()
-})
+const redis = redisForThisFile()
 
 afterEach(() => teardown.run())
 
-afterAll(async () => {
-  await redis?.dispose()
-})
-
 test('two apps share state through the clients @fastify/redis decorated, which stay open', async () => {
-  const prefix = `t-${randomBytes(4).toString('hex')}:`
+  const prefix = uniquePrefix()
   const apps = []
   for (let i = 0; i < 2; i++) {
     const app = Fastify()
     teardown.add(() => app.close())
-    await app.register(fastifyRedis, { url: redis.url })
+    await app.register(fastifyRedis, { url: redis().url })
     await app.register(sharedState, { redis: app.redis, prefix })
     apps.push(app)
   }

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -7,32 +6,20 @@ import { Redis } from 'ioredis'
 import sharedState, { type SharedStateOptions } from '../../lib'
 import { freePort } from '../helpers/ports'
 import { ROOT, TEST_KEY, waitFor } from '../helpers/processes'
-import { RedisServer } from '../helpers/redis'
+import { redisForThisFile, uniquePrefix } from '../helpers/redis'
 import { Teardown } from '../helpers/teardown'
 
 // Redis mode as a Fastify user meets it, in this process: the `redis` option as a URL or a client,
 // what the plugin opens and closes, the key layout, expiry events, and a Redis that goes away.
 
 const teardown = new Teardown()
-let redis: RedisServer
-
-beforeAll(async () => {
-  redis = await RedisServer.start()
-})
+const redis = redisForThisFile()
 
 afterEach(() => teardown.run())
 
-afterAll(async () => {
-  await redis?.dispose()
-})
-
-function uniquePrefix (): string {
-  return `t-${randomBytes(4).toString('hex')}:`
-}
-
 /** A direct client to the test's redis-server, to look at what the plugin wrote. */
 async function inspector (): Promise<Redis> {
-  const client = new Redis(redis.url, { lazyConnect: true })
+  const client = new Redis(redis().url, { lazyConnect: true })
   await client.connect()
   teardown.add(() => client.quit())
   return client
@@ -54,7 +41,7 @@ async function connectionCount (client: Redis): Promise<number> {
 describe('the redis option', () => {
   test('keys live under the prefix; locks and counters are not map keys', async () => {
     const prefix = uniquePrefix()
-    const shared = (await app({ redis: redis.url, prefix })).shared
+    const shared = (await app({ redis: redis().url, prefix })).shared
     await shared.set('greeting', 'hello')
     const handle = await shared.lock('job').acquire()
     const raw = await inspector()
@@ -68,7 +55,7 @@ describe('the redis option', () => {
   })
 
   test('glob characters in keys and prefixes are matched literally', async () => {
-    const shared = (await app({ redis: redis.url, prefix: `${uniquePrefix()}[a]*` })).shared
+    const shared = (await app({ redis: redis().url, prefix: `${uniquePrefix()}[a]*` })).shared
     await shared.set('a*b', 1)
     await shared.set('a?c', 2)
     await shared.set('ab', 3)
@@ -80,14 +67,14 @@ describe('the redis option', () => {
     const raw = await inspector()
     const before = await connectionCount(raw)
     const instance = Fastify()
-    await instance.register(sharedState, { redis: redis.url, prefix: uniquePrefix() })
+    await instance.register(sharedState, { redis: redis().url, prefix: uniquePrefix() })
     expect(await connectionCount(raw)).toBe(before + 2)
     await instance.close()
     await waitFor(async () => (await connectionCount(raw)) === before, 5000, 'the connections to close')
   })
 
   test('a client the user passed is left open, and its keyPrefix is kept', async () => {
-    const client = new Redis(redis.url, { keyPrefix: 'app:' })
+    const client = new Redis(redis().url, { keyPrefix: 'app:' })
     teardown.add(() => client.quit())
     const prefix = uniquePrefix()
     const instance = Fastify()
@@ -129,8 +116,8 @@ describe('the redis option', () => {
 describe('watch', () => {
   test('a key that expires in Redis is an expire event', async () => {
     const prefix = uniquePrefix()
-    const a = (await app({ redis: redis.url, prefix })).shared
-    const b = (await app({ redis: redis.url, prefix })).shared
+    const a = (await app({ redis: redis().url, prefix })).shared
+    const b = (await app({ redis: redis().url, prefix })).shared
     const events: unknown[] = []
     const stop = await a.watch('session:', (event) => events.push(event))
     teardown.add(stop)
@@ -141,7 +128,7 @@ describe('watch', () => {
 
   test('clear reaches every watcher, whatever its prefix', async () => {
     const prefix = uniquePrefix()
-    const a = (await app({ redis: redis.url, prefix })).shared
+    const a = (await app({ redis: redis().url, prefix })).shared
     const events: unknown[] = []
     teardown.add(await a.watch('only:', (event) => events.push(event)))
     await a.set('other', 1)
@@ -155,11 +142,11 @@ describe('Redis goes away and comes back', () => {
   test('calls reject within timeout with a coded error, never hang, and succeed again afterwards', async () => {
     const prefix = uniquePrefix()
     const timeout = 800
-    const instance = await app({ redis: redis.url, prefix, timeout })
+    const instance = await app({ redis: redis().url, prefix, timeout })
     const { shared } = instance
     await shared.set('n', 1)
-    await redis.kill()
-    teardown.add(async () => { if (redis.pid === undefined) await redis.restart() })
+    await redis().kill()
+    teardown.add(async () => { if (redis().pid === undefined) await redis().restart() })
 
     const calls = [
       () => shared.get('n'), () => shared.incr('n'), () => shared.set('n', 2), () => shared.setIn(['o', 'a'], 1),
@@ -172,7 +159,7 @@ describe('Redis goes away and comes back', () => {
       expect(Date.now() - started).toBeLessThan(timeout + 1000)
     }
 
-    await redis.restart()
+    await redis().restart()
     await waitFor(async () => await shared.incr('n').then(() => true, () => false), 10000, 'calls to succeed again')
     const handle = await shared.lock('job').acquire()
     await handle.release()
@@ -183,15 +170,15 @@ describe('Redis goes away and comes back', () => {
 describe('stats', () => {
   test('the Redis server as host, the workers of this namespace, its keys and locks', async () => {
     const prefix = uniquePrefix()
-    const a = (await app({ redis: redis.url, prefix })).shared
-    const b = (await app({ redis: redis.url, prefix })).shared
-    await (await app({ redis: redis.url, prefix: uniquePrefix() })).shared.set('elsewhere', 1)
+    const a = (await app({ redis: redis().url, prefix })).shared
+    const b = (await app({ redis: redis().url, prefix })).shared
+    await (await app({ redis: redis().url, prefix: uniquePrefix() })).shared.set('elsewhere', 1)
     await a.set('one', 1)
     await a.incr('two')
     const handle = await b.lock('job').acquire()
     const stats = await a.stats()
     expect(stats.role).toBe('redis')
-    expect(stats.host).toEqual({ address: `127.0.0.1:${redis.port}`, pid: redis.pid })
+    expect(stats.host).toEqual({ address: `127.0.0.1:${redis().port}`, pid: redis().pid })
     expect(stats.workers).toHaveLength(2)
     expect(stats.workers.every((worker) => worker.pid === process.pid)).toBe(true)
     expect(stats.keys).toBe(2)
@@ -203,7 +190,7 @@ describe('stats', () => {
 
 describe('counters', () => {
   test('incr with a ttl: a key it creates expires, an existing key keeps its expiry', async () => {
-    const shared = (await app({ redis: redis.url, prefix: uniquePrefix() })).shared
+    const shared = (await app({ redis: redis().url, prefix: uniquePrefix() })).shared
     expect(await shared.incr('window', 1, { ttl: 60000 })).toBe(1)
     expect(await shared.ttl('window')).toBeGreaterThan(50000)
     await shared.set('plain', 1)
