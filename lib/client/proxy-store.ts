@@ -65,10 +65,6 @@ export class ProxyStore implements Store {
     return this.#link.role
   }
 
-  get link (): HostLink {
-    return this.#link
-  }
-
   #call<T> (op: number, ...args: unknown[]): Promise<T> {
     return this.#link.call(op, args) as Promise<T>
   }

@@ -34,16 +34,6 @@ export class OpMeter {
     return rates
   }
 
-  /** Operations run since the host started, by op name. */
-  totals (): Record<string, number> {
-    const totals: Record<string, number> = {}
-    for (let op = 0; op < OPS.length; op++) {
-      const total = this.#counts[op] as number
-      if (total > 0) totals[(OPS[op] as { name: string }).name] = total
-    }
-    return totals
-  }
-
   close (): void {
     clearInterval(this.#timer)
   }
