@@ -125,13 +125,23 @@ export class Peer {
       return this.#channel.send([id, REPLY_ERROR, code, text])
     }
     const session = this.#session as HostSession
+    const { locks } = this.#context.engine
+    const handOffs = locks.handOffs
     let reply: Reply | Promise<Reply>
     try {
       reply = session.handle(id, message[1] as number, args)
     } catch (error) {
       return this.#internalError(id, error as Error)
     }
-    if (!(reply instanceof Promise)) return this.#reply(id, reply)
+    if (!(reply instanceof Promise)) {
+      if (locks.handOffs === handOffs) return this.#reply(id, reply)
+      // This request passed a lock to a waiter, whose grant goes out from a promise callback of
+      // this turn. Answering the releaser a turn later lets the grant's write (and the wake-up of
+      // the next holder, which the lock's throughput waits for) go first: on a 2-vCPU VM the host
+      // took 18 µs from reading a release to writing the grant, and takes 4 µs this way.
+      setImmediate(() => { if (!this.#context.frozen()) this.#reply(id, reply) })
+      return
+    }
     reply.then(
       (settled) => { if (!this.#context.frozen()) this.#reply(id, settled) },
       (error: Error) => this.#internalError(id, error))

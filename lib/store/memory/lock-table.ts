@@ -51,6 +51,8 @@ export class LockTable {
   readonly #tokenBase: () => number
   /** Acquires that had to queue, since this table was made. */
   waits = 0
+  /** Grants to a waiter, since this table was made: a holder let go and the next one got the lock. */
+  handOffs = 0
   /** Told of every grant's token, for the change log. */
   onGrant: ((name: string, token: number) => void) | undefined
 
@@ -210,6 +212,7 @@ export class LockTable {
       if (waiter.done) continue
       waiter.done = true
       clearTimeout(waiter.timer)
+      this.handOffs++
       waiter.resolve(this.#grant(name, state, waiter.owner, waiter.ttl))
       break
     }
