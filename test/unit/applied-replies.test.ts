@@ -1,0 +1,48 @@
+import { AppliedReplies, type Reply } from '../../lib/host/applied-replies'
+
+const ok = (value: unknown): Reply => [0, value]
+
+describe('AppliedReplies', () => {
+  test('a remembered reply is found again by client and id, and only there', () => {
+    const applied = new AppliedReplies()
+    applied.remember('a', 5, ok(1))
+    applied.remember('b', 5, ok(2))
+    expect(applied.get('a', 5)).toEqual(ok(1))
+    expect(applied.get('b', 5)).toEqual(ok(2))
+    expect(applied.get('a', 6)).toBeUndefined()
+    expect(applied.get('c', 5)).toBeUndefined()
+  })
+
+  test('an id below the newest is still looked up: a retry after a change of host', () => {
+    const applied = new AppliedReplies()
+    applied.remember('a', 10, ok('ten'))
+    applied.remember('a', 30, ok('thirty'))
+    // Restored out of order, as a handed-over or logged memory may be.
+    applied.remember('a', 20, ok('twenty'))
+    expect(applied.get('a', 20)).toEqual(ok('twenty'))
+    expect(applied.get('a', 10)).toEqual(ok('ten'))
+    expect(applied.get('a', 25)).toBeUndefined()
+    expect(applied.get('a', 31)).toBeUndefined()
+  })
+
+  test('keeps at most the window per client, dropping the oldest first', () => {
+    const applied = new AppliedReplies(100)
+    for (let id = 1; id <= 1000; id++) applied.remember('a', id, ok(id))
+    const kept = applied.entries().map(([, id]) => id)
+    expect(kept.length).toBeLessThanOrEqual(100)
+    expect(kept.length).toBeGreaterThanOrEqual(75)
+    expect(kept).toContain(1000)
+    expect(Math.min(...kept)).toBe(1001 - kept.length)
+    expect(applied.get('a', 1000)).toEqual(ok(1000))
+    expect(applied.get('a', 1)).toBeUndefined()
+  })
+
+  test('forget drops a client that left, and entries lists what is kept', () => {
+    const applied = new AppliedReplies()
+    applied.remember('a', 1, ok(1))
+    applied.remember('b', 2, [1, 'FST_SHARED_STATE_CONFLICT', 'lost the race'])
+    applied.forget('a')
+    expect(applied.get('a', 1)).toBeUndefined()
+    expect(applied.entries()).toEqual([['b', 2, [1, 'FST_SHARED_STATE_CONFLICT', 'lost the race']]])
+  })
+})
