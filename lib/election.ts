@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { lstat, unlink } from 'node:fs/promises'
-import { createServer, type Server } from 'node:net'
+import type { Server } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HostConnection, type ConnectionSettings } from './client/host-connection'
 import type { TransportEvents } from './client/transport'
 import { SharedStateConnectTimeoutError } from './errors'
+import { localSocketName, ManagerServer } from './local-socket'
 import { describeEndpoint, type Endpoint } from './options'
 
 /** Who won: this worker listens and hosts, or it is an authenticated client of the winner. */
@@ -22,9 +23,9 @@ export function newClientId (): string {
  * never reports EADDRINUSE: every worker would believe it won. `exclusive: true` makes the worker
  * bind the port itself, so exactly one wins, with or without a cluster primary.
  */
-export function tryListen (endpoint: Endpoint): Promise<Server | undefined> {
-  return new Promise((resolve, reject) => {
-    const server = createServer({ noDelay: true })
+export async function tryListen (endpoint: Endpoint): Promise<Server | undefined> {
+  const server = await new Promise<ManagerServer | undefined>((resolve, reject) => {
+    const server = new ManagerServer({ noDelay: true })
     const onError = (error: NodeJS.ErrnoException): void => {
       if (error.code === 'EADDRINUSE') resolve(undefined)
       else reject(error)
@@ -37,6 +38,29 @@ export function tryListen (endpoint: Endpoint): Promise<Server | undefined> {
     if (endpoint.kind === 'unix') server.listen({ path: endpoint.path, exclusive: true })
     else server.listen({ host: endpoint.host, port: endpoint.port, exclusive: true })
   })
+  const local = localSocketName(endpoint)
+  if (server !== undefined && local !== undefined) await server.listenLocally(local)
+  return server
+}
+
+// A host greets within milliseconds; a local socket that stays silent longer is not our host, and
+// the election goes on over TCP.
+const LOCAL_GREETING_MS = 1000
+
+/**
+ * Connects to the elected host over its local socket when it has one (see local-socket.ts), and
+ * otherwise, or when that fails in any way, over the address itself, whose answer is the one that
+ * counts: a stranger squatting the local name costs a worker nothing but a second.
+ */
+async function connectToHost (settings: ConnectionSettings, deadline: number, events: TransportEvents): Promise<HostConnection> {
+  const local = localSocketName(settings.endpoint)
+  if (local !== undefined) {
+    const nearby: ConnectionSettings = { ...settings, endpoint: { kind: 'unix', path: local } }
+    try {
+      return await HostConnection.open(nearby, Math.min(deadline, Date.now() + LOCAL_GREETING_MS), events)
+    } catch {}
+  }
+  return HostConnection.open(settings, deadline, events)
 }
 
 function isRefused (error: unknown): boolean {
@@ -75,7 +99,7 @@ export async function electHost (settings: ConnectionSettings, connectTimeout: n
     if (server !== undefined) return { role: 'host', server }
     const inode = await inodeOf(endpoint)
     try {
-      return { role: 'client', connection: await HostConnection.open(settings, deadline, events) }
+      return { role: 'client', connection: await connectToHost(settings, deadline, events) }
     } catch (error) {
       // A connection closed right after our proof is a wrong key, or a host that was going away
       // at that moment: only a second refusal in a row settles it.

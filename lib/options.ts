@@ -151,7 +151,7 @@ function parseEndpoint (raw: SharedStateOptions, warnings: string[]): Endpoint {
   return Object.freeze({ kind: 'tcp', host, port: raw.port })
 }
 
-function isLoopback (host: string): boolean {
+export function isLoopback (host: string): boolean {
   if (host === 'localhost' || host === '::1') return true
   return isIP(host) === 4 && host.startsWith('127.')
 }
@@ -230,5 +230,6 @@ export function parseOptions (input: unknown): ParsedOptions {
 }
 
 export function describeEndpoint (endpoint: Endpoint): string {
-  return endpoint.kind === 'unix' ? endpoint.path : `${endpoint.host}:${endpoint.port}`
+  // An abstract unix socket's name starts with a NUL byte, which ss and netstat show as '@'.
+  return endpoint.kind === 'unix' ? endpoint.path.replace(/^\0/, '@') : `${endpoint.host}:${endpoint.port}`
 }

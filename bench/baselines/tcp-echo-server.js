@@ -1,6 +1,7 @@
 'use strict'
 
-// The floor's server: raw Node TCP with the plugin's framing (4-byte big-endian length + payload).
+// The floor's server: raw Node TCP with the plugin's framing (4-byte big-endian length + payload);
+// on a unix socket instead when BENCH_ECHO_PATH is set.
 // Each request frame gets a reply frame of BENCH_REPLY_BYTES; the replies to one chunk leave in
 // one write, as the plugin's host batches a tick's replies.
 
@@ -37,7 +38,8 @@ main(async () => {
   const server = createServer((socket) => onConnection(socket, reply))
   await new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen({ host: '127.0.0.1', port: Number(process.env.BENCH_ECHO_PORT) }, resolve)
+    const path = process.env.BENCH_ECHO_PATH
+    server.listen(path ? { path } : { host: '127.0.0.1', port: Number(process.env.BENCH_ECHO_PORT) }, resolve)
   })
   serve({ close: () => new Promise((resolve) => server.close(resolve)) })
 })

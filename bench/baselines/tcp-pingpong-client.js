@@ -1,6 +1,7 @@
 'use strict'
 
-// The floor's client: one request frame out, wait for the whole reply frame, repeat.
+// The floor's client: one request frame out, wait for the whole reply frame, repeat. Over a unix
+// socket when BENCH_ECHO_PATH is set.
 
 const { connect } = require('node:net')
 const { main, serve } = require('../lib/worker-ipc')
@@ -8,9 +9,10 @@ const { LatencyRecorder } = require('../workers/timing')
 
 const HEADER = 4
 
-function open (port) {
+function open () {
+  const path = process.env.BENCH_ECHO_PATH
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, noDelay: true })
+    const socket = path ? connect({ path }) : connect({ host: '127.0.0.1', port: Number(process.env.BENCH_ECHO_PORT), noDelay: true })
     socket.once('connect', () => resolve(socket))
     socket.once('error', reject)
   })
@@ -37,7 +39,7 @@ function pingPong (socket, requestBytes) {
 }
 
 main(async () => {
-  const socket = await open(Number(process.env.BENCH_ECHO_PORT))
+  const socket = await open()
   const call = pingPong(socket, Number(process.env.BENCH_REQUEST_BYTES))
   const recorder = new LatencyRecorder()
   serve({

@@ -1,0 +1,46 @@
+import { Server, type Socket } from 'node:net'
+import { isLoopback, type Endpoint } from './options'
+
+/**
+ * Beside a loopback TCP port, the host also listens on a Linux abstract unix socket named after
+ * that address, and a worker connects there first. The TCP port stays the election's arbiter and
+ * the way in for everything else (and the fallback for a worker that cannot use the local socket);
+ * the local socket only makes each message cheaper: a unix socket round trip costs about a
+ * quarter less time and CPU than a loopback TCP one (a raw Node ping-pong on one CPU: 13.5 against
+ * 17.8 µs). An abstract socket has no file, so a killed host leaves nothing behind, and it belongs
+ * to the network namespace, as the loopback port does.
+ */
+export function localSocketName (endpoint: Endpoint): string | undefined {
+  if (process.platform !== 'linux' || endpoint.kind !== 'tcp' || !isLoopback(endpoint.host)) return undefined
+  return `\0fastify-shared-state:${endpoint.host}:${endpoint.port}`
+}
+
+/**
+ * The host's listening sockets as one server: the address it won in the election, and the local
+ * socket beside it, whose connections arrive as this server's. Closing it closes both at once, so a
+ * successor that binds the freed port finds the local name free too.
+ */
+export class ManagerServer extends Server {
+  #local: Server | undefined
+
+  /** Listens on the local socket `name` too; false, serving the port alone, when that fails. */
+  listenLocally (name: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      const local = new Server()
+      local.once('error', () => resolve(false))
+      local.listen({ path: name, exclusive: true }, () => {
+        local.removeAllListeners('error')
+        local.on('error', (error) => this.emit('error', error))
+        local.on('connection', (socket: Socket) => this.emit('connection', socket))
+        this.#local = local
+        resolve(true)
+      })
+    })
+  }
+
+  override close (callback?: (error?: Error) => void): this {
+    this.#local?.close()
+    this.#local = undefined
+    return super.close(callback)
+  }
+}
