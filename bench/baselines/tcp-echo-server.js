@@ -38,7 +38,8 @@ main(async () => {
   const server = createServer((socket) => onConnection(socket, reply))
   await new Promise((resolve, reject) => {
     server.once('error', reject)
-    const path = process.env.BENCH_ECHO_PATH
+    // A leading '@' names an abstract socket (an environment variable cannot hold its NUL byte).
+    const path = process.env.BENCH_ECHO_PATH?.replace(/^@/, '\0')
     server.listen(path ? { path } : { host: '127.0.0.1', port: Number(process.env.BENCH_ECHO_PORT) }, resolve)
   })
   serve({ close: () => new Promise((resolve) => server.close(resolve)) })

@@ -10,7 +10,7 @@ const { LatencyRecorder } = require('../workers/timing')
 const HEADER = 4
 
 function open () {
-  const path = process.env.BENCH_ECHO_PATH
+  const path = process.env.BENCH_ECHO_PATH?.replace(/^@/, '\0')
   return new Promise((resolve, reject) => {
     const socket = path ? connect({ path }) : connect({ host: '127.0.0.1', port: Number(process.env.BENCH_ECHO_PORT), noDelay: true })
     socket.once('connect', () => resolve(socket))

@@ -54,7 +54,7 @@ async function oneRun (ctx, sizes, placement) {
     const floor = place(await start(join(BASELINES, 'tcp-pingpong-client.js'), { env, name: 'tcp ping-pong client' }), placement.client)
     // The plugin's workers reach a loopback host over a unix socket (lib/local-socket.ts): that
     // transport's own floor, for context.
-    const unixEnv = { ...env, BENCH_ECHO_PATH: `\0fastify-shared-state-bench-echo:${env.BENCH_ECHO_PORT}` }
+    const unixEnv = { ...env, BENCH_ECHO_PATH: `@fastify-shared-state-bench-echo:${env.BENCH_ECHO_PORT}` }
     place(await start(join(BASELINES, 'tcp-echo-server.js'), { env: unixEnv, name: 'unix echo server' }), placement.server)
     const unixFloor = place(await start(join(BASELINES, 'tcp-pingpong-client.js'), { env: unixEnv, name: 'unix ping-pong client' }), placement.client)
     // Blocks alternate between the plugin and the floors, so a burst of outside load hits all.
