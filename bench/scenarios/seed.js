@@ -13,6 +13,10 @@ const { loadTogether, startLoaders, warmUp, WORKERS } = require('./load')
 const HOST = join(__dirname, '..', 'workers', 'host.js')
 const PYTHON_SCRIPT = join(__dirname, '..', 'baselines', 'manager_counter.py')
 
+// The same pattern where one of the 4 workers hosts, as the plugin runs in a 4-worker app; its
+// own calls skip the socket.
+const IN_APP = { id: 'seedInApp', op: 'seed', inflight: 1, label: 'seed pattern x 1 in flight, one of the 4 workers hosting', target: TARGETS.seed }
+
 const CASES = [
   { id: 'seed', op: 'seed', inflight: 1, label: 'seed pattern (lock, get, set, release) x 1 in flight', target: TARGETS.seed },
   { id: 'incr1', op: 'incr', inflight: 1, label: 'atomic incr x 1 in flight' },
@@ -56,18 +60,28 @@ async function measurePlugin (ctx, samples, window) {
   })
 }
 
+async function measureInApp (ctx, samples, window) {
+  const env = { BENCH_SHARED_PORT: String(await freePort()), BENCH_WORKER_HOSTS: '1' }
+  await scope(async (start) => {
+    const loaders = await startLoaders(start, 'shared', env)
+    await warmUp(loaders, ['seed'], window.warmupMs * 2)
+    samples[IN_APP.id].push(await loadTogether(loaders, { ...IN_APP, ...window }))
+  })
+}
+
 async function run (ctx) {
   const python = pythonAvailable()
   const window = { warmupMs: Math.round(200 * ctx.scale), durationMs: Math.round(800 * ctx.scale) }
-  const samples = { seed: [], incr1: [], incr64: [], python: [] }
+  const samples = { seed: [], seedInApp: [], incr1: [], incr64: [], python: [] }
   for (let i = 0; i < ctx.runs; i++) {
     ctx.log(`seed pattern run ${i + 1}/${ctx.runs}`)
     await measurePlugin(ctx, samples, window)
+    await measureInApp(ctx, samples, window)
     if (python) samples.python.push(await runPython(1.5 * ctx.scale))
   }
   const baseline = python ? 'Python BaseManager, with lock: d[n] += 1, 4 processes' : 'Python BaseManager'
-  return CASES.map((each) => row({
-    group: 'Seed pattern and atomic incr from 4 client workers',
+  return [CASES[0], IN_APP, ...CASES.slice(1)].map((each) => row({
+    group: 'Seed pattern and atomic incr from 4 workers (client workers of a separate host, unless noted)',
     label: each.label,
     unit: 'ops/s',
     samples: samples[each.id],
