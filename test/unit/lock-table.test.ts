@@ -109,6 +109,19 @@ describe('FIFO', () => {
     expect(first.now).toEqual({ status: 'resolved', value: 2 })
     expect(late.now).toEqual({ status: 'pending' })
   })
+
+  test('handOffs counts the grants that pass a lock from a holder to a waiter, not free grants', async () => {
+    await table.acquire('a', 'holder', 10_000, 0)
+    expect(table.handOffs).toBe(0)
+    const next = track(table.acquire('a', 'w1', 10_000, 0))
+    table.release('a', 'holder', 1)
+    // Counted at the release, before the waiter's promise settles: the host reads it right there.
+    expect(table.handOffs).toBe(1)
+    await settle()
+    expect(next.now).toEqual({ status: 'resolved', value: 2 })
+    table.release('a', 'w1', 2)
+    expect(table.handOffs).toBe(1)
+  })
 })
 
 describe('timeouts', () => {
