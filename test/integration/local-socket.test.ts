@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
 import { localSocketName } from '../../lib/local-socket'
+import { opCode, REPLY_ERROR, REPLY_OK } from '../../lib/protocol/messages'
 import { freePort } from '../helpers/ports'
-import { TEST_KEY } from '../helpers/processes'
+import { TEST_KEY, waitFor } from '../helpers/processes'
+import { RawPeer } from '../helpers/raw-peer'
 import { Teardown } from '../helpers/teardown'
 import { startWorker } from '../helpers/worker-process'
 
@@ -74,4 +76,27 @@ test.each([
   expect(await host.call('incr', 'n')).toBe(2)
   // Only the stranger's listener is there: the host could not take the name and serves TCP.
   expect((await localSockets(port)).listening).toBe(1)
+})
+
+test('the local socket guards the host as its port does: a wrong key or garbage closes that connection alone', async () => {
+  const port = await freePort()
+  const options = { port, key: TEST_KEY }
+  const host = await startWorker(teardown, options)
+  const client = await startWorker(teardown, options)
+  const path = localSocketName({ kind: 'tcp', host: '127.0.0.1', port }) as string
+
+  const wrongKey = await RawPeer.connect({ path }, teardown)
+  await expect(wrongKey.handshake('not-the-key-0123456789')).rejects.toThrow()
+  await waitFor(() => wrongKey.closed, 5000, 'the host to close a peer with the wrong key')
+
+  const garbage = await RawPeer.connect({ path }, teardown)
+  garbage.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))
+  await waitFor(() => garbage.closed, 5000, 'the host to close a peer that sent garbage')
+
+  const authenticated = await RawPeer.connect({ path }, teardown)
+  await authenticated.handshake(TEST_KEY)
+  expect(await authenticated.request(opCode('incr'), 'n', Infinity)).toEqual([expect.any(Number), REPLY_ERROR, 'FST_SHARED_STATE_PROTOCOL', expect.any(String)])
+  expect(await authenticated.request(opCode('incr'), 'n', 1, 0)).toEqual([expect.any(Number), REPLY_OK, 1])
+  expect(await client.call('incr', 'n')).toBe(2)
+  expect(await host.call('incr', 'n')).toBe(3)
 })
