@@ -6,6 +6,7 @@ import { describeEndpoint, type Endpoint } from '../options'
 import { ClientHandshake, HandshakeError, type PeerInfo } from '../protocol/auth'
 import { MessageChannel } from '../protocol/channel'
 import { opCode, PUSH_ID } from '../protocol/messages'
+import { readSimpleReply } from '../protocol/reply-frame'
 import type { Transport, TransportEvents } from './transport'
 
 const BYE = opCode('bye')
@@ -28,6 +29,7 @@ type Phase = 'connecting' | 'challenged' | 'ready' | 'closed'
 export class HostConnection implements Transport {
   readonly hostInfo: PeerInfo
   readonly #channel: MessageChannel
+  readonly #request: unknown[] = []
   #closing = false
   #events: TransportEvents | undefined
 
@@ -97,13 +99,24 @@ export class HostConnection implements Transport {
             fail(new SharedStatePortTakenError(`${where} (it closed the connection without a greeting)`))
           }
         }
-      })
+      }, readSimpleReply)
       socket.setNoDelay(true)
     })
   }
 
   send (id: number, op: number, args: unknown[]): void {
-    this.#channel.send([id, op, ...args])
+    // The channel encodes at once, so one array serves every request: [id, op, ...args].
+    const request = this.#request
+    request.length = 2 + args.length
+    request[0] = id
+    request[1] = op
+    for (let i = 0; i < args.length; i++) request[2 + i] = args[i]
+    try {
+      this.#channel.send(request)
+    } finally {
+      // Not kept alive until the next call: the arguments may be large values.
+      request.length = 0
+    }
   }
 
   close (): void {

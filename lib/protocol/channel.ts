@@ -5,6 +5,12 @@ import { FrameDecoder, HANDSHAKE_FRAME_BYTES, HEADER_BYTES } from './framing'
 
 const INITIAL_BATCH_BYTES = 2048
 
+/**
+ * Reads the frames it knows without the general MessagePack decoder, giving exactly what that
+ * decoder would; undefined for any other frame, which then goes to the general decoder.
+ */
+export type FastFrameReader = (frame: Buffer) => unknown
+
 export interface ChannelHandlers {
   /** One decoded message. */
   message: (message: unknown) => void
@@ -29,6 +35,7 @@ export class MessageChannel {
   readonly #encoder = new Encoder()
   readonly #decoder = new Decoder()
   readonly #handlers: ChannelHandlers
+  readonly #readFast: FastFrameReader | undefined
   #batch: Buffer | undefined
   #batchBytes = 0
   #flushQueued = false
@@ -37,9 +44,10 @@ export class MessageChannel {
   /** The peer refuses larger frames; one is refused here instead of costing the connection. */
   #sendLimit = HANDSHAKE_FRAME_BYTES
 
-  constructor (stream: Duplex, handlers: ChannelHandlers) {
+  constructor (stream: Duplex, handlers: ChannelHandlers, readFast?: FastFrameReader) {
     this.#stream = stream
     this.#handlers = handlers
+    this.#readFast = readFast
     stream.on('data', (chunk: Buffer) => this.#receive(chunk))
     stream.on('error', (error) => this.#end(error))
     stream.on('close', () => this.#end(undefined))
@@ -117,7 +125,7 @@ export class MessageChannel {
       if (this.#closed) return
       let message: unknown
       try {
-        message = this.#decoder.decode(frame)
+        message = this.#readFast?.(frame) ?? this.#decoder.decode(frame)
       } catch (error) {
         return this.#violate(new SharedStateProtocolError('undecodable frame', { cause: error }))
       }
