@@ -75,12 +75,12 @@ export class SharedMap {
     return this.#decode<T>(await this.#store.get(checkKey(key)))
   }
 
-  async set (key: string, value: unknown, options: SetOptions = {}): Promise<void> {
-    return this.#store.set(checkKey(key), this.#encode(key, value), checkMs('ttl', options.ttl))
+  async set (key: string, value: unknown, options?: SetOptions): Promise<void> {
+    return this.#store.set(checkKey(key), this.#encode(key, value), checkMs('ttl', options?.ttl))
   }
 
-  async setIfAbsent (key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
-    return this.#store.setIfAbsent(checkKey(key), this.#encode(key, value), checkMs('ttl', options.ttl))
+  async setIfAbsent (key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    return this.#store.setIfAbsent(checkKey(key), this.#encode(key, value), checkMs('ttl', options?.ttl))
   }
 
   async has (key: string): Promise<boolean> {
@@ -112,8 +112,8 @@ export class SharedMap {
    * Adds `by` atomically on the host; a missing key counts as 0. With `ttl`, a key this call
    * creates expires after it, in the same step: a fixed window that cannot be left without expiry.
    */
-  async incr (key: string, by = 1, options: SetOptions = {}): Promise<number> {
-    return this.#store.incr(checkKey(key), checkNumber('by', by), checkMs('ttl', options.ttl))
+  async incr (key: string, by = 1, options?: SetOptions): Promise<number> {
+    return this.#store.incr(checkKey(key), checkNumber('by', by), checkMs('ttl', options?.ttl))
   }
 
   /** Sets `next` only if the key's value encodes exactly as `expected` (`undefined`: absent). */

@@ -152,6 +152,16 @@ describe('ValueCodec: the extra types of API.md keep their types', () => {
     expect([...decoded]).toEqual([9, 8, 7, 0, 255])
   })
 
+  test('what decode returns is the caller\'s own: changing the input afterwards changes nothing', () => {
+    const values: unknown[] = [new Uint8Array([1, 2, 3]), { bytes: new Uint8Array([4, 5]), n: 1 }, [new Uint8Array([6])], 'text', 12345]
+    for (const value of values) {
+      const raw = codec.encode(value)
+      const decoded = codec.decode(raw)
+      raw.fill(0xc0)
+      expect(decoded).toEqual(value)
+    }
+  })
+
   test('a Uint8Array view at an offset encodes only its own bytes', () => {
     const backing = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])
     const decoded = roundTrip(new Uint8Array(backing.buffer, 3, 4))
