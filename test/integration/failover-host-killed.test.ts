@@ -49,7 +49,13 @@ async function incr (cluster: RunningCluster): Promise<number> {
 test('SIGKILL of the host mid-load with persist (fsync always): every acknowledged increment survives, answers are unique, one host serves after', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'shared-state-killed-'))
   teardown.add(() => rm(dir, { recursive: true, force: true }))
-  const cluster = await startCluster({ WORKERS: '4', PERSIST_FILE: join(dir, 'state.log'), PERSIST_FSYNC: 'always' })
+  // node:cluster's default round-robin primary accepts each connection and hands it to a worker;
+  // one handed to the worker being killed is lost and hangs until the client gives up
+  // (nodejs/node#3551), about one run in eight here. That is the cluster's failure, not the
+  // plugin's, so this test lets the kernel give each connection to a living worker instead.
+  const cluster = await startCluster({
+    WORKERS: '4', PERSIST_FILE: join(dir, 'state.log'), PERSIST_FSYNC: 'always', NODE_CLUSTER_SCHED_POLICY: 'none'
+  })
   teardown.add(() => cluster.stop())
   const victim = await hostPid(cluster)
 
