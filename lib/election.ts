@@ -25,18 +25,18 @@ export function newClientId (): string {
  */
 export async function tryListen (endpoint: Endpoint): Promise<Server | undefined> {
   const server = await new Promise<ManagerServer | undefined>((resolve, reject) => {
-    const server = new ManagerServer({ noDelay: true })
+    const candidate = new ManagerServer({ noDelay: true })
     const onError = (error: NodeJS.ErrnoException): void => {
       if (error.code === 'EADDRINUSE') resolve(undefined)
       else reject(error)
     }
-    server.once('error', onError)
-    server.once('listening', () => {
-      server.off('error', onError)
-      resolve(server)
+    candidate.once('error', onError)
+    candidate.once('listening', () => {
+      candidate.off('error', onError)
+      resolve(candidate)
     })
-    if (endpoint.kind === 'unix') server.listen({ path: endpoint.path, exclusive: true })
-    else server.listen({ host: endpoint.host, port: endpoint.port, exclusive: true })
+    if (endpoint.kind === 'unix') candidate.listen({ path: endpoint.path, exclusive: true })
+    else candidate.listen({ host: endpoint.host, port: endpoint.port, exclusive: true })
   })
   const local = localSocketName(endpoint)
   if (server !== undefined && local !== undefined) await server.listenLocally(local)
