@@ -29,7 +29,6 @@ type Phase = 'connecting' | 'challenged' | 'ready' | 'closed'
 export class HostConnection implements Transport {
   readonly hostInfo: PeerInfo
   readonly #channel: MessageChannel
-  readonly #request: unknown[] = []
   #closing = false
   #events: TransportEvents | undefined
 
@@ -105,18 +104,7 @@ export class HostConnection implements Transport {
   }
 
   send (id: number, op: number, args: unknown[]): void {
-    // The channel encodes at once, so one array serves every request: [id, op, ...args].
-    const request = this.#request
-    request.length = 2 + args.length
-    request[0] = id
-    request[1] = op
-    for (let i = 0; i < args.length; i++) request[2 + i] = args[i]
-    try {
-      this.#channel.send(request)
-    } finally {
-      // Not kept alive until the next call: the arguments may be large values.
-      request.length = 0
-    }
+    this.#channel.send([id, op, ...args])
   }
 
   close (): void {
