@@ -15,8 +15,6 @@ class ReplyRing {
   readonly #ids: Float64Array
   readonly #replies: Array<Reply | undefined>
   readonly #mask: number
-  /** The highest id remembered: a request above it is new, whatever the slots hold. */
-  #newest = 0
 
   constructor (window: number) {
     this.#ids = new Float64Array(window)
@@ -25,7 +23,6 @@ class ReplyRing {
   }
 
   get (id: number): Reply | undefined {
-    if (id > this.#newest) return undefined
     const slot = id & this.#mask
     return this.#ids[slot] === id ? this.#replies[slot] : undefined
   }
@@ -36,7 +33,6 @@ class ReplyRing {
     if ((this.#ids[slot] as number) > id) return
     this.#ids[slot] = id
     this.#replies[slot] = reply
-    if (id > this.#newest) this.#newest = id
   }
 
   * entries (): Generator<[number, Reply]> {
