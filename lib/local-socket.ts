@@ -23,17 +23,17 @@ export function localSocketName (endpoint: Endpoint): string | undefined {
 export class ManagerServer extends Server {
   #local: Server | undefined
 
-  /** Listens on the local socket `name` too; false, serving the port alone, when that fails. */
-  listenLocally (name: string): Promise<boolean> {
+  /** Listens on the local socket `name` too; when that fails, it serves the port alone. */
+  listenLocally (name: string): Promise<void> {
     return new Promise((resolve) => {
       const local = new Server()
-      local.once('error', () => resolve(false))
+      local.once('error', () => resolve())
       local.listen({ path: name, exclusive: true }, () => {
         local.removeAllListeners('error')
         local.on('error', (error) => this.emit('error', error))
         local.on('connection', (socket: Socket) => this.emit('connection', socket))
         this.#local = local
-        resolve(true)
+        resolve()
       })
     })
   }
