@@ -10,16 +10,11 @@
 
 const { execFileSync } = require('node:child_process')
 const os = require('node:os')
+const { commandRuns } = require('./processes')
 
 /** True when `taskset` can pin processes here (Linux with util-linux) and there are 2+ CPUs. */
 function canPin () {
-  if (os.cpus().length < 2) return false
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
+  return os.cpus().length >= 2 && commandRuns('taskset', ['-p', String(process.pid)])
 }
 
 /** Pins every thread of `child` (and of what it forked) to CPU `cpu`. */

@@ -3,7 +3,7 @@
 // Every process the benchmark starts goes through here, so each can be stopped by its pid, with
 // whatever it forked itself, even when a scenario throws halfway.
 
-const { fork, spawn } = require('node:child_process')
+const { execFileSync, fork, spawn } = require('node:child_process')
 const { readFileSync } = require('node:fs')
 const { basename } = require('node:path')
 const { createServer } = require('node:net')
@@ -56,6 +56,16 @@ function startNode (file, { args = [], env = {}, name = file, execArgv = [] } = 
     stdio: ['ignore', 'pipe', 'pipe', 'ipc']
   })
   return track(child, name)
+}
+
+/** True when `command args` runs and exits 0 here (a tool the suite can use, or not). */
+function commandRuns (command, args) {
+  try {
+    execFileSync(command, args, { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
 }
 
 function startProgram (command, args, { env = {}, name = command, cwd } = {}) {
@@ -193,7 +203,7 @@ async function call (child, cmd, args = {}, timeoutMs = 30000) {
 }
 
 module.exports = {
-  freePort, startNode, startProgram, stop, stopAll, killAllNow, waitForMessage, waitForOutput, call
+  commandRuns, freePort, startNode, startProgram, stop, stopAll, killAllNow, waitForMessage, waitForOutput, call
 }
 
 /**

@@ -3,16 +3,10 @@
 // A private redis-server for the run, on a free port, nothing written to disk, stopped by its pid.
 // The machine's own Redis (6379) is never touched.
 
-const { execFileSync } = require('node:child_process')
-const { freePort, startProgram, waitForOutput } = require('./processes')
+const { commandRuns, freePort, startProgram, waitForOutput } = require('./processes')
 
 function redisAvailable () {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
+  return commandRuns('redis-server', ['--version'])
 }
 
 async function startRedis () {

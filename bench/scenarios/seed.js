@@ -3,9 +3,8 @@
 // The seed's pattern (lock, get, set, release) and the atomic incr from 4 client workers, against
 // Python's multiprocessing BaseManager doing `with lock: d['n'] += 1` from 4 processes.
 
-const { execFileSync } = require('node:child_process')
 const { join } = require('node:path')
-const { freePort, scope, startProgram, stop } = require('../lib/processes')
+const { commandRuns, freePort, scope, startProgram, stop } = require('../lib/processes')
 const { row } = require('../lib/rows')
 const { TARGETS } = require('../lib/targets')
 const { loadTogether, startLoaders, warmUp, WORKERS } = require('./load')
@@ -24,12 +23,7 @@ const CASES = [
 ]
 
 function pythonAvailable () {
-  try {
-    execFileSync('python3', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
+  return commandRuns('python3', ['--version'])
 }
 
 /** Runs the Python script to completion (bounded) and parses its JSON line. */
