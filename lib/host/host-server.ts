@@ -45,6 +45,9 @@ export class HostServer {
   /** Workers of the previous host that have not reconnected yet, and until when they are awaited. */
   readonly #expected: Set<string>
   readonly #expectedUntil: number
+  #closingSince = 0
+  /** When a worker last said it is closing. */
+  #lastLeaving = -Infinity
   /** Wakes a closing host that waits for a worker it could hand the state to. */
   #workerArrived: (() => void) | undefined
 
@@ -115,6 +118,7 @@ export class HostServer {
    */
   async close (frozen: () => Promise<void>): Promise<boolean> {
     this.#frozen = true
+    this.#closingSince = Date.now()
     clearTimeout(this.#graceTimer)
     // This worker is leaving: its own locks must not travel to the successor.
     for (const owner of this.#localOwners) this.engine.locks.dropOwner(owner, new SharedStateHostLostError('the host closed'))
@@ -179,12 +183,15 @@ export class HostServer {
   }
 
   /**
-   * Whether a worker may still come to take the state: one that is authenticating right now, or one
-   * of the previous host's workers, let go when this host took over and not reconnected yet (a host
+   * Whether a worker may still come to take the state: one that is authenticating right now, a new
+   * one while others are closing too, or one of the previous host's workers, let go when this host took over and not reconnected yet (a host
    * that closes right after it took over must not take the state with it).
    */
   #workersComing (): boolean {
     for (const peer of this.#peers) if (!peer.authenticated) return true
+    // Workers closing with this one: a restart of every worker at once, whose new workers start
+    // now. (When the app stops for good, the host lingers that long for nothing.)
+    if (this.#lastLeaving > this.#closingSince - this.#settings.handoverTimeout) return Date.now() < this.#closingSince + this.#settings.handoverTimeout
     return this.#expected.size > 0 && Date.now() < this.#expectedUntil
   }
 
@@ -203,6 +210,7 @@ export class HostServer {
   #handoverSignal (peer: Peer, signal: HandoverSignal): void {
     if (this.#handover?.successor === peer) this.#handover.signal(signal)
     if (signal === 'leaving') {
+      this.#lastLeaving = Date.now()
       this.#expected.delete(peer.clientId)
       this.#workerArrived?.()
     }

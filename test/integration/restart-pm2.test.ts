@@ -1,7 +1,7 @@
-import { Pool } from 'undici'
 import { getJson, getOnce } from '../helpers/http'
 import { Pm2 } from '../helpers/pm2'
 import { freePort } from '../helpers/ports'
+import { incrementUntilStopped } from '../helpers/restart-cluster'
 import { TEST_KEY, waitFor } from '../helpers/processes'
 import { Teardown } from '../helpers/teardown'
 
@@ -16,39 +16,9 @@ afterAll(() => teardown.run())
 
 const WORKERS = 4
 const RELOADS = 3
-const LANES = 4
 
 interface Stats {
   shared: { workers: unknown[] }
-}
-
-/** Increments on `LANES` connections until stopped; keeps every answer, and counts failures. */
-function incrementUntilStopped (url: string): { stop: () => Promise<{ answers: number[], failures: string[] }> } {
-  const pool = new Pool(url, { connections: LANES, pipelining: 1, headersTimeout: 20000, bodyTimeout: 20000 })
-  const answers: number[] = []
-  const failures: string[] = []
-  let stopping = false
-  async function lane (): Promise<void> {
-    while (!stopping) {
-      try {
-        const response = await pool.request({ method: 'GET', path: '/incr' })
-        const body = await response.body.text()
-        if (response.statusCode === 200) answers.push(Number(body))
-        else failures.push(`${response.statusCode} ${body}`)
-      } catch (error) {
-        failures.push((error as Error).message)
-      }
-    }
-  }
-  const lanes = Promise.all(Array.from({ length: LANES }, lane))
-  return {
-    stop: async () => {
-      stopping = true
-      await lanes
-      await pool.close()
-      return { answers, failures }
-    }
-  }
 }
 
 test('pm2 reload, three times, under /incr load: every answer distinct, the counter at least the acknowledged increments', async () => {
