@@ -44,12 +44,12 @@ export class RestartCluster {
     child.on('message', (message: Answer) => this.#answers.push(message))
   }
 
-  static async start (teardown: Teardown, workers: number): Promise<{ cluster: RestartCluster, pids: number[] }> {
+  static async start (teardown: Teardown, workers: number, env: Record<string, string> = {}): Promise<{ cluster: RestartCluster, pids: number[] }> {
     const port = await freePort()
     const sharedPort = await freePort()
     const child = fork(join(ROOT, 'test', 'fixtures', 'restart-cluster.js'), [], {
       cwd: ROOT,
-      env: { ...process.env, PORT: String(port), SHARED_STATE_PORT: String(sharedPort), SHARED_STATE_KEY: TEST_KEY, WORKERS: String(workers) },
+      env: { ...process.env, PORT: String(port), SHARED_STATE_PORT: String(sharedPort), SHARED_STATE_KEY: TEST_KEY, WORKERS: String(workers), ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc']
     })
     teardown.add(() => stopProcess(child, 'SIGKILL'))

@@ -113,6 +113,12 @@ test('a stranger binds the port mid-handover, then lets go: every worker ends ho
   await new Promise((resolve) => stranger?.close(resolve) ?? resolve(undefined))
   await waitFor(async () => (await cluster.probe()).every((probe) => probe.ok), 20000, `every worker to host or connect (stranger held the port: ${held})`)
   await expectOneStateServed(cluster)
-  const { answers } = await load.stop()
-  expect(new Set(answers).size).toBe(answers.length)
+  if (held) {
+    // It took the port in the instant it was free: the successor could not bind, and dropped its
+    // copy rather than serve a second one later; the state is lost, as after a crash.
+    expect(cluster.output).toContain('could not take over')
+    await load.stop()
+  } else {
+    await expectNothingLost(cluster, load)
+  }
 }, 60000)
