@@ -124,6 +124,7 @@ export class HostLink {
     if (this.#leaving) return
     this.#leaving = true
     this.#connection?.send(NOTICE_ID, LEAVING, [])
+    this.#host?.closing()
   }
 
   /** Leaves: a host hands its state to a successor first; a client says goodbye. */

@@ -45,9 +45,10 @@ export class HostServer {
   /** Workers of the previous host that have not reconnected yet, and until when they are awaited. */
   readonly #expected: Set<string>
   readonly #expectedUntil: number
-  #closingSince = 0
-  /** When a worker last said it is closing. */
-  #lastLeaving = -Infinity
+  /** When this host's app began to close (its preClose, or close() itself). */
+  #closingSince: number | undefined
+  /** Other workers close together with this host: a restart of them all, whose new workers start now. */
+  #closingTogether = false
   /** Wakes a closing host that waits for a worker it could hand the state to. */
   #workerArrived: (() => void) | undefined
 
@@ -109,6 +110,16 @@ export class HostServer {
   }
 
   /**
+   * This host's app begins to close. Workers that said they are closing and are still connected
+   * close together with it (a worker stopped before is gone by now, as in a sequential shutdown).
+   */
+  closing (): void {
+    if (this.#closingSince !== undefined) return
+    this.#closingSince = Date.now()
+    for (const peer of this.#byClient.values()) if (peer.leaving) this.#closingTogether = true
+  }
+
+  /**
    * Stops serving and hands the state to a worker that is not closing itself (the newest: in a
    * rolling restart it is the one with the longest life ahead). The port stays bound until that
    * successor has opened the state, so a worker that starts meanwhile finds this host and waits,
@@ -118,7 +129,7 @@ export class HostServer {
    */
   async close (frozen: () => Promise<void>): Promise<boolean> {
     this.#frozen = true
-    this.#closingSince = Date.now()
+    this.closing()
     clearTimeout(this.#graceTimer)
     // This worker is leaving: its own locks must not travel to the successor.
     for (const owner of this.#localOwners) this.engine.locks.dropOwner(owner, new SharedStateHostLostError('the host closed'))
@@ -190,8 +201,8 @@ export class HostServer {
   #workersComing (): boolean {
     for (const peer of this.#peers) if (!peer.authenticated) return true
     // Workers closing with this one: a restart of every worker at once, whose new workers start
-    // now. (When the app stops for good, the host lingers that long for nothing.)
-    if (this.#lastLeaving > this.#closingSince - this.#settings.handoverTimeout) return Date.now() < this.#closingSince + this.#settings.handoverTimeout
+    // now. (When every worker of the app stops at once for good, the host lingers that long.)
+    if (this.#closingTogether) return Date.now() < (this.#closingSince ?? 0) + this.#settings.handoverTimeout
     return this.#expected.size > 0 && Date.now() < this.#expectedUntil
   }
 
@@ -210,7 +221,7 @@ export class HostServer {
   #handoverSignal (peer: Peer, signal: HandoverSignal): void {
     if (this.#handover?.successor === peer) this.#handover.signal(signal)
     if (signal === 'leaving') {
-      this.#lastLeaving = Date.now()
+      if (this.#closingSince !== undefined) this.#closingTogether = true
       this.#expected.delete(peer.clientId)
       this.#workerArrived?.()
     }

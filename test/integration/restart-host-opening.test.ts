@@ -8,11 +8,13 @@ import { Teardown } from '../helpers/teardown'
 // A host that wins the election binds the port first and then opens its state: with a large
 // persisted log that takes a while. Two workers start together on such a log: one opens it, the
 // other reaches the port meanwhile and must wait and become its client, not fail registration.
+// 300,000 keys take longer to open than the local socket's greeting wait (1 s), so the waiting
+// worker also falls back to the TCP port and waits there.
 
 const teardown = new Teardown()
 afterEach(() => teardown.run())
 
-const KEYS = 100000
+const KEYS = 300000
 
 test('a worker that registers while the host opens a large persisted state waits, then connects', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'restart-opening-'))
