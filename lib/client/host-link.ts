@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { electHost, tryListen } from '../election'
+import { electHost } from '../election'
 import { errorFromWire, SharedStateHostLostError, SharedStateTimeoutError } from '../errors'
 import type { Reply } from '../host/applied-replies'
 import type { EngineSnapshot, HostEngine } from '../host/host-engine'
@@ -14,17 +14,10 @@ import type { ConnectionSettings, HostConnection } from './host-connection'
 import { IncomingHandover } from './incoming-handover'
 import { LocalTransport } from './local-transport'
 import { PendingCalls } from './pending-calls'
+import { NOTICE_ID, takeOver } from './takeover'
 import type { Transport, TransportEvents } from './transport'
 
-const HANDOVER_READY = opCode('handoverReady')
-const HANDOVER_PREPARED = opCode('handoverPrepared')
-const HANDOVER_FAILED = opCode('handoverFailed')
 const LEAVING = opCode('leaving')
-// An id no call ever reaches: nobody waits for an answer to these notices.
-const NOTICE_ID = Number.MAX_SAFE_INTEGER
-// How often a successor tries to bind the port it was told is free (it is, at once, unless a
-// stranger took it in between).
-const BIND_RETRY_MS = 5
 
 export interface LinkLog {
   info: (message: string) => void
@@ -282,51 +275,17 @@ export class HostLink {
     this.#dial(incoming)
   }
 
-  /**
-   * Opens the handed-over state, tells the old host, and waits for its word. Once told the port is
-   * free (or once the old host is gone), it binds the port and serves: a successor that is closing
-   * by then still takes over, and hands on in turn, since the old host gave no one else a copy.
-   */
-  async #takeOver (incoming: IncomingHandover): Promise<void> {
-    const previous = this.#connection
-    const { log } = this.#settings
-    let engine: HostEngine
-    try {
-      engine = await this.#settings.openEngine(incoming.snapshot)
-    } catch (error) {
-      log.error('shared state: could not open the state handed over; the host will try another worker', error as Error)
-      previous?.send(NOTICE_ID, LEAVING, [])
-      return
-    }
-    previous?.send(NOTICE_ID, HANDOVER_PREPARED, [])
-    const verdict = await incoming.waitForVerdict(this.#settings.connectTimeout)
-    if (this.#incoming === incoming) this.#incoming = undefined
-    if (verdict === 'cancelled' || verdict === 'timeout') {
-      await this.#settings.closeEngine(engine)
-      return
-    }
-    const server = await this.#bindSoon()
-    if (server === undefined) {
-      // Someone else bound the port in between: this copy must never be served next to theirs.
-      await this.#settings.closeEngine(engine)
-      log.error(`shared state: could not take over ${this.where}; another process holds it, and the handed-over state is dropped`)
-      if (verdict === 'free') previous?.send(NOTICE_ID, HANDOVER_FAILED, [])
-      return
-    }
-    this.failovers++
-    // A new generation: the old host closing this worker's connection is now expected, not a loss.
-    await this.#becomeHost(server, async () => engine, this.#eventsFor(++this.#generation), incoming.expected)
-    log.info(`shared state: took over ${incoming.snapshot.state.entries.length} keys from the closing host`)
-    if (verdict === 'free') previous?.send(NOTICE_ID, HANDOVER_READY, [])
-  }
-
-  async #bindSoon (): Promise<Server | undefined> {
-    const deadline = Date.now() + this.#settings.connectTimeout
-    for (;;) {
-      const server = await tryListen(this.#settings.endpoint)
-      if (server !== undefined || Date.now() >= deadline) return server
-      await sleep(BIND_RETRY_MS)
-    }
+  #takeOver (incoming: IncomingHandover): Promise<void> {
+    return takeOver(incoming, {
+      settings: this.#settings,
+      connection: this.#connection,
+      where: this.where,
+      host: async (server, engine, expected) => {
+        this.failovers++
+        // A new generation: the old host closing this worker's connection is now expected, not a loss.
+        await this.#becomeHost(server, async () => engine, this.#eventsFor(++this.#generation), expected)
+      }
+    })
   }
 
   #lost (error: Error): void {
@@ -353,6 +312,7 @@ export class HostLink {
         const takeover = this.#takeovers.shift()
         if (takeover !== undefined) {
           await this.#takeOver(takeover).catch((error: Error) => this.#settings.log.error('shared state: taking over failed', error))
+          if (this.#incoming === takeover) this.#incoming = undefined
           continue
         }
         if (this.#closed || this.#local !== undefined || this.#transport !== undefined) return
