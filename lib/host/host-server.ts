@@ -176,7 +176,7 @@ export class HostServer {
     if (outcome === 'taken') {
       this.#settings.info(`shared state: handed ${keys} keys over to worker ${successor.info.pid} in ${took} ms`)
     } else if (outcome === 'declined') {
-      this.#settings.info(`shared state: worker ${successor.info.pid} did not take the state (${took} ms); trying another`)
+      this.#settings.info(`shared state: worker ${successor.info.pid} did not take the state (${took} ms)`)
     } else {
       this.#settings.warn(`shared state: worker ${successor.info.pid} was given the port and did not confirm it took the state`)
     }
@@ -194,16 +194,17 @@ export class HostServer {
   }
 
   /**
-   * Whether a worker may still come to take the state: one that is authenticating right now, a new
-   * one while others are closing too, or one of the previous host's workers, let go when this host took over and not reconnected yet (a host
+   * Whether a worker may still come to take the state: one that is authenticating right now; a new
+   * one while others close together with this host (a restart of every worker at once, whose new
+   * workers start now; when the whole app stops for good, the host lingers that long); or one of
+   * the previous host's workers, let go when this host took over and not reconnected yet (a host
    * that closes right after it took over must not take the state with it).
    */
   #workersComing (): boolean {
     for (const peer of this.#peers) if (!peer.authenticated) return true
-    // Workers closing with this one: a restart of every worker at once, whose new workers start
-    // now. (When every worker of the app stops at once for good, the host lingers that long.)
-    if (this.#closingTogether) return Date.now() < (this.#closingSince ?? 0) + this.#settings.handoverTimeout
-    return this.#expected.size > 0 && Date.now() < this.#expectedUntil
+    const now = Date.now()
+    if (this.#closingTogether && now < (this.#closingSince ?? 0) + this.#settings.handoverTimeout) return true
+    return this.#expected.size > 0 && now < this.#expectedUntil
   }
 
   #workerArrives (until: number): Promise<boolean> {
