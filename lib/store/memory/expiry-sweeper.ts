@@ -1,11 +1,10 @@
+import { DeadlineTimer } from '../../deadlines'
 import { ExpiryQueue } from './expiry'
 
 // Keys expiring in one go are reclaimed in slices of this many, yielding to I/O in between, so a
 // mass expiry never stalls the host's event loop.
 const SWEEP_SLICE = 1000
 const SWEEP_MIN_DELAY = 50
-// Node fires a longer timer after 1 ms; a far deadline is reached in steps of this.
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * Reclaims the memory of expired keys in the background, with one unref'd timer set for the
@@ -15,15 +14,20 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 export class ExpirySweeper {
   readonly #queue = new ExpiryQueue()
   readonly #reclaim: (key: string, deadline: number) => void
-  #timer: NodeJS.Timeout | undefined
-  #timerDeadline = Infinity
+  readonly #timer = new DeadlineTimer(() => this.#sweep())
   #closed = false
 
   constructor (reclaim: (key: string, deadline: number) => void) {
     this.#reclaim = reclaim
   }
 
-  schedule (key: string, deadline: number): void {
+  /**
+   * Reclaims `key` at `deadline`. `previous`, the deadline the key had: an unchanged one is queued
+   * already, and a key written on every hit with the same ttl (a rate-limit window) must not add
+   * an entry each time.
+   */
+  schedule (key: string, deadline: number, previous = 0): void {
+    if (deadline === previous) return
     this.#queue.push(key, deadline)
     this.#arm(deadline, SWEEP_MIN_DELAY)
   }
@@ -45,19 +49,15 @@ export class ExpirySweeper {
 
   close (): void {
     this.#closed = true
-    clearTimeout(this.#timer)
+    this.#timer.clear()
   }
 
   #arm (deadline: number, minDelay: number): void {
-    if (deadline >= this.#timerDeadline || this.#closed) return
-    clearTimeout(this.#timer)
-    this.#timerDeadline = deadline
-    this.#timer = setTimeout(() => this.#sweep(), Math.min(MAX_TIMER_MS, Math.max(minDelay, deadline - Date.now())))
-    this.#timer.unref()
+    if (deadline >= this.#timer.deadline || this.#closed || deadline === Infinity) return
+    this.#timer.arm(deadline, minDelay)
   }
 
   #sweep (): void {
-    this.#timerDeadline = Infinity
     if (this.sweepDue(SWEEP_SLICE)) this.#arm(0, 0)
     else this.#arm(this.#queue.peek(), SWEEP_MIN_DELAY)
   }
