@@ -54,7 +54,7 @@ export class RedisWatch {
     })
     // What was published while the subscriber was away is gone: every watcher hears `lost` once
     // the subscriber is back (ioredis subscribes again before it says it is ready).
-    let readyBefore = false
+    let readyBefore = subscriber.status === 'ready'
     subscriber.on('ready', () => {
       if (readyBefore) this.#tellLost()
       readyBefore = true
