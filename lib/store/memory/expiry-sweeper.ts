@@ -32,6 +32,11 @@ export class ExpirySweeper {
     this.#arm(deadline, SWEEP_MIN_DELAY)
   }
 
+  /** Deadlines queued, stale ones included. */
+  get queued (): number {
+    return this.#queue.size
+  }
+
   /** Reclaims up to `limit` due keys; true when more are due. */
   sweepDue (limit: number): boolean {
     const now = Date.now()
