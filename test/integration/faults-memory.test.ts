@@ -111,3 +111,11 @@ test('200 k incr with a ttl on one key add no expiry entries', async () => {
   expect(await client.call('get', 'hits')).toBe(220000)
   await settlesWithin(baseline, 2 * MiB)
 })
+
+test('200 k sets of one key, each with a new ttl: the expiry queue stays bounded', async () => {
+  await client.call('loop', 'setTtl', 20000, 32, 'touched')
+  const baseline = await host.heap()
+  await client.call('loop', 'setTtl', 200000, 32, 'touched')
+  await settlesWithin(baseline, 2 * MiB)
+  expect(await client.call<number>('ttl', 'touched')).toBeGreaterThan(600000)
+})

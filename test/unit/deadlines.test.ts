@@ -108,3 +108,23 @@ describe('ExpirySweeper', () => {
     sweeper.close()
   })
 })
+
+describe('ExpirySweeper compaction', () => {
+  test('a key given a new deadline on every write keeps the queue bounded, and expires at its latest', () => {
+    const reclaimed: Array<[string, number]> = []
+    const sweeper = new ExpirySweeper((key, deadline) => reclaimed.push([key, deadline]))
+    let deadline = 0
+    for (let i = 1; i <= 100_000; i++) {
+      const previous = deadline
+      deadline = Date.now() + 60_000 + i
+      sweeper.schedule('session', deadline, previous)
+    }
+    const other = Date.now() + 1000
+    sweeper.schedule('other', other)
+    expect(sweeper.queued).toBeLessThanOrEqual(2 * 2 + 1024)
+    // The sweep runs at most every 50 ms.
+    jest.advanceTimersByTime(60_000 + 100_000 + 100)
+    expect(reclaimed).toEqual([['other', other], ['session', deadline]])
+    sweeper.close()
+  })
+})

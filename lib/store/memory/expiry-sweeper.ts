@@ -5,6 +5,10 @@ import { ExpiryQueue } from './expiry'
 // mass expiry never stalls the host's event loop.
 const SWEEP_SLICE = 1000
 const SWEEP_MIN_DELAY = 50
+// The queue is rebuilt from the latest deadlines once it holds more than twice as many entries
+// as there are keys, plus this many: a key given a new deadline on every write (a session touched
+// on every request) leaves an entry per write behind, until each entry's own deadline.
+const COMPACT_SLACK = 1024
 
 /**
  * Reclaims the memory of expired keys in the background, with one unref'd timer set for the
@@ -13,6 +17,8 @@ const SWEEP_MIN_DELAY = 50
  */
 export class ExpirySweeper {
   readonly #queue = new ExpiryQueue()
+  /** Each key's latest deadline queued here; the state still decides at reclaim time. */
+  readonly #latest = new Map<string, number>()
   readonly #reclaim: (key: string, deadline: number) => void
   readonly #timer = new DeadlineTimer(() => this.#sweep())
   #closed = false
@@ -28,7 +34,9 @@ export class ExpirySweeper {
    */
   schedule (key: string, deadline: number, previous = 0): void {
     if (deadline === previous) return
+    this.#latest.set(key, deadline)
     this.#queue.push(key, deadline)
+    if (this.#queue.size > 2 * this.#latest.size + COMPACT_SLACK) this.#compact()
     this.#arm(deadline, SWEEP_MIN_DELAY)
   }
 
@@ -43,6 +51,8 @@ export class ExpirySweeper {
     for (let n = 0; n < limit; n++) {
       if (this.#queue.peek() > now) return false
       const [key, deadline] = this.#queue.pop() as [string, number]
+      if (this.#latest.get(key) !== deadline) continue
+      this.#latest.delete(key)
       this.#reclaim(key, deadline)
     }
     return this.#queue.peek() <= now
@@ -50,11 +60,18 @@ export class ExpirySweeper {
 
   clear (): void {
     this.#queue.clear()
+    this.#latest.clear()
   }
 
   close (): void {
     this.#closed = true
     this.#timer.clear()
+  }
+
+  /** Keeps one entry per key: its latest deadline. */
+  #compact (): void {
+    this.#queue.clear()
+    for (const [key, deadline] of this.#latest) this.#queue.push(key, deadline)
   }
 
   #arm (deadline: number, minDelay: number): void {
