@@ -170,12 +170,22 @@ export class LockTable {
   dropWaits (owner: string, tag?: object, error?: Error): void {
     const waits = this.#waitsOf.get(owner)
     if (waits === undefined) return
-    const dropped = tag === undefined ? [...waits] : [...waits].filter((waiter) => waiter.tag === tag)
+    let dropped: Waiter[]
+    if (tag === undefined) {
+      // All of them: the owner's set goes as a whole, not one delete per waiter.
+      this.#waitsOf.delete(owner)
+      dropped = [...waits]
+    } else {
+      dropped = [...waits].filter((waiter) => waiter.tag === tag)
+      for (const waiter of dropped) waits.delete(waiter)
+      if (waits.size === 0) this.#waitsOf.delete(owner)
+    }
     this.#timeouts.removeAll(dropped, dropped.length)
     for (const waiter of dropped) {
-      this.#unlink(waiter)
+      this.#unqueue(waiter)
       if (error !== undefined) waiter.reject(error)
     }
+    for (const waiter of dropped) this.#forgetIfIdle(waiter.lock)
   }
 
   /** Highest token granted, for handover and persistence: one counter serves every lock. */
@@ -290,6 +300,15 @@ export class LockTable {
 
   /** Takes a waiter out of its queue and out of its owner's waits; `forget` an idle lock then. */
   #unlink (waiter: Waiter, forget = true): void {
+    this.#unqueue(waiter)
+    const waits = this.#waitsOf.get(waiter.owner)
+    waits?.delete(waiter)
+    if (waits?.size === 0) this.#waitsOf.delete(waiter.owner)
+    if (forget) this.#forgetIfIdle(waiter.lock)
+  }
+
+  /** Takes a waiter out of its lock's queue. */
+  #unqueue (waiter: Waiter): void {
     const state = waiter.lock
     if (waiter.prev === undefined) state.first = waiter.next
     else waiter.prev.next = waiter.next
@@ -298,10 +317,6 @@ export class LockTable {
     waiter.prev = undefined
     waiter.next = undefined
     state.waiting--
-    const waits = this.#waitsOf.get(waiter.owner)
-    waits?.delete(waiter)
-    if (waits?.size === 0) this.#waitsOf.delete(waiter.owner)
-    if (forget) this.#forgetIfIdle(state)
   }
 
   #forgetIfIdle (state: LockState): void {
