@@ -10,6 +10,11 @@ export const MAX_TIMER_MS = 2 ** 31 - 1
 /** The longest duration accepted for a ttl, a lock wait or a lease: any safe integer of ms. */
 export const MAX_MS = Number.MAX_SAFE_INTEGER
 
+/** The epoch ms `ms` from now, kept a safe integer however far (it travels as one). */
+export function deadlineIn (ms: number): number {
+  return Math.min(Date.now() + ms, Number.MAX_SAFE_INTEGER)
+}
+
 /** Past this many due entries in one go, the rest wait for the next turn, so I/O goes on. */
 const FIRE_SLICE = 1000
 

@@ -1,3 +1,4 @@
+import { deadlineIn } from '../deadlines'
 import { opCode, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
 import type { HostDescription } from '../host/host-session'
 import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, Path, Role, Store, StoreStats } from '../store/store'
@@ -128,7 +129,7 @@ export class ProxyStore implements Store {
     // The host grants nothing past the caller's deadline (beyond the call timeout it allows for
     // the answer's way back), and a resend to a new host carries the same deadline. The local
     // deadline only guards against a host that stops answering.
-    const deadline = options.deadline ?? Date.now() + options.timeout
+    const deadline = options.deadline ?? deadlineIn(options.timeout)
     return this.#link.call(OP.acquireLockUntil, [name, options.timeout, options.ttl, deadline],
       options.timeout + this.#timeout) as Promise<number>
   }

@@ -64,7 +64,8 @@ describe.each<Mode>(['socket', 'redis'])('%s mode', (mode) => {
     const [first, second] = await workers(mode)
     const held = await first.call<number>('acquire', 'monthly', { ttl: MONTH })
     let waiterSettled = false
-    const waiting = second.call<number>('acquire', 'monthly', { timeout: MONTH, ttl: MONTH })
+    // The longest wait there is: the deadline it carries must still be a safe integer.
+    const waiting = second.call<number>('acquire', 'monthly', { timeout: Number.MAX_SAFE_INTEGER, ttl: MONTH })
     waiting.then(() => { waiterSettled = true }, () => { waiterSettled = true })
     // Round trips to the state: a wait whose timer fired after 1 ms would have failed by now.
     for (let i = 0; i < 5; i++) expect(await first.call('isLocked', 'monthly')).toBe(true)

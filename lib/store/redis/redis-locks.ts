@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { DeadlineTimer } from '../../deadlines'
+import { deadlineIn, DeadlineTimer } from '../../deadlines'
 import { SharedStateHostLostError, SharedStateLockNotHeldError, SharedStateLockTimeoutError } from '../../errors'
 import type { LockAcquireOptions } from '../store'
 import type { KeyLayout, LockKeys } from './keys'
@@ -100,7 +100,7 @@ export class RedisLocks {
           reject(new SharedStateLockTimeoutError(name, options.timeout))
           this.#prune(name, queue)
         })
-        waiter.timer.arm(options.deadline ?? Date.now() + options.timeout)
+        waiter.timer.arm(options.deadline ?? deadlineIn(options.timeout))
       }
       queue.waiters.push(waiter)
       // Otherwise an attempt is in flight or scheduled, and it serves the first in line.
