@@ -92,8 +92,8 @@ export class HostServer {
       warn: settings.warn
     }
     server.on('connection', (socket: Socket) => this.adopt(socket))
-    // A listening socket that fails (EMFILE on accept, say) must not take the process down
-    // unheard: it is logged, and the connections already open go on.
+    // A listening socket that fails after the election (an accept error) must not take the
+    // process down as an unhandled 'error': it is logged, and the connections already open go on.
     server.on('error', (error) => settings.error('shared state: the host\'s listening socket failed', error))
     engine.locks.grantGrace = settings.timeout
     this.#expectRestoredHolders()
@@ -213,7 +213,8 @@ export class HostServer {
 
   #admit (peer: Peer): void {
     // One connection per client: a client that reconnects before its old connection is noticed as
-    // dead replaces it; the old one's closing then leaves the client's locks alone.
+    // dead replaces it. The old one's watches and lock waits go now (the client resends what it
+    // still waits for); its closing then leaves the client's locks alone.
     const previous = this.#byClient.get(peer.clientId)
     if (previous !== undefined && previous !== peer) {
       previous.retire()
