@@ -23,6 +23,9 @@ export const PUSH_OVERFLOW = 2
 export const PUSH_HANDOVER = 3
 export const PUSH_HANDOVER_END = 4
 
+/** The longest duration an op takes (see deadlines.ts), here too for the op checks' callers. */
+export { MAX_MS }
+
 type ArgKind = 'string' | 'bytes' | 'bytes?' | 'bytes[]' | 'number' | 'ms' | 'path' | 'token'
 
 interface OpSpec {
