@@ -4,7 +4,7 @@ import { electHost } from '../election'
 import { errorFromWire, SharedStateHostLostError, SharedStateTimeoutError } from '../errors'
 import type { Reply } from '../host/applied-replies'
 import type { EngineSnapshot, HostEngine } from '../host/host-engine'
-import { HostServer, type ConnectedWorker, type HandoverField } from '../host/host-server'
+import { HostServer, type ConnectedWorker, type HandoverField, type HostSettings } from '../host/host-server'
 import { describeEndpoint } from '../options'
 import {
   opCode, OPS, PUSH_HANDOVER, PUSH_HANDOVER_CANCEL, PUSH_HANDOVER_END, PUSH_PORT_FREE
@@ -161,7 +161,7 @@ export class HostLink {
     const events = this.#eventsFor(++this.#generation)
     const elected = await electHost(this.#settings, this.#settings.connectTimeout, events)
     if (elected.role === 'host') {
-      await this.#becomeHost(elected.server, () => this.#settings.openEngine(undefined), events, [])
+      await this.#becomeHost(elected.server, () => this.#settings.openEngine(undefined), events, { expected: [], closingTogether: false })
     } else {
       this.#connection = elected.connection
       if (this.#leaving) elected.connection.send(NOTICE_ID, LEAVING, [])
@@ -170,7 +170,8 @@ export class HostLink {
     }
   }
 
-  async #becomeHost (server: Server, open: () => Promise<HostEngine>, events: TransportEvents, expected: readonly string[]): Promise<void> {
+  async #becomeHost (server: Server, open: () => Promise<HostEngine>, events: TransportEvents,
+    predecessor: Pick<HostSettings, 'expected' | 'closingTogether'>): Promise<void> {
     // Workers that connect while the state loads (a persist file can take a while) wait, paused,
     // for the host to be ready, instead of timing out with no greeting.
     const early: Socket[] = []
@@ -196,7 +197,7 @@ export class HostLink {
       maxFrameBytes: this.#settings.maxFrameBytes,
       handshakeTimeout: this.#settings.handshakeTimeout,
       handoverTimeout: this.#settings.connectTimeout,
-      expected,
+      ...predecessor,
       timeout: this.#settings.timeout,
       info: (message) => log.info(message),
       warn: (message, error) => log.warn(message, error),
@@ -271,7 +272,7 @@ export class HostLink {
       push: (message) => {
         if (generation !== this.#generation) return
         if (message[1] === PUSH_HANDOVER) this.#handoverPart(generation, message[2] as HandoverField, message[3] as unknown[])
-        else if (message[1] === PUSH_HANDOVER_END) this.#handoverEnd(generation, message[2] as number, message[3])
+        else if (message[1] === PUSH_HANDOVER_END) this.#handoverEnd(generation, message)
         else if (message[1] === PUSH_PORT_FREE) this.#incoming?.hear('free')
         else if (message[1] === PUSH_HANDOVER_CANCEL) {
           this.#incoming?.hear('cancelled')
@@ -297,7 +298,7 @@ export class HostLink {
     this.#incoming.collect(field, items)
   }
 
-  #handoverEnd (generation: number, clock: number, expected: unknown): void {
+  #handoverEnd (generation: number, [, , clock, expected, together]: unknown[]): void {
     let incoming = this.#incoming
     // A worker that is closing does not start a takeover: the host hears it is leaving and cancels.
     if (this.#leaving) {
@@ -306,7 +307,7 @@ export class HostLink {
     }
     // An empty state comes as no parts at all.
     if (incoming === undefined || incoming.generation !== generation) incoming = this.#incoming = new IncomingHandover(generation)
-    incoming.end(clock, expected)
+    incoming.end(clock as number, expected, together)
     this.#dial(incoming)
   }
 
@@ -315,10 +316,14 @@ export class HostLink {
       settings: this.#settings,
       connection: this.#connection,
       where: this.where,
-      host: async (server, engine, expected) => {
+      host: async (server, engine, handover) => {
         this.failovers++
         // A new generation: the old host closing this worker's connection is now expected, not a loss.
-        await this.#becomeHost(server, async () => engine, this.#eventsFor(++this.#generation), expected)
+        // A successor that is closing itself waits, when it closes, for new workers as its host would.
+        await this.#becomeHost(server, async () => engine, this.#eventsFor(++this.#generation), {
+          expected: handover.expected,
+          closingTogether: handover.together || this.#leaving
+        })
       }
     })
   }

@@ -14,6 +14,8 @@ export class IncomingHandover {
   readonly generation: number
   readonly snapshot: EngineSnapshot = { state: { entries: [], clock: 0 }, tokens: [], holders: [], applied: [] }
   expected: string[] = []
+  /** The closing host's workers were closing together with it. */
+  together = false
   complete = false
   #verdict: PortVerdict | undefined
   #heard: ((verdict: PortVerdict) => void) | undefined
@@ -27,8 +29,9 @@ export class IncomingHandover {
     for (const item of items) list.push(item)
   }
 
-  end (clock: number, expected: unknown): void {
+  end (clock: number, expected: unknown, together: unknown): void {
     this.snapshot.state.clock = clock
+    this.together = together === true
     this.expected = Array.isArray(expected) ? expected.filter((id): id is string => typeof id === 'string') : []
     this.complete = true
   }

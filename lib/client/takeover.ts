@@ -23,7 +23,7 @@ export interface TakeoverContext {
   connection: HostConnection | undefined
   where: string
   /** Serves `engine` on `server`: this worker hosts from now on. */
-  host: (server: Server, engine: HostEngine, expected: readonly string[]) => Promise<void>
+  host: (server: Server, engine: HostEngine, incoming: IncomingHandover) => Promise<void>
 }
 
 /**
@@ -57,9 +57,11 @@ export async function takeOver (incoming: IncomingHandover, context: TakeoverCon
     if (verdict === 'free') previous?.send(NOTICE_ID, HANDOVER_FAILED, [])
     return
   }
-  await context.host(server, engine, incoming.expected)
+  await context.host(server, engine, incoming)
   log.info(`shared state: took over ${incoming.snapshot.state.entries.length} keys from the closing host`)
   if (verdict === 'free') previous?.send(NOTICE_ID, HANDOVER_READY, [])
+  // Sent now, not with the next batch: this worker may be closing, and exit, right after.
+  previous?.close()
 }
 
 async function bindSoon (settings: LinkSettings): Promise<Server | undefined> {

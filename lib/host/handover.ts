@@ -42,6 +42,8 @@ export interface HandoverPlan {
   expected: string[]
   /** Each step (prepare, bind) has this long; the whole is paced by progress, not one deadline. */
   stepTimeout: number
+  /** Other workers close together with this host: the successor, closing soon, waits for new ones. */
+  together: boolean
   /** Stops listening, so the successor can bind. */
   freePort: () => void
 }
@@ -73,7 +75,7 @@ export class OutgoingHandover {
     sendInParts(successor, 'tokens', snapshot.tokens, ([name]) => name.length)
     sendInParts(successor, 'holders', snapshot.holders, ({ name, owner }) => name.length + owner.length)
     sendInParts(successor, 'applied', snapshot.applied, ([clientId]) => clientId.length)
-    const sent = successor.push([PUSH_ID, PUSH_HANDOVER_END, snapshot.state.clock, plan.expected])
+    const sent = successor.push([PUSH_ID, PUSH_HANDOVER_END, snapshot.state.clock, plan.expected, plan.together])
     const answer = sent ? await prepared : 'gone'
     if (answer !== 'prepared') {
       clearTimeout(this.#timer)

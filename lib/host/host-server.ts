@@ -17,6 +17,8 @@ export interface HostSettings {
   handoverTimeout: number
   /** Workers of the previous host, still to reconnect here (empty for a host that was elected). */
   expected: readonly string[]
+  /** This host took over while workers were closing together (it may be closing too). */
+  closingTogether: boolean
   info: (message: string) => void
   /** The workers' call timeout: how long a worker keeps resending what it has not had answered. */
   timeout: number
@@ -78,6 +80,7 @@ export class HostServer {
       warn: settings.warn
     }
     this.#expected = new Set(settings.expected)
+    this.#closingTogether = settings.closingTogether
     this.#expectedUntil = Date.now() + settings.handoverTimeout
     server.on('connection', (socket: Socket) => this.adopt(socket))
     // A listening socket that fails after the election (an accept error) must not take the
@@ -175,7 +178,8 @@ export class HostServer {
       tried.add(successor)
       const expected = [...this.#byClient.values()]
         .filter((peer) => peer !== successor && !peer.leaving).map((peer) => peer.clientId)
-      const outcome = await this.#handOver(successor, { snapshot, expected, stepTimeout: this.#settings.handoverTimeout, freePort })
+      const plan = { snapshot, expected, together: this.#closingTogether, stepTimeout: this.#settings.handoverTimeout, freePort }
+      const outcome = await this.#handOver(successor, plan)
       if (outcome === 'taken') return true
       // The port was freed for that successor alone: a second copy must never be served.
       if (outcome === 'undecided') return false

@@ -22,7 +22,7 @@ export const PUSH_OVERFLOW = 2
 /**
  * A handover, between a closing host and the successor it chose:
  *
- *   host -> successor   PUSH_HANDOVER (parts of the state) ..., PUSH_HANDOVER_END [clock, expected]
+ *   host -> successor   PUSH_HANDOVER (parts of the state) ..., PUSH_HANDOVER_END [clock, expected, together]
  *   successor -> host   handoverPrepared (the state is open, ready to bind)
  *   host -> successor   PUSH_PORT_FREE (the host stopped listening)  or  PUSH_HANDOVER_CANCEL
  *   successor -> host   handoverReady (bound and serving)  or  handoverFailed (could not bind)
