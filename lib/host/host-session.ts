@@ -60,7 +60,10 @@ export class HostSession {
         this.#engine.applied.forget(this.owner)
         return [0, null]
       case STATS: return [0, this.#describeHost()]
-      case DESCRIBE_KEYS: return [0, this.#engine.state.describe(args[0] as string)]
+      case DESCRIBE_KEYS: {
+        const page = this.#engine.state.describePage(args[0] as string, args[1] as string, args[2] as number)
+        return [0, [page.cursor, page.items]]
+      }
       default: return this.#engine.execute(this.store, id, op, args)
     }
   }

@@ -72,7 +72,13 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   op('handoverReady', [], false),
   // Inspection: what `app.shared.stats()` and the inspect command show.
   op('stats', [], false),
-  op('describeKeys', ['string'], false)
+  // A page of [key, bytes, ms left] rows: prefix, cursor, count.
+  op('describeKeys', ['string', 'string', 'token'], false),
+  // Pages of a walk over a prefix: prefix, cursor ('' to start), count (and a byte budget for
+  // values); the reply is [next cursor ('' when done), items]. Whole-map reads are made of these,
+  // so no reply outgrows a frame and no request holds the host for long.
+  op('scan', ['string', 'string', 'token', 'token'], false),
+  op('scanKeys', ['string', 'string', 'token', 'token'], false)
 ])
 
 export type OpName = typeof OPS[number]['name']

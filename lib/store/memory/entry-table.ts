@@ -1,0 +1,82 @@
+import type { StoredValue } from './stored-value'
+
+// The columns grow by whole segments, never by copying what they hold, so adding the ten
+// millionth key costs what adding the first did.
+const SEGMENT_BITS = 16
+const SEGMENT_SIZE = 1 << SEGMENT_BITS
+const SEGMENT_MASK = SEGMENT_SIZE - 1
+
+/**
+ * The host's entries, one slot each, in columns instead of an object per entry: a Map from key
+ * to slot number (a small integer, kept inside the Map), then per slot the stored value, its
+ * version and its deadline in typed arrays. A freed slot is reused by the next key added.
+ */
+export class EntryTable {
+  readonly #slots = new Map<string, number>()
+  readonly #values: StoredValue[][] = []
+  readonly #versions: Float64Array[] = []
+  readonly #deadlines: Float64Array[] = []
+  readonly #free: number[] = []
+  #end = 0
+
+  get size (): number {
+    return this.#slots.size
+  }
+
+  slotOf (key: string): number | undefined {
+    return this.#slots.get(key)
+  }
+
+  add (key: string, value: StoredValue, version: number, deadline: number): number {
+    let slot = this.#free.pop()
+    if (slot === undefined) {
+      slot = this.#end++
+      if ((slot & SEGMENT_MASK) === 0) this.#grow()
+    }
+    this.#slots.set(key, slot)
+    this.write(slot, value, version, deadline)
+    return slot
+  }
+
+  remove (key: string, slot: number): void {
+    this.#slots.delete(key)
+    // The value goes now, not when the slot is next used.
+    ;(this.#values[slot >>> SEGMENT_BITS] as StoredValue[])[slot & SEGMENT_MASK] = 0
+    this.#free.push(slot)
+  }
+
+  write (slot: number, value: StoredValue, version: number, deadline: number): void {
+    const segment = slot >>> SEGMENT_BITS
+    const offset = slot & SEGMENT_MASK
+    ;(this.#values[segment] as StoredValue[])[offset] = value
+    ;(this.#versions[segment] as Float64Array)[offset] = version
+    ;(this.#deadlines[segment] as Float64Array)[offset] = deadline
+  }
+
+  value (slot: number): StoredValue {
+    return (this.#values[slot >>> SEGMENT_BITS] as StoredValue[])[slot & SEGMENT_MASK] as StoredValue
+  }
+
+  setValue (slot: number, value: StoredValue): void {
+    (this.#values[slot >>> SEGMENT_BITS] as StoredValue[])[slot & SEGMENT_MASK] = value
+  }
+
+  version (slot: number): number {
+    return (this.#versions[slot >>> SEGMENT_BITS] as Float64Array)[slot & SEGMENT_MASK] as number
+  }
+
+  /** Epoch ms, or 0 for no expiry. */
+  deadline (slot: number): number {
+    return (this.#deadlines[slot >>> SEGMENT_BITS] as Float64Array)[slot & SEGMENT_MASK] as number
+  }
+
+  setDeadline (slot: number, deadline: number): void {
+    (this.#deadlines[slot >>> SEGMENT_BITS] as Float64Array)[slot & SEGMENT_MASK] = deadline
+  }
+
+  #grow (): void {
+    this.#values.push(new Array<StoredValue>(SEGMENT_SIZE).fill(0))
+    this.#versions.push(new Float64Array(SEGMENT_SIZE))
+    this.#deadlines.push(new Float64Array(SEGMENT_SIZE))
+  }
+}
