@@ -36,7 +36,7 @@ const OP = {
 } as const
 
 // Whole-prefix reads ask for pages of this many items; the host caps a page by bytes too.
-const KEYS_PAGE = 10_000
+const KEYS_PAGE = 2000
 const ENTRIES_PAGE = 1000
 // A page's replies use at most this share of the frame limit, and no more than PAGE_MAX_BYTES:
 // larger pages save little, and hold the host longer.
