@@ -9,12 +9,13 @@ const SEGMENT_MASK = SEGMENT_SIZE - 1
 /**
  * The host's entries, one slot each, in columns instead of an object per entry: a Map from key
  * to slot number (a small integer, kept inside the Map), then per slot the stored value, its
- * version and its deadline in typed arrays. A freed slot is reused by the next key added.
+ * version (32 bits: see MemoryState's clock) and its deadline in typed arrays. A freed slot is
+ * reused by the next key added.
  */
 export class EntryTable {
   readonly #slots = new Map<string, number>()
   readonly #values: StoredValue[][] = []
-  readonly #versions: Float64Array[] = []
+  readonly #versions: Uint32Array[] = []
   readonly #deadlines: Float64Array[] = []
   readonly #free: number[] = []
   #end = 0
@@ -49,7 +50,7 @@ export class EntryTable {
     const segment = slot >>> SEGMENT_BITS
     const offset = slot & SEGMENT_MASK
     ;(this.#values[segment] as StoredValue[])[offset] = value
-    ;(this.#versions[segment] as Float64Array)[offset] = version
+    ;(this.#versions[segment] as Uint32Array)[offset] = version
     ;(this.#deadlines[segment] as Float64Array)[offset] = deadline
   }
 
@@ -62,7 +63,7 @@ export class EntryTable {
   }
 
   version (slot: number): number {
-    return (this.#versions[slot >>> SEGMENT_BITS] as Float64Array)[slot & SEGMENT_MASK] as number
+    return (this.#versions[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] as number
   }
 
   /** Epoch ms, or 0 for no expiry. */
@@ -76,7 +77,7 @@ export class EntryTable {
 
   #grow (): void {
     this.#values.push(new Array<StoredValue>(SEGMENT_SIZE).fill(0))
-    this.#versions.push(new Float64Array(SEGMENT_SIZE))
+    this.#versions.push(new Uint32Array(SEGMENT_SIZE))
     this.#deadlines.push(new Float64Array(SEGMENT_SIZE))
   }
 }

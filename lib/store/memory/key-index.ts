@@ -36,8 +36,11 @@ export class KeyIndex {
     chunk.splice(position, 0, key)
     if (position === 0) this.#firsts[at] = key
     if (chunk.length > CHUNK_MAX) {
-      const upper = chunk.splice(chunk.length >>> 1)
-      this.#chunks.splice(at + 1, 0, upper)
+      // Two new arrays of exactly their size: a chunk cut down in place would keep its whole
+      // capacity, and half of it would never be used.
+      const half = chunk.length >>> 1
+      const upper = chunk.slice(half)
+      this.#chunks.splice(at, 1, chunk.slice(0, half), upper)
       this.#firsts.splice(at + 1, 0, upper[0] as string)
     }
   }

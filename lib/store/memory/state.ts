@@ -41,6 +41,7 @@ const MAX_PAGE_ITEMS = 10_000
 const VISITS_PER_ITEM = 4
 // Per item of a page, on top of the key and value bytes: MessagePack headers and the array.
 const ITEM_OVERHEAD_BYTES = 16
+const VERSION_RANGE = 2 ** 32
 
 /** A cursor names the last key a page returned, so a walk resumes after it whatever changed. */
 function cursorAfter (key: string): string {
@@ -350,7 +351,7 @@ export class MemoryState {
 
   /** Stores `stored` under `key` (`raw`: its bytes, when the caller has them). */
   #write (key: string, slot: number | undefined, stored: StoredValue, expiresAt: number, raw: Encoded | undefined): void {
-    const version = ++this.#clock
+    const version = this.#tick()
     if (slot === undefined) {
       this.#table.add(key, stored, version, expiresAt)
       this.#index.add(key)
@@ -362,6 +363,17 @@ export class MemoryState {
     const bytes = raw ?? rawOf(stored, this.#codec)
     this.onChange?.(['put', key, bytes, expiresAt])
     this.#emit('set', key, bytes)
+  }
+
+  /**
+   * The next version. A key keeps the clock's low 32 bits: a version only has to differ from the
+   * key's earlier ones while an `update` of it runs, and four billion writes of the whole map
+   * inside one update's read and write is out of reach. 0 stays "absent".
+   */
+  #tick (): number {
+    let version = ++this.#clock % VERSION_RANGE
+    if (version === 0) version = ++this.#clock % VERSION_RANGE
+    return version
   }
 
   #remove (key: string, slot: number): void {
