@@ -170,7 +170,8 @@ export class HostServer {
     // The entries go a part at a time, with a turn of the event loop between parts, so a large
     // state never holds the loop; nothing changes meanwhile, as the host is frozen.
     for (const part of this.engine.state.snapshotParts(successor.maxFrameBytes * HANDOVER_PART_SHARE)) {
-      successor.push([PUSH_ID, PUSH_HANDOVER, 'entries', part])
+      // A successor that left takes nothing more; the next one gets the whole state again.
+      if (!successor.push([PUSH_ID, PUSH_HANDOVER, 'entries', part])) break
       await nextTurn()
     }
     const snapshot = this.engine.snapshot({ entries: false })

@@ -149,9 +149,9 @@ export class MemoryState {
   }
 
   /** `[key, encoded bytes, ms left or -1]` per key, for inspection, a page at a time. */
-  describePage (prefix: string, cursor: string, count: number): Page<[string, number, number]> {
+  describePage (prefix: string, cursor: string, count: number, maxBytes = Infinity): Page<[string, number, number]> {
     const now = Date.now()
-    return this.#page(prefix, cursor, count, Infinity, (key, slot) => {
+    return this.#page(prefix, cursor, count, maxBytes, (key, slot) => {
       const deadline = this.#table.deadline(slot)
       const row: [string, number, number] = [key, rawLength(this.#table.value(slot), this.#codec), deadline === 0 ? -1 : Math.max(0, deadline - now)]
       return [row, key.length * 3]
