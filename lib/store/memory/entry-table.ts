@@ -6,14 +6,37 @@ const SEGMENT_BITS = 16
 const SEGMENT_SIZE = 1 << SEGMENT_BITS
 const SEGMENT_MASK = SEGMENT_SIZE - 1
 
+// Keys spread over this many Maps. A Map grows by rehashing every entry in one go, which at
+// millions of keys holds the event loop for seconds, and holds at most 2^24 entries; each shard
+// holds a 256th of the keys, so its growth is a short pause and the limit is far away.
+const SHARD_BITS = 8
+const SHARD_MASK = (1 << SHARD_BITS) - 1
+// Keys are hashed on at most this many code units from each end: enough to spread ids, cheap for
+// long keys.
+const HASHED_UNITS = 32
+
+/** A shard for `key`: FNV-1a over its code units (both ends of a long key) and its length. */
+function shardOf (key: string): number {
+  const length = key.length
+  let hash = 0x811c9dc5 ^ length
+  if (length <= 2 * HASHED_UNITS) {
+    for (let i = 0; i < length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
+  } else {
+    for (let i = 0; i < HASHED_UNITS; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
+    for (let i = length - HASHED_UNITS; i < length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
+  }
+  return (hash ^ (hash >>> 16)) & SHARD_MASK
+}
+
 /**
- * The host's entries, one slot each, in columns instead of an object per entry: a Map from key
- * to slot number (a small integer, kept inside the Map), then per slot the stored value, its
+ * The host's entries, one slot each, in columns instead of an object per entry: Maps (sharded,
+ * see above) from key to slot number (a small integer, kept inside the Map), then per slot the stored value, its
  * version (32 bits: see MemoryState's clock) and its deadline in typed arrays. A freed slot is
  * reused by the next key added.
  */
 export class EntryTable {
-  readonly #slots = new Map<string, number>()
+  readonly #shards = Array.from({ length: SHARD_MASK + 1 }, () => new Map<string, number>())
+  #size = 0
   readonly #values: StoredValue[][] = []
   readonly #versions: Uint32Array[] = []
   readonly #deadlines: Float64Array[] = []
@@ -21,11 +44,11 @@ export class EntryTable {
   #end = 0
 
   get size (): number {
-    return this.#slots.size
+    return this.#size
   }
 
   slotOf (key: string): number | undefined {
-    return this.#slots.get(key)
+    return (this.#shards[shardOf(key)] as Map<string, number>).get(key)
   }
 
   add (key: string, value: StoredValue, version: number, deadline: number): number {
@@ -34,13 +57,15 @@ export class EntryTable {
       slot = this.#end++
       if ((slot & SEGMENT_MASK) === 0) this.#grow()
     }
-    this.#slots.set(key, slot)
+    ;(this.#shards[shardOf(key)] as Map<string, number>).set(key, slot)
+    this.#size++
     this.write(slot, value, version, deadline)
     return slot
   }
 
   remove (key: string, slot: number): void {
-    this.#slots.delete(key)
+    ;(this.#shards[shardOf(key)] as Map<string, number>).delete(key)
+    this.#size--
     // The value goes now, not when the slot is next used.
     ;(this.#values[slot >>> SEGMENT_BITS] as StoredValue[])[slot & SEGMENT_MASK] = 0
     this.#free.push(slot)
