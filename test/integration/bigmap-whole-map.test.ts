@@ -1,5 +1,5 @@
 import { freePort } from '../helpers/ports'
-import { TEST_KEY } from '../helpers/processes'
+import { TEST_KEY, waitFor } from '../helpers/processes'
 import { Teardown } from '../helpers/teardown'
 import { launch, WorkerProcess } from '../helpers/worker-process'
 
@@ -65,4 +65,16 @@ test(`entries and keys of ${KEYS} keys arrive whole while another worker's gets 
   await reader.call('clear')
   expect(await prober.call('size')).toBe(0)
   expect(await prober.call('keys', 'big:')).toEqual([])
+})
+
+test(`a host that closes hands all ${KEYS} keys to its successor, in parts`, async () => {
+  const port = await freePort()
+  const options = { port, key: TEST_KEY, maxFrameBytes: MAX_FRAME_BYTES }
+  const host = await startWorker(options)
+  const successor = await startWorker(options)
+  await host.call('fill', 'big:', KEYS)
+  await host.call('close')
+  await waitFor(async () => await successor.call('role') === 'host', 20000, 'the successor to host')
+  const read = await successor.call<TimedRead>('timedRead', 'entries', 'big:')
+  expect(read).toMatchObject({ count: KEYS, distinct: KEYS, wrongValues: 0 })
 })
