@@ -61,7 +61,7 @@ async function connect (endpoint: Endpoint, key: Buffer): Promise<Caller> {
 }
 
 // Rows per request: the host answers each page in one short step, however many keys it holds.
-const DESCRIBE_PAGE = 5000
+const DESCRIBE_PAGE = 1000
 
 async function describeKeys (call: Caller, prefix: string): Promise<Array<[string, number, number]>> {
   const rows: Array<[string, number, number]> = []

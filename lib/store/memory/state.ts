@@ -38,6 +38,8 @@ export type StateChange =
 // A page never holds more than this many items, nor looks at more than VISITS_PER_ITEM times as
 // many keys (expired ones are skipped), so one page is a short task whatever its caller asks.
 const MAX_PAGE_ITEMS = 10_000
+// A part of a snapshot holds fewer: its caller takes parts back to back, a turn apart.
+const SNAPSHOT_PART_ITEMS = 2000
 const VISITS_PER_ITEM = 4
 // Per item of a page, on top of the key and value bytes: MessagePack headers and the array.
 const ITEM_OVERHEAD_BYTES = 16
@@ -269,14 +271,14 @@ export class MemoryState {
   }
 
   /**
-   * The same entries as `snapshot`, a part of at most about `maxBytes` (and MAX_PAGE_ITEMS) at a
+   * The same entries as `snapshot`, a part of at most about `maxBytes` (and SNAPSHOT_PART_ITEMS) at a
    * time, so a caller can send or write each part and yield before it asks for the next. Walked
    * by key: a key changed between two parts is seen with its value at the time its part was made.
    */
   * snapshotParts (maxBytes: number): Generator<Array<[string, Encoded, number]>> {
     let cursor = ''
     do {
-      const page = this.#page('', cursor, MAX_PAGE_ITEMS, maxBytes, (key, slot) => {
+      const page = this.#page('', cursor, SNAPSHOT_PART_ITEMS, maxBytes, (key, slot) => {
         const raw = rawOf(this.#table.value(slot), this.#codec)
         const entry: [string, Encoded, number] = [key, raw, this.#table.deadline(slot)]
         return [entry, key.length * 3 + raw.length]
