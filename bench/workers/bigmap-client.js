@@ -31,18 +31,20 @@ main(async () => {
       }))
       return done / (Number(process.hrtime.bigint() - started) / 1e9)
     },
-    // µs per call, the median of `calls` calls made one after another.
-    latency: async ({ op, arg, calls }) => {
-      const times = []
-      for (let i = 0; i < calls; i++) {
-        const started = process.hrtime.bigint()
-        const result = await shared[op](arg)
-        times.push(Number(process.hrtime.bigint() - started) / 1000)
-        if (op === 'keys' && i === 0) times.matches = result.length
+    // µs per call of each of `calls` ([op, arg] pairs), the median of `rounds` rounds made one
+    // call after another, the calls of a round in turn, so every call sees the same conditions.
+    latency: async ({ calls, rounds }) => {
+      const times = calls.map(() => [])
+      let matches
+      for (let round = 0; round < rounds; round++) {
+        for (const [i, [op, arg]] of calls.entries()) {
+          const started = process.hrtime.bigint()
+          const result = await shared[op](arg)
+          times[i].push(Number(process.hrtime.bigint() - started) / 1000)
+          if (op === 'keys') matches = result.length
+        }
       }
-      const matches = times.matches
-      times.sort((a, b) => a - b)
-      return { us: times[Math.floor(times.length / 2)], matches }
+      return { us: times.map((list) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)]), matches }
     },
     wholeRead: async ({ op }) => {
       const started = process.hrtime.bigint()
