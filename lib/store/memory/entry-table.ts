@@ -39,7 +39,8 @@ export class EntryTable {
   #size = 0
   readonly #values: StoredValue[][] = []
   readonly #versions: Uint32Array[] = []
-  readonly #deadlines: Float64Array[] = []
+  /** A segment's deadlines exist once one of its keys has one: a map without ttls has none. */
+  readonly #deadlines: Array<Float64Array | undefined> = []
   readonly #free: number[] = []
   #end = 0
 
@@ -76,7 +77,7 @@ export class EntryTable {
     const offset = slot & SEGMENT_MASK
     ;(this.#values[segment] as StoredValue[])[offset] = value
     ;(this.#versions[segment] as Uint32Array)[offset] = version
-    ;(this.#deadlines[segment] as Float64Array)[offset] = deadline
+    this.#setDeadline(segment, offset, deadline)
   }
 
   value (slot: number): StoredValue {
@@ -93,16 +94,26 @@ export class EntryTable {
 
   /** Epoch ms, or 0 for no expiry. */
   deadline (slot: number): number {
-    return (this.#deadlines[slot >>> SEGMENT_BITS] as Float64Array)[slot & SEGMENT_MASK] as number
+    return this.#deadlines[slot >>> SEGMENT_BITS]?.[slot & SEGMENT_MASK] ?? 0
   }
 
   setDeadline (slot: number, deadline: number): void {
-    (this.#deadlines[slot >>> SEGMENT_BITS] as Float64Array)[slot & SEGMENT_MASK] = deadline
+    this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
   }
 
   #grow (): void {
     this.#values.push(new Array<StoredValue>(SEGMENT_SIZE).fill(0))
     this.#versions.push(new Uint32Array(SEGMENT_SIZE))
-    this.#deadlines.push(new Float64Array(SEGMENT_SIZE))
+    this.#deadlines.push(undefined)
+  }
+
+  #setDeadline (segment: number, offset: number, deadline: number): void {
+    let deadlines = this.#deadlines[segment]
+    if (deadlines === undefined) {
+      if (deadline === 0) return
+      deadlines = new Float64Array(SEGMENT_SIZE)
+      this.#deadlines[segment] = deadlines
+    }
+    deadlines[offset] = deadline
   }
 }
