@@ -244,8 +244,9 @@ export class MemoryState {
   expireAt (key: string, expiresAt: number): boolean {
     const slot = this.#find(key)
     if (slot === undefined) return false
+    const previous = this.#table.deadline(slot)
     this.#table.setDeadline(slot, expiresAt)
-    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt)
+    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt, previous)
     this.onChange?.(['expiry', key, expiresAt])
     return true
   }
@@ -354,13 +355,14 @@ export class MemoryState {
   /** Stores `stored` under `key` (`raw`: its bytes, when the caller has them). */
   #write (key: string, slot: number | undefined, stored: StoredValue, expiresAt: number, raw: Encoded | undefined): void {
     const version = this.#tick()
+    const previous = slot === undefined ? 0 : this.#table.deadline(slot)
     if (slot === undefined) {
       this.#table.add(key, stored, version, expiresAt)
       this.#index.add(key)
     } else {
       this.#table.write(slot, stored, version, expiresAt)
     }
-    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt)
+    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt, previous)
     if (this.onChange === undefined && this.#watchers.size === 0) return
     const bytes = raw ?? rawOf(stored, this.#codec)
     this.onChange?.(['put', key, bytes, expiresAt])
