@@ -63,6 +63,15 @@ describe('KeyIndex', () => {
     expect(seen).toHaveLength(5000)
   })
 
+  test('keys added in order, as a handover sends them, read back in order', () => {
+    const index = new KeyIndex()
+    const keys = Array.from({ length: 5000 }, (_, i) => `k:${String(i).padStart(5, '0')}`)
+    for (const key of keys) index.add(key)
+    index.add('k:02500x')
+    index.add('a')
+    expect(read(index, '')).toEqual(['a', ...keys.slice(0, 2501), 'k:02500x', ...keys.slice(2501)])
+  })
+
   test('clear empties it', () => {
     const index = new KeyIndex()
     for (let i = 0; i < 3000; i++) index.add(`x${i}`)

@@ -35,7 +35,13 @@ export class KeyIndex {
     const position = search(chunk, key, false)
     chunk.splice(position, 0, key)
     if (position === 0) this.#firsts[at] = key
-    if (chunk.length > CHUNK_MAX) {
+    if (chunk.length > CHUNK_MAX && position === CHUNK_MAX && at === this.#chunks.length - 1) {
+      // Keys arriving in order (a handover, a reloaded log) start a new last chunk and leave the
+      // full one full: halving would leave every chunk behind them half empty for good.
+      chunk.pop()
+      this.#chunks.push([key])
+      this.#firsts.push(key)
+    } else if (chunk.length > CHUNK_MAX) {
       // Two new arrays of exactly their size: a chunk cut down in place would keep its whole
       // capacity, and half of it would never be used.
       const half = chunk.length >>> 1
