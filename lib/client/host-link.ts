@@ -29,6 +29,8 @@ export interface LinkSettings extends ConnectionSettings {
   timeout: number
   connectTimeout: number
   handshakeTimeout: number
+  maxConnections: number
+  maxHandshakes: number
   log: LinkLog
   /** Builds the engine when this worker becomes host: empty, loaded from disk, or handed over. */
   openEngine: (handedOver: EngineSnapshot | undefined) => Promise<HostEngine>
@@ -162,6 +164,9 @@ export class HostLink {
       key: this.#settings.key,
       maxFrameBytes: this.#settings.maxFrameBytes,
       handshakeTimeout: this.#settings.handshakeTimeout,
+      maxConnections: this.#settings.maxConnections,
+      maxHandshakes: this.#settings.maxHandshakes,
+      tls: this.#settings.tls,
       handoverTimeout: this.#settings.connectTimeout,
       warn: (message, error) => log.warn(message, error)
     })
