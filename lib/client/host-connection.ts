@@ -174,9 +174,13 @@ export class HostConnection implements Transport {
   }
 }
 
+/**
+ * A failed TLS handshake: OpenSSL's errors (ERR_SSL_*), Node's (ERR_TLS_*), and certificate
+ * verdicts (SELF_SIGNED_CERT_IN_CHAIN...), which unlike a socket's errors name no system call.
+ */
 function isTlsFailure (error: Error | undefined): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code
-  return code !== undefined && (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_'))
+  const { code, syscall } = (error ?? {}) as NodeJS.ErrnoException
+  return code !== undefined && (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || syscall === undefined)
 }
 
 function handshakeFailure (error: unknown, where: string): Error {
