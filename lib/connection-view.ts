@@ -9,7 +9,7 @@ import { TLSSocket } from 'node:tls'
  *
  * - TCP: the worker's address and port, then the host's. A relay's own connection to the host
  *   leaves from another port, and the worker reached the relay at another address or port.
- * - a unix socket path: the path and the identity (device, inode) of the socket file. The host
+ * - a unix socket path: the identity (device, inode) of the socket file. The host
  *   records it when it binds; the worker reads it before it connects and again once connected,
  *   so a relay's file put in place of the host's shows another inode.
  * - the abstract local socket: its name. A relay holding the name forwards to the host's TCP port,
@@ -42,9 +42,12 @@ export function socketFileId (path: string): string | undefined {
   }
 }
 
+/**
+ * A socket file is known by its identity alone, so that two spellings of one path (relative,
+ * through a symlink) agree; an abstract socket has no file, and is known by its name.
+ */
 export function unixView (path: string, fileId: string | undefined): string {
-  const name = path.replace(/^\0/, '@')
-  return fileId === undefined ? `unix ${name}` : `unix ${name} ${fileId}`
+  return fileId === undefined ? `unix ${path.replace(/^\0/, '@')}` : `unix file ${fileId}`
 }
 
 // A dual-stack listener sees an IPv4 peer as ::ffff:a.b.c.d, where the peer sees a.b.c.d.
