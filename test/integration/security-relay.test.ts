@@ -32,15 +32,28 @@ function expectNeverSeen (relay: Relay, secret: string): void {
   expect(relay.captured.includes(Buffer.from(secret))).toBe(false)
 }
 
+/**
+ * Shown the host's view, a worker sends nothing at all through the relay; shown its own, it
+ * answers the challenge (which proves the relay did fool it that far) and nothing after.
+ */
+function expectWorkerBytes (relay: Relay, rewriteView: boolean): void {
+  if (rewriteView) expect(relay.fromWorkers).toBeGreaterThan(0)
+  else expect(relay.fromWorkers).toBe(0)
+}
+
 /** Writes a session record through `writer` and reads it back through `reader`. */
 async function roundTrip (writer: WorkerProcess, reader: WorkerProcess, secret: string): Promise<void> {
   await writer.call('set', 'session:alice', { user: 'alice', token: secret })
   expect(await reader.call('get', 'session:alice')).toEqual({ user: 'alice', token: secret })
 }
 
-test('a relay holding the local socket name at start-up gets nothing: the worker refuses it, says so, and uses TCP', async () => {
+// A relay either passes the host's challenge on as it is (the worker sees the views differ and
+// stops there), or shows the worker its own view (the worker answers, and the host refuses).
+const RELAYS: Array<[string, boolean]> = [['that passes the challenge on', false], ['that rewrites the view in the challenge', true]]
+
+test.each(RELAYS)('a relay holding the local socket name at start-up, %s, gets nothing: the worker refuses it, says so, and uses TCP', async (_, rewriteView) => {
   const port = await freePort()
-  const relay = await Relay.listen({ path: localName(port) }, { port }, forgedSet('forged'), teardown)
+  const relay = await Relay.listen({ path: localName(port) }, { port }, forgedSet('forged'), teardown, rewriteView)
   const options = { port, key: TEST_KEY }
   const host = await startWorker(teardown, options)
   const client = await startWorker(teardown, options)
@@ -52,6 +65,7 @@ test('a relay holding the local socket name at start-up gets nothing: the worker
   expect(relay.accepted).toBeGreaterThan(0)
   await waitFor(() => client.output.includes('refused the local socket'), 10000, 'the warning about the relay')
   expect(client.output).toContain('FST_SHARED_STATE_AUTH')
+  expectWorkerBytes(relay, rewriteView)
   expectNeverSeen(relay, secret)
   expect(await host.call('has', 'forged')).toBe(false)
 })
@@ -85,31 +99,33 @@ test('a relay that takes the local socket name after the host is killed gets not
   await roundTrip(newHost, client, secret)
   expect((relay as Relay).accepted).toBeGreaterThan(0)
   await waitFor(() => client.output.includes('refused the local socket'), 10000, 'the warning about the relay')
+  expectWorkerBytes(relay as Relay, false)
   expectNeverSeen(relay as Relay, secret)
   expect(await newHost.call('has', 'forged')).toBe(false)
 })
 
-test('a worker pointed at a relay port that forwards to the host fails registration with FST_SHARED_STATE_AUTH', async () => {
+test.each(RELAYS)('a worker pointed at a relay port %s fails registration with FST_SHARED_STATE_AUTH', async (_, rewriteView) => {
   const hostPort = await freePort()
   const relayPort = await freePort()
   const host = await startWorker(teardown, { port: hostPort, key: TEST_KEY })
-  const relay = await Relay.listen({ port: relayPort }, { port: hostPort }, forgedSet('forged'), teardown)
+  const relay = await Relay.listen({ port: relayPort }, { port: hostPort }, forgedSet('forged'), teardown, rewriteView)
   const secret = uniqueSecret()
   // Defaults are written right after registration: the first thing a relay would read.
   const failure = await startFailure({ port: relayPort, key: TEST_KEY, defaults: { session: secret } })
   expect(failure.code).toBe('FST_SHARED_STATE_AUTH')
-  expect(failure.message).toContain('relays it')
+  expect(failure.message).toContain(rewriteView ? 'refused this worker\'s key' : 'relays it')
   // The inspect command refuses the relay the same way.
   const inspect = await runInspect(teardown, ['inspect', '--port', String(relayPort)], TEST_KEY)
   expect(inspect.code).toBe(1)
   expect(inspect.stderr).toContain('FST_SHARED_STATE_AUTH')
-  expect(relay.accepted).toBe(2)
+  expect(relay.accepted).toBeGreaterThanOrEqual(2)
+  expectWorkerBytes(relay, rewriteView)
   expectNeverSeen(relay, secret)
   expect(await host.call('has', 'forged')).toBe(false)
   expect(await host.call('has', 'session')).toBe(false)
 })
 
-test('a relay put in place of the host\'s socket file is refused: a new worker fails with FST_SHARED_STATE_AUTH, the others go on', async () => {
+test.each(RELAYS)('a relay put in place of the host\'s socket file, %s, is refused: a new worker fails with FST_SHARED_STATE_AUTH, the others go on', async (_, rewriteView) => {
   const dir = await mkdtemp(join(tmpdir(), 'shared-state-relay-'))
   teardown.add(() => rm(dir, { recursive: true, force: true }))
   const path = join(dir, 'state.sock')
@@ -117,11 +133,12 @@ test('a relay put in place of the host\'s socket file is refused: a new worker f
   const client = await startWorker(teardown, { path, key: TEST_KEY })
   // The relay moves the host's socket file aside and listens at its path, forwarding there.
   await rename(path, `${path}.real`)
-  const relay = await Relay.listen({ path }, { path: `${path}.real` }, forgedSet('forged'), teardown)
+  const relay = await Relay.listen({ path }, { path: `${path}.real` }, forgedSet('forged'), teardown, rewriteView)
   const secret = uniqueSecret()
   const failure = await startFailure({ path, key: TEST_KEY, defaults: { session: secret } })
   expect(failure.code).toBe('FST_SHARED_STATE_AUTH')
   expect(relay.accepted).toBeGreaterThan(0)
+  expectWorkerBytes(relay, rewriteView)
   expectNeverSeen(relay, secret)
   expect(await host.call('has', 'forged')).toBe(false)
   expect(await host.call('has', 'session')).toBe(false)
