@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { getOnce } from '../helpers/http'
 import { freePort } from '../helpers/ports'
 import { ROOT, stopProcess, TEST_KEY, waitFor } from '../helpers/processes'
+import { RawPeer } from '../helpers/raw-peer'
 import { Teardown } from '../helpers/teardown'
 import { startWorker } from '../helpers/worker-process'
 
@@ -67,4 +68,34 @@ test('2,000 idle strangers against a host limited to 1,024 descriptors: its HTTP
   expect(await late.call('incr', 'visits')).toBe(3)
   expect((await getOnce(url, '/incr/visits')).body).toBe('4')
   expect(flood.exitCode).toBeNull()
+})
+
+test('at maxHandshakes the oldest stranger makes room; at maxConnections, all authenticated, a newcomer is refused', async () => {
+  const port = await freePort()
+  await startWorker(teardown, { port, key: TEST_KEY, maxConnections: 4, maxHandshakes: 2, handshakeTimeout: 600000 })
+  /** A raw peer whose challenge has arrived: the host has adopted it. */
+  async function stranger (): Promise<RawPeer> {
+    const peer = await RawPeer.connect({ port }, teardown)
+    await waitFor(() => peer.messages.length > 0, 10000, 'the challenge')
+    return peer
+  }
+  const first = await stranger()
+  const second = await stranger()
+  const third = await stranger()
+  await first.waitClosed()
+  expect([second.closed, third.closed]).toEqual([false, false])
+  await second.handshake(TEST_KEY)
+  await third.handshake(TEST_KEY)
+  const fourth = await stranger()
+  const fifth = await stranger()
+  // Four connections, two of them pending: the sixth evicts the oldest pending one, the fourth.
+  const sixth = await stranger()
+  await fourth.waitClosed()
+  await fifth.handshake(TEST_KEY)
+  await sixth.handshake(TEST_KEY)
+  // Four authenticated connections and none pending: a seventh is closed without a challenge.
+  const seventh = await RawPeer.connect({ port }, teardown)
+  await seventh.waitClosed()
+  expect(seventh.messages).toEqual([])
+  expect([second, third, fifth, sixth].map((peer) => peer.closed)).toEqual([false, false, false, false])
 })
