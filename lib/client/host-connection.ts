@@ -81,7 +81,9 @@ export class HostConnection implements Transport {
       const handshake = new ClientHandshake(settings.key, settings.clientId, settings.info)
       let phase: Phase = 'connecting'
       let connection: HostConnection | undefined
-      const timer = setTimeout(() => fail(new SharedStatePortTakenError(`${where} (no greeting within the connect timeout${settings.tls === undefined ? '; a host with "tls" greets only after a TLS handshake' : ''})`)),
+      // A host with tls says nothing until a TLS handshake: a worker without tls waits in vain.
+      const silence = settings.tls === undefined ? '; a host with "tls" greets only after a TLS handshake' : ''
+      const timer = setTimeout(() => fail(new SharedStatePortTakenError(`${where} (no greeting within the connect timeout${silence})`)),
         Math.max(1, deadline - Date.now()))
 
       function fail (error: Error): void {
