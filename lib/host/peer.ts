@@ -32,8 +32,9 @@ export interface PeerContext {
 /**
  * One connection on the host. It starts untrusted, with the handshake frame limit and a deadline
  * that also covers a TLS handshake; a bad proof (anything after it is dropped unread), a late
- * answer or a malformed frame closes it without a word. Once authenticated, it hands requests from the op allowlist to its worker's session, and replies in any order (a lock
- * request waits while later requests are answered).
+ * answer or a malformed frame closes it without a word. Once authenticated, it hands requests
+ * from the op allowlist to its worker's session, and replies in any order (a lock request waits
+ * while later requests are answered).
  */
 export class Peer {
   readonly #context: PeerContext
