@@ -104,6 +104,29 @@ test('a relay that takes the local socket name after the host is killed gets not
   expect(await newHost.call('has', 'forged')).toBe(false)
 })
 
+test('a relay on the local socket name through a graceful handover gets nothing: the workers reconnect to the successor over TCP', async () => {
+  const port = await freePort()
+  const relay = await Relay.listen({ path: localName(port) }, { port }, forgedSet('forged'), teardown)
+  const options = { port, key: TEST_KEY, connectTimeout: 5000 }
+  const host = await startWorker(teardown, options)
+  const successor = await startWorker(teardown, options)
+  const client = await startWorker(teardown, options)
+  const before = uniqueSecret()
+  await roundTrip(client, host, before)
+  const refusalsBefore = client.output.split('refused the local socket').length
+  // The host hands its state to its oldest worker, and the others reconnect to that one.
+  await host.call('close')
+  await waitFor(async () => await successor.call('role') === 'host', 15000, 'the successor to host')
+  const after = uniqueSecret()
+  await roundTrip(client, successor, after)
+  expect(await client.call('get', 'session:alice')).toEqual({ user: 'alice', token: after })
+  await waitFor(() => client.output.split('refused the local socket').length > refusalsBefore, 10000, 'the refusal after the handover')
+  expectWorkerBytes(relay, false)
+  expectNeverSeen(relay, before)
+  expectNeverSeen(relay, after)
+  expect(await successor.call('has', 'forged')).toBe(false)
+})
+
 test.each(RELAYS)('a worker pointed at a relay port %s fails registration with FST_SHARED_STATE_AUTH', async (_, rewriteView) => {
   const hostPort = await freePort()
   const relayPort = await freePort()
