@@ -7,7 +7,7 @@ import { freePort } from '../helpers/ports'
 import { ROOT, stopProcess, TEST_KEY, waitFor } from '../helpers/processes'
 import { RawPeer } from '../helpers/raw-peer'
 import { Teardown } from '../helpers/teardown'
-import { startWorker } from '../helpers/worker-process'
+import { startFailure, startWorker } from '../helpers/worker-process'
 
 // Strangers at the door cost the workers nothing: 2,000 idle connections that never authenticate,
 // held open by another process, against a host whose descriptor limit is 1,024. The host keeps at
@@ -97,5 +97,8 @@ test('at maxHandshakes the oldest stranger makes room; at maxConnections, all au
   const seventh = await RawPeer.connect({ port }, teardown)
   await seventh.waitClosed()
   expect(seventh.messages).toEqual([])
+  // A worker then fails registration with a coded error.
+  const failure = await startFailure({ port, key: TEST_KEY, connectTimeout: 1500 })
+  expect(failure.code).toBe('FST_SHARED_STATE_PORT_TAKEN')
   expect([second, third, fifth, sixth].map((peer) => peer.closed)).toEqual([false, false, false, false])
 })
