@@ -28,7 +28,11 @@ async function openSocketBackend (fastify: FastifyInstance, options: ParsedOptio
     error: (message, error) => log.error({ err: error }, message)
   }))
   await link.start()
-  return { store: new ProxyStore(link, options.timeout), close: async () => {}, leaving: () => link.announceLeaving() }
+  return {
+    store: new ProxyStore(link, options.timeout, options.maxFrameBytes),
+    close: async () => {},
+    leaving: () => link.announceLeaving()
+  }
 }
 
 async function sharedState (fastify: FastifyInstance, rawOptions: SharedStateOptions): Promise<void> {

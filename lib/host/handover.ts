@@ -1,5 +1,6 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { PUSH_HANDOVER, PUSH_HANDOVER_CANCEL, PUSH_HANDOVER_END, PUSH_ID, PUSH_PORT_FREE } from '../protocol/messages'
-import type { EngineSnapshot } from './host-engine'
+import type { HostEngine } from './host-engine'
 import type { HandoverSignal, Peer } from './peer'
 
 // A handover part carries entries up to this share of the frame limit; one entry always fits,
@@ -37,7 +38,8 @@ function sendInParts<T> (successor: Peer, field: HandoverField, items: readonly 
 }
 
 export interface HandoverPlan {
-  snapshot: EngineSnapshot
+  /** The frozen host's engine: nothing changes in it while it is handed over. */
+  engine: HostEngine
   /** The other workers, which the successor waits for should it close in turn before they arrive. */
   expected: string[]
   /** Each step (prepare, bind) has this long; the whole is paced by progress, not one deadline. */
@@ -69,13 +71,11 @@ export class OutgoingHandover {
 
   async run (plan: HandoverPlan): Promise<HandoverOutcome> {
     const { successor } = this
-    const { snapshot } = plan
+    // Armed before the first part, so a successor that leaves meanwhile is heard.
     const prepared = this.#next(plan.stepTimeout)
-    sendInParts(successor, 'entries', snapshot.state.entries, ([key, raw]) => key.length + raw.length)
-    sendInParts(successor, 'tokens', snapshot.tokens, ([name]) => name.length)
-    sendInParts(successor, 'holders', snapshot.holders, ({ name, owner }) => name.length + owner.length)
-    sendInParts(successor, 'applied', snapshot.applied, ([clientId]) => clientId.length)
-    const sent = successor.push([PUSH_ID, PUSH_HANDOVER_END, snapshot.state.clock, plan.expected, plan.together])
+    const sent = await this.#sendState(plan)
+    // The step's time counts from the last part: a large state is paced by its progress.
+    if (this.#settle !== undefined) this.#timer?.refresh()
     const answer = sent ? await prepared : 'gone'
     if (answer !== 'prepared') {
       clearTimeout(this.#timer)
@@ -89,6 +89,24 @@ export class OutgoingHandover {
     successor.push([PUSH_ID, PUSH_PORT_FREE])
     const result = await bound
     return result === 'ready' ? 'taken' : 'undecided'
+  }
+
+  /**
+   * The entries go a part at a time, with a turn of the event loop between parts, so a large state
+   * never holds the loop. Resolves false once the successor is gone: it takes nothing more.
+   */
+  async #sendState (plan: HandoverPlan): Promise<boolean> {
+    const { successor } = this
+    const { engine } = plan
+    for (const part of engine.state.snapshotParts(successor.maxFrameBytes * HANDOVER_PART_SHARE)) {
+      if (!successor.push([PUSH_ID, PUSH_HANDOVER, 'entries', part])) return false
+      await nextTurn()
+    }
+    const snapshot = engine.snapshot({ entries: false })
+    sendInParts(successor, 'tokens', snapshot.tokens, ([name]) => name.length)
+    sendInParts(successor, 'holders', snapshot.holders, ({ name, owner }) => name.length + owner.length)
+    sendInParts(successor, 'applied', snapshot.applied, ([clientId]) => clientId.length)
+    return successor.push([PUSH_ID, PUSH_HANDOVER_END, snapshot.state.clock, plan.expected, plan.together])
   }
 
   get portFreed (): boolean {

@@ -1,5 +1,6 @@
 import type { Server, Socket } from 'node:net'
 import { SharedStateHostLostError } from '../errors'
+import type { TlsTransport } from '../tls-transport'
 import { OutgoingHandover, type HandoverOutcome } from './handover'
 import type { HostEngine } from './host-engine'
 import { HostSession, type HostDescription, type PushSink } from './host-session'
@@ -20,6 +21,12 @@ export interface HostSettings {
   /** This host took over while workers were closing together (it may be closing too). */
   closingTogether: boolean
   info: (message: string) => void
+  /** Connections kept open in all; more are closed at once. */
+  maxConnections: number
+  /** Connections kept open before they authenticate; at the cap the oldest is evicted. */
+  maxHandshakes: number
+  /** Wraps every accepted socket in TLS when the `tls` option is on. */
+  tls: TlsTransport | undefined
   /** The workers' call timeout: how long a worker keeps resending what it has not had answered. */
   timeout: number
   warn: (message: string, error?: Error) => void
@@ -45,6 +52,8 @@ export class HostServer {
   readonly #server: Server
   readonly #settings: HostSettings
   readonly #peers = new Set<Peer>()
+  /** Connections not yet authenticated, oldest first (a Set keeps insertion order). */
+  readonly #strangers = new Set<Peer>()
   readonly #byClient = new Map<string, Peer>()
   readonly #localOwners = new Set<string>()
   readonly #context: PeerContext
@@ -96,10 +105,36 @@ export class HostServer {
     return REPLY_GRACE_TIMEOUTS * this.#settings.timeout
   }
 
-  /** Serves a connection, also one accepted (and paused) before this host was ready. */
+  /**
+   * Serves a connection, also one accepted (and paused) before this host was ready. Strangers are
+   * bounded: at the cap on handshakes the oldest pending one makes room, so that a flood of idle
+   * connections costs the host a fixed number of descriptors and a worker arriving during it
+   * still gets in; at the cap on all connections a new one is refused, unless a pending one can
+   * make room.
+   */
   adopt (socket: Socket): void {
-    this.#peers.add(new Peer(socket, this.#context))
+    const { maxConnections, maxHandshakes, tls } = this.#settings
+    if (this.#strangers.size >= maxHandshakes || (this.#peers.size >= maxConnections && this.#strangers.size > 0)) {
+      this.#evictOldestStranger()
+    }
+    if (this.#peers.size >= maxConnections) {
+      socket.destroy()
+      return
+    }
+    // Resumed before TLS takes the socket over, so that neither reads what the other should.
     socket.resume()
+    const peer = new Peer(tls === undefined ? socket : tls.accept(socket), this.#context)
+    this.#peers.add(peer)
+    this.#strangers.add(peer)
+  }
+
+  #evictOldestStranger (): void {
+    const oldest = this.#strangers.values().next().value as Peer | undefined
+    if (oldest === undefined) return
+    // Forgotten now rather than on its close event, so the next arrival counts right.
+    this.#strangers.delete(oldest)
+    this.#peers.delete(oldest)
+    oldest.destroy()
   }
 
   /** The host worker's own session, as owner `clientId`. */
@@ -166,7 +201,6 @@ export class HostServer {
   }
 
   async #handOverToAWorker (freePort: () => void): Promise<boolean> {
-    const snapshot = this.engine.snapshot()
     const tried = new Set<Peer>()
     let waitUntil = Date.now() + this.#settings.handoverTimeout
     for (;;) {
@@ -178,7 +212,7 @@ export class HostServer {
       tried.add(successor)
       const expected = [...this.#byClient.values()]
         .filter((peer) => peer !== successor && !peer.leaving).map((peer) => peer.clientId)
-      const plan = { snapshot, expected, together: this.#closingTogether, stepTimeout: this.#settings.handoverTimeout, freePort }
+      const plan = { engine: this.engine, expected, together: this.#closingTogether, stepTimeout: this.#settings.handoverTimeout, freePort }
       const outcome = await this.#handOver(successor, plan)
       if (outcome === 'taken') return true
       // The port was freed for that successor alone: a second copy must never be served.
@@ -192,7 +226,7 @@ export class HostServer {
     this.#handover = handover
     const started = Date.now()
     const outcome = await handover.run(plan).finally(() => { this.#handover = undefined })
-    const keys = plan.snapshot.state.entries.length
+    const keys = this.engine.state.size
     const took = Date.now() - started
     if (outcome === 'taken') {
       this.#settings.info(`shared state: handed ${keys} keys over to worker ${successor.info.pid} in ${took} ms`)
@@ -265,6 +299,7 @@ export class HostServer {
   }
 
   #admit (peer: Peer): void {
+    this.#strangers.delete(peer)
     // One connection per client: a client that reconnects before its old connection is noticed as
     // dead replaces it. The old one's watches and lock waits go now (the client resends what it
     // still waits for); its closing then leaves the client's locks alone.
@@ -281,6 +316,7 @@ export class HostServer {
 
   #forget (peer: Peer): boolean {
     this.#peers.delete(peer)
+    this.#strangers.delete(peer)
     // A successor that leaves before taking the state: try the next one now, not after a timeout.
     if (this.#handover?.successor === peer) this.#handover.signal('gone')
     // A worker that failed its handshake is no longer coming.
