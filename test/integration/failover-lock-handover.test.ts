@@ -4,7 +4,7 @@ import { TEST_KEY } from '../helpers/processes'
 import { Teardown } from '../helpers/teardown'
 
 // A graceful handover keeps locks: the host, a plain process, is SIGTERMed while a client holds
-// a lock. It hands its state, lock holders included, to its oldest worker, which binds the socket
+// a lock. It hands its state, lock holders included, to its newest worker, which binds the socket
 // and hosts; the holder, reconnected, still holds the lock, and nobody else can take it until the
 // holder releases it with its old handle.
 
