@@ -21,7 +21,7 @@ export function linkSettings (options: ParsedOptions, codec: ValueCodec, log: Li
     tls: options.tls === undefined ? undefined : new TlsTransport(options.tls, options.key),
     warn: log.warn,
     log,
-    openEngine: (handedOver) => openEngine(codec, options.persist, handedOver, log.warn),
+    openEngine: (handedOver, progress) => openEngine(codec, options.persist, handedOver, log.warn, progress),
     closeEngine
   }
 }

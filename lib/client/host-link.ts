@@ -18,6 +18,7 @@ import { NOTICE_ID, takeOver } from './takeover'
 import type { Transport, TransportEvents } from './transport'
 
 const LEAVING = opCode('leaving')
+const HANDOVER_PROGRESS = opCode('handoverProgress')
 const ACQUIRE_LOCK = opCode('acquireLock')
 const ACQUIRE_LOCK_UNTIL = opCode('acquireLockUntil')
 const RELEASE_LOCK = opCode('releaseLock')
@@ -38,7 +39,8 @@ export interface LinkSettings extends ConnectionSettings {
   maxHandshakes: number
   log: LinkLog
   /** Builds the engine when this worker becomes host: empty, loaded from disk, or handed over. */
-  openEngine: (handedOver: EngineSnapshot | undefined) => Promise<HostEngine>
+  /** `progress` hears the keys restored so far while a handed-over state opens. */
+  openEngine: (handedOver: EngineSnapshot | undefined, progress?: (keys: number) => void) => Promise<HostEngine>
   /** Lets go of what openEngine opened (the persistence file), after the host stopped. */
   closeEngine: (engine: HostEngine) => Promise<void>
 }
@@ -276,7 +278,7 @@ export class HostLink {
       },
       push: (message) => {
         if (generation !== this.#generation) return
-        if (message[1] === PUSH_HANDOVER) this.#handoverPart(generation, message[2] as HandoverField, message[3] as unknown[])
+        if (message[1] === PUSH_HANDOVER) this.#handoverPart(generation, message[2] as HandoverField, message[3])
         else if (message[1] === PUSH_HANDOVER_END) this.#handoverEnd(generation, message)
         else if (message[1] === PUSH_PORT_FREE) this.#incoming?.hear('free')
         else if (message[1] === PUSH_HANDOVER_CANCEL) {
@@ -297,10 +299,12 @@ export class HostLink {
   }
 
   /** The closing host chose this worker as its successor: collect the state it sends. */
-  #handoverPart (generation: number, field: HandoverField, items: unknown[]): void {
+  #handoverPart (generation: number, field: HandoverField, items: unknown): void {
     if (this.#leaving) return
     if (this.#incoming === undefined || this.#incoming.generation !== generation) this.#incoming = new IncomingHandover(generation)
     this.#incoming.collect(field, items)
+    // The host paces the handover by progress: each part taken in is progress.
+    this.#connection?.send(NOTICE_ID, HANDOVER_PROGRESS, [])
   }
 
   #handoverEnd (generation: number, [, , clock, expected, together]: unknown[]): void {

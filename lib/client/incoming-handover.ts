@@ -1,3 +1,4 @@
+import { SharedStateProtocolError } from '../errors'
 import type { EngineSnapshot } from '../host/host-engine'
 import type { HandoverField } from '../host/handover'
 
@@ -12,7 +13,11 @@ export type PortVerdict = 'free' | 'cancelled' | 'lost' | 'timeout'
 export class IncomingHandover {
   /** The connection (HostLink generation) it arrives on; parts from any other are not ours. */
   readonly generation: number
-  readonly snapshot: EngineSnapshot = { state: { entries: [], clock: 0 }, tokens: [], holders: [], applied: [] }
+  readonly snapshot: EngineSnapshot = { state: { entries: [], clock: 0, parts: [] }, tokens: [], holders: [], applied: [] }
+  /** Set when a part could not be read: the copy must not be opened. */
+  error: Error | undefined
+  /** Bytes of entry parts received, for the log. */
+  entryBytes = 0
   expected: string[] = []
   /** The closing host's workers were closing together with it. */
   together = false
@@ -24,9 +29,22 @@ export class IncomingHandover {
     this.generation = generation
   }
 
-  collect (field: HandoverField, items: unknown[]): void {
-    const list: unknown[] = field === 'entries' ? this.snapshot.state.entries : this.snapshot[field]
+  /** The entries come as binary parts (entry-parts.ts), kept as they are until restored. */
+  collect (field: HandoverField, items: unknown): void {
+    if (field === 'entries') {
+      if (!(items instanceof Uint8Array)) return this.#malformed('entries')
+      this.snapshot.state.parts?.push(items)
+      this.entryBytes += items.length
+      return
+    }
+    if (!Array.isArray(items)) return this.#malformed(field)
+    const list: unknown[] = this.snapshot[field]
     for (const item of items) list.push(item)
+  }
+
+  /** A part that cannot be read spoils the copy: opening it fails, and the host tries another. */
+  #malformed (field: HandoverField): void {
+    this.error ??= new SharedStateProtocolError(`a handover part of ${field} is malformed`)
   }
 
   end (clock: number, expected: unknown, together: unknown): void {

@@ -11,6 +11,9 @@ const HANDOVER_READY = opCode('handoverReady')
 const HANDOVER_PREPARED = opCode('handoverPrepared')
 const HANDOVER_FAILED = opCode('handoverFailed')
 const LEAVING = opCode('leaving')
+const HANDOVER_PROGRESS = opCode('handoverProgress')
+// A long restore says how far it got at most this often.
+const PROGRESS_LOG_MS = 1000
 // An id no call ever reaches: nobody waits for an answer to these notices.
 export const NOTICE_ID = Number.MAX_SAFE_INTEGER
 // How often a successor tries to bind the port it was told is free (it is, at once, unless a
@@ -36,8 +39,20 @@ export async function takeOver (incoming: IncomingHandover, context: TakeoverCon
   const { settings, connection: previous } = context
   const { log } = settings
   let engine: HostEngine
+  const parts = incoming.snapshot.state.parts?.length ?? 0
+  log.info(`shared state: opening the state handed over (${parts} parts, ${(incoming.entryBytes / 1048576).toFixed(1)} MB)`)
+  const started = Date.now()
+  let logged = started
+  const progress = (keys: number): void => {
+    // The old host paces the handover by these; the log shows a long one moving.
+    previous?.send(NOTICE_ID, HANDOVER_PROGRESS, [])
+    if (Date.now() - logged < PROGRESS_LOG_MS) return
+    logged = Date.now()
+    log.info(`shared state: restored ${keys} keys of the state handed over so far`)
+  }
   try {
-    engine = await settings.openEngine(incoming.snapshot)
+    if (incoming.error !== undefined) throw incoming.error
+    engine = await settings.openEngine(incoming.snapshot, progress)
   } catch (error) {
     log.error('shared state: could not open the state handed over; the host will try another worker', error as Error)
     previous?.send(NOTICE_ID, LEAVING, [])
@@ -58,7 +73,7 @@ export async function takeOver (incoming: IncomingHandover, context: TakeoverCon
     return
   }
   await context.host(server, engine, incoming)
-  log.info(`shared state: took over ${incoming.snapshot.state.entries.length} keys from the closing host`)
+  log.info(`shared state: took over ${engine.state.size} keys from the closing host in ${Date.now() - started} ms`)
   if (verdict === 'free') previous?.send(NOTICE_ID, HANDOVER_READY, [])
   // Sent now, not with the next batch: this worker may be closing, and exit, right after.
   previous?.close()

@@ -6,6 +6,9 @@ import type { HandoverSignal, Peer } from './peer'
 // A handover part carries entries up to this share of the frame limit; one entry always fits,
 // since it once arrived in a frame of its own.
 const HANDOVER_PART_SHARE = 0.5
+// The entries go in binary parts of at most this size: large enough that a part costs little
+// beyond its bytes, small enough that making one or restoring one is a short task.
+const ENTRY_PART_BYTES = 1024 * 1024
 // Per item, on top of what sizeOf counts: MessagePack headers, numbers, a reply.
 const ITEM_OVERHEAD_BYTES = 48
 
@@ -66,7 +69,13 @@ export class OutgoingHandover {
 
   /** A message from the successor, or 'gone' when its connection closed. */
   signal (signal: HandoverSignal | 'gone'): void {
+    // A successor that is moving gets the step's time again: the whole is paced by progress.
+    if (signal === 'progress') return this.#progress()
     this.#settle?.(signal)
+  }
+
+  #progress (): void {
+    if (this.#settle !== undefined) this.#timer?.refresh()
   }
 
   async run (plan: HandoverPlan): Promise<HandoverOutcome> {
@@ -75,7 +84,7 @@ export class OutgoingHandover {
     const prepared = this.#next(plan.stepTimeout)
     const sent = await this.#sendState(plan)
     // The step's time counts from the last part: a large state is paced by its progress.
-    if (this.#settle !== undefined) this.#timer?.refresh()
+    this.#progress()
     const answer = sent ? await prepared : 'gone'
     if (answer !== 'prepared') {
       clearTimeout(this.#timer)
@@ -98,8 +107,10 @@ export class OutgoingHandover {
   async #sendState (plan: HandoverPlan): Promise<boolean> {
     const { successor } = this
     const { engine } = plan
-    for (const part of engine.state.snapshotParts(successor.maxFrameBytes * HANDOVER_PART_SHARE)) {
+    const partBytes = Math.min(ENTRY_PART_BYTES, successor.maxFrameBytes * HANDOVER_PART_SHARE)
+    for (const part of engine.state.encodedParts(partBytes)) {
       if (!successor.push([PUSH_ID, PUSH_HANDOVER, 'entries', part])) return false
+      this.#progress()
       await nextTurn()
     }
     const snapshot = engine.snapshot({ entries: false })

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { isSharedStateError } from '../errors'
 import type { ValueCodec } from '../protocol/codec'
 import { OPS } from '../protocol/messages'
@@ -121,6 +122,24 @@ export class HostEngine {
 
   restore (snapshot: EngineSnapshot): void {
     this.state.restore(snapshot.state)
+    drain(this.state.restoreParts(snapshot.state.parts ?? []))
+    this.#restoreRest(snapshot)
+  }
+
+  /**
+   * As `restore`, with a turn of the event loop after each binary part, so a large state never
+   * holds the loop; `progress` hears the keys restored so far after each part.
+   */
+  async restoreInTurns (snapshot: EngineSnapshot, progress?: (keys: number) => void): Promise<void> {
+    this.state.restore(snapshot.state)
+    for (const keys of this.state.restoreParts(snapshot.state.parts ?? [])) {
+      progress?.(keys)
+      await nextTurn()
+    }
+    this.#restoreRest(snapshot)
+  }
+
+  #restoreRest (snapshot: EngineSnapshot): void {
     this.locks.restoreTokens(snapshot.tokens)
     this.locks.restoreHolders(snapshot.holders)
     for (const [clientId, id, reply] of snapshot.applied) this.applied.remember(clientId, id, reply)
@@ -147,4 +166,9 @@ function run (store: MemoryStore, name: string, args: unknown[]): unknown {
 function failure (error: unknown): Reply {
   if (!isSharedStateError(error)) throw error
   return [ERROR, error.code, error.message]
+}
+
+/** Runs a generator to its end, for a caller that does not yield in between. */
+function drain (steps: Iterator<unknown>): void {
+  while (steps.next().done !== true);
 }

@@ -12,12 +12,13 @@ const BYE = opCode('bye')
 const LEAVING = opCode('leaving')
 
 /** What a worker tells its host about a handover, outside the request flow (see messages.ts). */
-export type HandoverSignal = 'prepared' | 'ready' | 'failed' | 'leaving'
+export type HandoverSignal = 'prepared' | 'ready' | 'failed' | 'leaving' | 'progress'
 
 const HANDOVER_SIGNALS = new Map<number, HandoverSignal>([
   [opCode('handoverPrepared'), 'prepared'],
   [opCode('handoverReady'), 'ready'],
   [opCode('handoverFailed'), 'failed'],
+  [opCode('handoverProgress'), 'progress'],
   [LEAVING, 'leaving']
 ])
 

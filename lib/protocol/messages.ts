@@ -23,7 +23,8 @@ export const PUSH_OVERFLOW = 2
  * A handover, between a closing host and the successor it chose:
  *
  *   host -> successor   PUSH_HANDOVER (parts of the state) ..., PUSH_HANDOVER_END [clock, expected, together]
- *   successor -> host   handoverPrepared (the state is open, ready to bind)
+ *   successor -> host   handoverProgress (a part taken in, or restored) ..., then
+ *                       handoverPrepared (the state is open, ready to bind)
  *   host -> successor   PUSH_PORT_FREE (the host stopped listening)  or  PUSH_HANDOVER_CANCEL
  *   successor -> host   handoverReady (bound and serving)  or  handoverFailed (could not bind)
  *
@@ -104,7 +105,9 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   // The successor has opened the handed-over state and waits for the port.
   op('handoverPrepared', [], false),
   // The successor was told the port was free, and could not bind it.
-  op('handoverFailed', [], false)
+  op('handoverFailed', [], false),
+  // The successor took in a part of the state, or restored one: the handover is moving.
+  op('handoverProgress', [], false)
 ])
 
 export type OpName = typeof OPS[number]['name']

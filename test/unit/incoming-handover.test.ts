@@ -5,18 +5,30 @@ import { IncomingHandover } from '../../lib/client/incoming-handover'
 
 test('parts add up to one snapshot, complete only once the end arrives', () => {
   const incoming = new IncomingHandover(3)
-  incoming.collect('entries', [['a', new Uint8Array([1])]])
-  incoming.collect('entries', [['b', new Uint8Array([2])]])
+  incoming.collect('entries', new Uint8Array([1, 2]))
+  incoming.collect('entries', new Uint8Array([3]))
   incoming.collect('tokens', [['jobs', 7]])
   expect(incoming.complete).toBe(false)
   incoming.end(42, ['worker-1', 5, 'worker-2'], true)
   expect(incoming.complete).toBe(true)
   expect(incoming.together).toBe(true)
-  expect(incoming.snapshot.state.entries.map(([key]) => key)).toEqual(['a', 'b'])
+  // Entry parts stay binary until the successor restores them.
+  expect(incoming.snapshot.state.parts).toEqual([new Uint8Array([1, 2]), new Uint8Array([3])])
+  expect(incoming.entryBytes).toBe(3)
+  expect(incoming.error).toBeUndefined()
   expect(incoming.snapshot.state.clock).toBe(42)
   expect(incoming.snapshot.tokens).toEqual([['jobs', 7]])
   // Only client ids: anything else in the list is not one.
   expect(incoming.expected).toEqual(['worker-1', 'worker-2'])
+})
+
+test('a part of the wrong shape spoils the copy, which is then never opened', () => {
+  const entries = new IncomingHandover(1)
+  entries.collect('entries', [['a', new Uint8Array([1])]])
+  expect(entries.error?.message).toMatch(/entries is malformed/)
+  const tokens = new IncomingHandover(1)
+  tokens.collect('tokens', new Uint8Array([1]))
+  expect(tokens.error?.message).toMatch(/tokens is malformed/)
 })
 
 test('the first verdict counts, whether it came before or while waiting', async () => {

@@ -101,16 +101,17 @@ class StateJournal implements Journal {
  * handed over. From then on every change is logged.
  */
 export async function openEngine (codec: ValueCodec, persist: Required<PersistOptions> | undefined,
-  handedOver: EngineSnapshot | undefined, warn: (message: string, error?: Error) => void): Promise<HostEngine> {
+  handedOver: EngineSnapshot | undefined, warn: (message: string, error?: Error) => void,
+  progress?: (keys: number) => void): Promise<HostEngine> {
   const engine = new HostEngine(codec)
   if (persist === undefined) {
-    if (handedOver !== undefined) engine.restore(handedOver)
+    if (handedOver !== undefined) await engine.restoreInTurns(handedOver, progress)
     return engine
   }
   const { log, loaded } = await ChangeLog.open(persist.file, persist.fsync)
   if (loaded.tornTail) warn(`shared state: ${persist.file} ended in a torn record (a crash mid-write); it was dropped`)
   try {
-    if (handedOver !== undefined) engine.restore(handedOver)
+    if (handedOver !== undefined) await engine.restoreInTurns(handedOver, progress)
     else for (const record of loaded.records) apply(engine, record)
   } catch (error) {
     await log.close()

@@ -51,6 +51,22 @@ export class KeyIndex {
     }
   }
 
+  /**
+   * Adds a key the index does not hold, at no search when it comes after every key held (keys
+   * restored in order): the last chunk fills up, then a new one starts, so the chunks stay full.
+   */
+  addInOrder (key: string): void {
+    const last = this.#chunks[this.#chunks.length - 1] as string[]
+    const tail = last[last.length - 1]
+    if (tail === undefined || key <= tail) return this.add(key)
+    if (last.length < CHUNK_MAX) {
+      last.push(key)
+    } else {
+      this.#chunks.push([key])
+      this.#firsts.push(key)
+    }
+  }
+
   /** Removes a key the index holds. */
   delete (key: string): void {
     const at = this.#chunkOf(key)

@@ -3,6 +3,7 @@ import type { ValueCodec } from '../../protocol/codec'
 import type { ChangeEvent, ChangeListener, Encoded, Path } from '../store'
 import { describePath } from '../path'
 import { EntryTable } from './entry-table'
+import { PartWriter, readPart } from './entry-parts'
 import { ExpirySweeper } from './expiry-sweeper'
 import { KeyIndex } from './key-index'
 import * as nested from './nested'
@@ -12,6 +13,8 @@ import { liveOf, rawLength, rawOf, storedFromLive, storedFromRaw, type StoredVal
 export interface StateSnapshot {
   entries: Array<[string, Encoded, number]>
   clock: number
+  /** Entries as binary parts (see entry-parts.ts), as a handover sends them. */
+  parts?: Uint8Array[]
 }
 
 /** One page of a walk over the keys of a prefix: the cursor to resume from ('' when done). */
@@ -287,6 +290,60 @@ export class MemoryState {
       cursor = page.cursor
       if (page.items.length > 0) yield page.items
     } while (cursor !== '')
+  }
+
+  /**
+   * The live entries as binary parts of about `maxBytes` (entry-parts.ts), in key order, for a
+   * handover: the caller sends each part and yields before it asks for the next.
+   */
+  * encodedParts (maxBytes: number): Generator<Buffer> {
+    const writer = new PartWriter(maxBytes, this.#codec)
+    const now = Date.now()
+    let after: string | undefined
+    let done = false
+    while (!done) {
+      done = this.#index.forEach('', after, (key) => {
+        const slot = this.#table.slotOf(key) as number
+        const deadline = this.#table.deadline(slot)
+        if (deadline !== 0 && deadline <= now) return true
+        if (!writer.add(key, this.#table.value(slot), deadline)) return false
+        after = key
+        return true
+      })
+      if (!writer.empty) yield writer.take()
+    }
+  }
+
+  /**
+   * Adds the entries of binary parts, yielding the keys restored so far after each part, so a
+   * caller restores a large state a part per turn. Keys that come in order into an empty map (a
+   * handover) are added without looking them up: the index fills its chunks, nothing is searched.
+   */
+  * restoreParts (parts: readonly Uint8Array[]): Generator<number> {
+    let inOrder = this.#table.size === 0
+    let previous = ''
+    let restored = 0
+    const now = Date.now()
+    for (const part of parts) {
+      readPart(part, (key, stored, deadline) => {
+        if (deadline !== 0 && deadline <= now) return
+        inOrder &&= key > previous
+        previous = key
+        const slot = inOrder ? undefined : this.#table.slotOf(key)
+        const version = this.#tick()
+        let before = 0
+        if (slot === undefined) {
+          this.#table.add(key, stored, version, deadline)
+          this.#index.addInOrder(key)
+        } else {
+          before = this.#table.deadline(slot)
+          this.#table.write(slot, stored, version, deadline)
+        }
+        if (deadline > 0) this.#sweeper.schedule(key, deadline, before)
+        restored++
+      })
+      yield restored
+    }
   }
 
   /** The version clock, which a successor continues from. */

@@ -56,6 +56,16 @@ export function storedFromRaw (raw: Encoded): StoredValue {
   return Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('latin1')
 }
 
+/**
+ * What to keep for the bytes `buffer[start, end)` of a handover part, which are stored bytes
+ * already (not a number): inline ones as a string, larger ones copied, so the part can go.
+ */
+export function storedFromBytes (buffer: Buffer, start: number, end: number): StoredValue {
+  const length = end - start
+  if (length === 0 || length > INLINE_BYTES) return Uint8Array.prototype.slice.call(buffer, start, end)
+  return buffer.toString('latin1', start, end)
+}
+
 /** What to keep for a value the host computed. */
 export function storedFromLive (value: unknown): StoredValue {
   return typeof value === 'number' ? value : new LiveValue(value, undefined)

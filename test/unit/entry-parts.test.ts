@@ -1,0 +1,80 @@
+import { ValueCodec } from '../../lib/protocol/codec'
+import type { Encoded } from '../../lib/store/store'
+import { PartWriter, readPart } from '../../lib/store/memory/entry-parts'
+import { MemoryState } from '../../lib/store/memory/state'
+import { LiveValue, type StoredValue } from '../../lib/store/memory/stored-value'
+
+// The binary parts a handover sends: every kind of stored value and key round-trips, parts split
+// where they fill, an oversized entry gets a part of its own, and a damaged part is refused.
+
+const codec = new ValueCodec()
+const enc = (value: unknown): Encoded => codec.encode(value)
+
+function readAll (parts: Uint8Array[]): Array<[string, StoredValue, number]> {
+  const entries: Array<[string, StoredValue, number]> = []
+  for (const part of parts) readPart(part, (key, stored, deadline) => entries.push([key, stored, deadline]))
+  return entries
+}
+
+test('every kind of stored value round-trips as the host keeps it', () => {
+  const writer = new PartWriter(1024, codec)
+  const big = new Uint8Array(5000).fill(7)
+  expect(writer.add('n', 1.5, 0)).toBe(true)
+  expect(writer.add('s', '\u00ff\u0001abc', 123456789012)).toBe(true)
+  expect(writer.add('ключ 🔑', new Uint8Array(0), 0)).toBe(true)
+  expect(writer.add('live', new LiveValue({ a: [1, 2] }, undefined), 0)).toBe(true)
+  // Too large for what is left: the caller takes the part, and it goes into the next, alone.
+  expect(writer.add('big', big, 0)).toBe(false)
+  const first = writer.take()
+  expect(writer.empty).toBe(true)
+  expect(writer.add('big', big, 0)).toBe(true)
+  const second = writer.take()
+  const entries = readAll([first, second])
+  expect(entries.map(([key]) => key)).toEqual(['n', 's', 'ключ 🔑', 'live', 'big'])
+  expect(entries[0]?.[1]).toBe(1.5)
+  expect(entries[1]?.[1]).toBe('\u00ff\u0001abc')
+  expect(entries[1]?.[2]).toBe(123456789012)
+  expect(entries[2]?.[1]).toEqual(new Uint8Array(0))
+  expect(codec.decode(Buffer.from(entries[3]?.[1] as string, 'latin1'))).toEqual({ a: [1, 2] })
+  expect(entries[4]?.[1]).toEqual(big)
+})
+
+test('a truncated or unknown part is refused, naming the offset', () => {
+  const writer = new PartWriter(256, codec)
+  writer.add('key', 'value', 0)
+  const part = writer.take()
+  expect(() => readPart(part.subarray(0, part.length - 1), () => {})).toThrow(/malformed at byte/)
+  const unknownKind = Buffer.from(part)
+  unknownKind[4 + 3 + 8] = 9
+  expect(() => readPart(unknownKind, () => {})).toThrow(/malformed at byte/)
+})
+
+test('a state handed over in parts arrives whole, in order, with deadlines, into an empty map or over one', () => {
+  const source = new MemoryState(codec)
+  const later = Date.now() + 60_000
+  for (let i = 0; i < 5000; i++) source.put(`key:${i}`, enc(i % 3 === 0 ? i : { i }), i % 7 === 0 ? later : 0)
+  source.put('gone', enc(1), Date.now() - 1)
+  const parts = [...source.encodedParts(4096)]
+  expect(parts.length).toBeGreaterThan(10)
+
+  const target = new MemoryState(codec)
+  const progress = [...target.restoreParts(parts)]
+  expect(progress.at(-1)).toBe(5000)
+  expect(target.size).toBe(5000)
+  expect(target.keys('')).toEqual(source.keys(''))
+  for (let i = 0; i < 5000; i += 499) {
+    expect(target.get(`key:${i}`)).toEqual(source.get(`key:${i}`))
+    expect(target.ttl(`key:${i}`) > 0).toBe(i % 7 === 0)
+  }
+  expect(target.keys('key:12')).toEqual(source.keys('key:12'))
+
+  // Over a map that holds keys already, the parts overwrite and add.
+  const busy = new MemoryState(codec)
+  busy.put('key:1', enc('old'), 0)
+  busy.put('zzz', enc('kept'), 0)
+  expect([...busy.restoreParts(parts)].at(-1)).toBe(5000)
+  expect(busy.size).toBe(5001)
+  expect(codec.decode(busy.get('key:1') as Encoded)).toEqual({ i: 1 })
+  busy.put('key:0.5', enc('between'), 0)
+  expect(busy.keys('key:0')).toEqual(['key:0', 'key:0.5'])
+})
