@@ -21,7 +21,20 @@ export function linkSettings (options: ParsedOptions, codec: ValueCodec, log: Li
     tls: options.tls === undefined ? undefined : new TlsTransport(options.tls, options.key),
     warn: log.warn,
     log,
-    openEngine: (handedOver, progress) => openEngine(codec, options.persist, handedOver, log.warn, progress),
+    openEngine: (handedOver, progress) => openEngine(codec, options.persist, handedOver, log.warn, progress ?? loadProgress(log)),
     closeEngine
+  }
+}
+
+// A long load says how far it got at most this often.
+const LOAD_LOG_MS = 1000
+
+/** Logs, at most once a second, how many keys a host opening its log has loaded so far. */
+function loadProgress (log: LinkLog): (keys: number) => void {
+  let logged = Date.now()
+  return (keys) => {
+    if (Date.now() - logged < LOAD_LOG_MS) return
+    logged = Date.now()
+    log.info(`shared state: loaded ${keys} keys of the persisted state so far`)
   }
 }

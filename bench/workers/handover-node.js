@@ -11,10 +11,14 @@ const FILL_BATCH = 10000
 
 main(async () => {
   const connectTimeout = process.env.BENCH_CONNECT_TIMEOUT ? Number(process.env.BENCH_CONNECT_TIMEOUT) : undefined
-  const app = await openShared({ port: Number(process.env.BENCH_SHARED_PORT), connectTimeout, timeout: 120000 })
+  const file = process.env.BENCH_PERSIST_FILE
+  const persist = file ? { file, fsync: process.env.BENCH_PERSIST_FSYNC || 'everysec' } : undefined
+  const started = Date.now()
+  const app = await openShared({ port: Number(process.env.BENCH_SHARED_PORT), connectTimeout, timeout: 120000, persist })
+  const readyAt = Date.now()
   serve({
-    fill: async ({ keys }) => {
-      for (let from = 0; from < keys; from += FILL_BATCH) {
+    fill: async ({ keys, from: first = 0 }) => {
+      for (let from = first; from < keys; from += FILL_BATCH) {
         const batch = []
         for (let i = from; i < Math.min(keys, from + FILL_BATCH); i++) batch.push(app.shared.set(`key:${i}`, i))
         await Promise.all(batch)
@@ -38,6 +42,7 @@ main(async () => {
       const servedAt = Date.now()
       return { servedAt, calls, last, size: await app.shared.size() }
     },
-    role: async () => app.shared.role
-  }, { role: app.shared.role })
+    role: async () => app.shared.role,
+    size: async () => app.shared.size()
+  }, { role: app.shared.role, started, readyAt })
 })

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { SharedStatePersistError } from '../../errors'
 import type { PersistOptions } from '../../options'
 import type { ValueCodec } from '../../protocol/codec'
@@ -13,18 +14,24 @@ import { ChangeLog } from './change-log'
  *   ['token', lock, token]           ['applied', clientId, requestId, reply]
  *
  * Values are logged whole (not the operation that changed them), so a reload replays no logic
- * and cannot diverge from what the host served. A snapshot is the same records for the live state.
+ * and cannot diverge from what the host served. A snapshot holds the live entries as
+ *
+ *   ['entries', part]   (part: the binary entry parts of store/memory/entry-parts.ts)
+ *
+ * so that writing and loading it costs little more than its bytes: no record, and no decoding,
+ * per entry. Then the tokens and replies as records.
  */
 
-// Compact once the changes since the last snapshot outweigh it this many times, and are past this
-// size: a small state is not rewritten on every few changes.
-const COMPACT_RATIO = 2
+// Compact once the changes since the last snapshot outweigh it (as Redis rewrites its AOF once it
+// doubled), and are past this size: a small state is not rewritten on every few changes.
+const COMPACT_RATIO = 1
 const COMPACT_MIN_BYTES = 4 * 1024 * 1024
 
 type Record = readonly unknown[]
 
 function apply (engine: HostEngine, record: Record): void {
   switch (record[0]) {
+    case 'entries': return drain(engine.state.restoreParts([record[1] as Uint8Array]))
     case 'put': return engine.state.put(record[1] as string, record[2] as Encoded, record[3] as number)
     case 'del': engine.state.delete(record[1] as string); return
     case 'expiry': engine.state.expireAt(record[1] as string, record[2] as number); return
@@ -48,12 +55,32 @@ const SNAPSHOT_PART_BYTES = 1024 * 1024
 
 /**
  * The same records as snapshotRecords, a part at a time: the engine's lists first, then the
- * state's entries as the walk reaches them (taken lazily, once the log captures its tail).
+ * state's entries in binary parts as the walk reaches them (taken lazily, once the log captures
+ * its tail).
  */
 function * snapshotParts (engine: HostEngine): Generator<Record[]> {
   yield snapshotRecords(engine.snapshot({ entries: false }))
-  for (const part of engine.state.snapshotParts(SNAPSHOT_PART_BYTES)) {
-    yield part.map(([key, raw, expiresAt]) => ['put', key, raw, expiresAt])
+  for (const part of engine.state.encodedParts(SNAPSHOT_PART_BYTES)) yield [['entries', part]]
+}
+
+function drain (steps: Iterator<unknown>): void {
+  while (steps.next().done !== true);
+}
+
+/**
+ * Replays the loaded records; each run of entry parts is restored in bulk (keys in order into an
+ * empty map are added without a lookup), with a turn of the event loop between parts.
+ */
+async function replay (engine: HostEngine, records: Record[], progress: ((keys: number) => void) | undefined): Promise<void> {
+  let at = 0
+  while (at < records.length) {
+    const parts: Uint8Array[] = []
+    for (; records[at]?.[0] === 'entries'; at++) parts.push((records[at] as Record)[1] as Uint8Array)
+    for (const keys of engine.state.restoreParts(parts)) {
+      progress?.(keys)
+      await nextTurn()
+    }
+    for (; at < records.length && records[at]?.[0] !== 'entries'; at++) apply(engine, records[at] as Record)
   }
 }
 
@@ -112,7 +139,7 @@ export async function openEngine (codec: ValueCodec, persist: Required<PersistOp
   if (loaded.tornTail) warn(`shared state: ${persist.file} ended in a torn record (a crash mid-write); it was dropped`)
   try {
     if (handedOver !== undefined) await engine.restoreInTurns(handedOver, progress)
-    else for (const record of loaded.records) apply(engine, record)
+    else await replay(engine, loaded.records, progress)
   } catch (error) {
     await log.close()
     throw error instanceof SharedStatePersistError ? error : new SharedStatePersistError(`cannot load ${persist.file}`, { cause: error })

@@ -3,18 +3,36 @@ import type { ValueCodec } from '../../protocol/codec'
 import { LiveValue, storedFromBytes, type StoredValue } from './stored-value'
 
 /**
- * The entries of a map as one buffer per part, for a handover: per entry, back to back,
+ * The entries of a map as one buffer per part, for a handover and a snapshot on disk: per entry,
+ * back to back,
  *
- *   u32 key bytes, key (UTF-8), f64 deadline (0: none), u8 kind,
- *   then kind 0: f64 number   kind 1: u32 value bytes, value bytes
+ *   u8 head (bits 0-1: kind of value, bit 7: a deadline follows the key), varint key bytes, key
+ *   (UTF-8), [f64 deadline], then by kind: 0: f64 number, 1: varint value bytes and the bytes,
+ *   2: a 32-bit integer, zigzagged, as a varint
  *
- * (little-endian). The cells go as the host keeps them (a number as a number, inline bytes as
- * their bytes), so neither side builds an object per entry nor encodes a value twice.
+ * (varints: 7 bits a byte, low first; f64 little-endian). The cells go as the host keeps them (a
+ * number as a number, inline bytes as their bytes), so neither side builds an object per entry
+ * nor encodes a value twice, and a small counter costs a few bytes beside its key.
  */
 
 const KIND_NUMBER = 0
 const KIND_BYTES = 1
-const ENTRY_HEAD_BYTES = 4 + 8 + 1 + 4
+const KIND_INTEGER = 2
+const KIND_MASK = 3
+const HAS_DEADLINE = 0x80
+// Head, two varints of up to 5 bytes, a deadline and a number at most.
+const ENTRY_HEAD_BYTES = 1 + 5 + 8 + 5 + 8
+const INT32_MIN = -(2 ** 31)
+const INT32_MAX = 2 ** 31 - 1
+
+function writeVarint (buffer: Buffer, offset: number, value: number): number {
+  while (value > 0x7f) {
+    buffer[offset++] = (value & 0x7f) | 0x80
+    value >>>= 7
+  }
+  buffer[offset++] = value
+  return offset
+}
 
 /** The most bytes `stored` takes in a part, without encoding it. */
 function valueBytes (stored: StoredValue, codec: ValueCodec): number {
@@ -52,26 +70,32 @@ export class PartWriter {
       this.#buffer = Buffer.allocUnsafe(most)
     }
     const buffer = this.#buffer
-    let offset = this.#offset
-    const keyBytes = buffer.write(key, offset + 4, 'utf8')
-    buffer.writeUInt32LE(keyBytes, offset)
-    offset = buffer.writeDoubleLE(deadline, offset + 4 + keyBytes)
+    const head = this.#offset
+    const keyBytes = Buffer.byteLength(key, 'utf8')
+    let offset = writeVarint(buffer, head + 1, keyBytes)
+    offset += buffer.write(key, offset, 'utf8')
+    let flags = 0
+    if (deadline !== 0) {
+      flags = HAS_DEADLINE
+      offset = buffer.writeDoubleLE(deadline, offset)
+    }
     if (typeof stored === 'number') {
-      buffer[offset] = KIND_NUMBER
-      offset = buffer.writeDoubleLE(stored, offset + 1)
-    } else {
-      buffer[offset] = KIND_BYTES
-      const start = offset + 5
-      let length: number
-      if (typeof stored === 'string') {
-        length = buffer.write(stored, start, 'latin1')
+      if (Number.isInteger(stored) && stored >= INT32_MIN && stored <= INT32_MAX && !Object.is(stored, -0)) {
+        buffer[head] = flags | KIND_INTEGER
+        offset = writeVarint(buffer, offset, ((stored << 1) ^ (stored >> 31)) >>> 0)
       } else {
-        const raw = stored instanceof LiveValue ? stored.raw as Uint8Array : stored
-        buffer.set(raw, start)
-        length = raw.length
+        buffer[head] = flags | KIND_NUMBER
+        offset = buffer.writeDoubleLE(stored, offset)
       }
-      buffer.writeUInt32LE(length, offset + 1)
-      offset = start + length
+    } else {
+      buffer[head] = flags | KIND_BYTES
+      const raw = typeof stored === 'string' ? stored : stored instanceof LiveValue ? stored.raw as Uint8Array : stored
+      offset = writeVarint(buffer, offset, raw.length)
+      if (typeof raw === 'string') offset += buffer.write(raw, offset, 'latin1')
+      else {
+        buffer.set(raw, offset)
+        offset += raw.length
+      }
     }
     this.#offset = offset
     return true
@@ -90,32 +114,64 @@ function malformed (offset: number): Error {
   return new SharedStateProtocolError(`a handover part is malformed at byte ${offset}`)
 }
 
+/** Reads varints and values from a part, refusing to read past its end. */
+class PartReader {
+  readonly buffer: Buffer
+  offset = 0
+
+  constructor (part: Uint8Array) {
+    this.buffer = Buffer.from(part.buffer, part.byteOffset, part.byteLength)
+  }
+
+  need (bytes: number): void {
+    if (this.offset + bytes > this.buffer.length) throw malformed(this.offset)
+  }
+
+  varint (): number {
+    let value = 0
+    for (let shift = 0; shift < 35; shift += 7) {
+      this.need(1)
+      const byte = this.buffer[this.offset++] as number
+      value += (byte & 0x7f) * 2 ** shift
+      if (byte < 0x80) return value
+    }
+    throw malformed(this.offset)
+  }
+
+  double (): number {
+    this.need(8)
+    const value = this.buffer.readDoubleLE(this.offset)
+    this.offset += 8
+    return value
+  }
+}
+
 /** Calls `visit` with each entry of `part`, in the order written; throws on a malformed part. */
 export function readPart (part: Uint8Array, visit: (key: string, stored: StoredValue, deadline: number) => void): void {
-  const buffer = Buffer.from(part.buffer, part.byteOffset, part.byteLength)
-  const end = buffer.length
-  let offset = 0
-  while (offset < end) {
-    if (offset + ENTRY_HEAD_BYTES - 4 > end) throw malformed(offset)
-    const keyEnd = offset + 4 + buffer.readUInt32LE(offset)
-    if (keyEnd + 9 > end) throw malformed(offset)
-    const key = buffer.toString('utf8', offset + 4, keyEnd)
-    const deadline = buffer.readDoubleLE(keyEnd)
-    const kind = buffer[keyEnd + 8]
-    offset = keyEnd + 9
+  const reader = new PartReader(part)
+  const { buffer } = reader
+  while (reader.offset < buffer.length) {
+    const head = buffer[reader.offset++] as number
+    const keyBytes = reader.varint()
+    reader.need(keyBytes)
+    const key = buffer.toString('utf8', reader.offset, reader.offset + keyBytes)
+    reader.offset += keyBytes
+    const deadline = (head & HAS_DEADLINE) === 0 ? 0 : reader.double()
+    const kind = head & ~HAS_DEADLINE
+    if (kind > KIND_MASK) throw malformed(reader.offset)
     let stored: StoredValue
-    if (kind === KIND_NUMBER) {
-      if (offset + 8 > end) throw malformed(offset)
-      stored = buffer.readDoubleLE(offset)
-      offset += 8
+    if (kind === KIND_INTEGER) {
+      const zigzag = reader.varint()
+      stored = (zigzag >>> 1) ^ -(zigzag & 1)
+    } else if (kind === KIND_NUMBER) {
+      stored = reader.double()
     } else if (kind === KIND_BYTES) {
-      if (offset + 4 > end) throw malformed(offset)
-      const valueEnd = offset + 4 + buffer.readUInt32LE(offset)
-      if (valueEnd > end) throw malformed(offset)
-      stored = storedFromBytes(buffer, offset + 4, valueEnd)
-      offset = valueEnd
+      const length = reader.varint()
+      reader.need(length)
+      stored = storedFromBytes(buffer, reader.offset, reader.offset + length)
+      reader.offset += length
     } else {
-      throw malformed(offset)
+      throw malformed(reader.offset - 1)
     }
     visit(key, stored, deadline)
   }
