@@ -5,6 +5,7 @@ import { UnsupportedValue, type ValueCodec } from '../protocol/codec'
 import { MAX_MS } from '../protocol/messages'
 import { validatePath } from '../store/path'
 import type { ChangeEvent, Encoded, Path, Role, Store, StoreStats } from '../store/store'
+import type { LockValues } from './lock-handle'
 import { SharedLock } from './shared-lock'
 
 export interface SetOptions {
@@ -57,6 +58,11 @@ export class SharedMap {
   readonly #codec: ValueCodec
   readonly #lockTimeout: number
   readonly #locks = new Map<string, SharedLock>()
+  /** What a lock's handle encodes its writes and decodes its reads with. */
+  readonly #lockValues: LockValues = {
+    encode: (key, value) => this.#encode(key, value),
+    decode: (raw) => this.#codec.decode(raw)
+  }
   /** Per key, the tail of this worker's queued `update` calls: see update(). */
   readonly #updates = new Map<string, Promise<unknown>>()
 
@@ -193,7 +199,7 @@ export class SharedMap {
     checkKey(name)
     let lock = this.#locks.get(name)
     if (lock === undefined) {
-      lock = new SharedLock(this.#store, name, this.#lockTimeout)
+      lock = new SharedLock(this.#store, name, this.#lockTimeout, this.#lockValues)
       this.#locks.set(name, lock)
     }
     return lock

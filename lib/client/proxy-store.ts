@@ -1,6 +1,6 @@
 import { opCode, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
 import type { HostDescription } from '../host/host-session'
-import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, Path, Role, Store, StoreStats } from '../store/store'
+import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, LockWrite, Path, Role, Store, StoreStats } from '../store/store'
 import type { HostLink } from './host-link'
 
 const OP = {
@@ -29,6 +29,8 @@ const OP = {
   acquireLock: opCode('acquireLock'),
   releaseLock: opCode('releaseLock'),
   isLocked: opCode('isLocked'),
+  acquireLockReading: opCode('acquireLockReading'),
+  releaseLockWriting: opCode('releaseLockWriting'),
   stats: opCode('stats')
 } as const
 
@@ -116,6 +118,16 @@ export class ProxyStore implements Store {
 
   releaseLock (name: string, token: number): Promise<void> { return this.#call(OP.releaseLock, name, token) }
   isLocked (name: string): Promise<boolean> { return this.#call(OP.isLocked, name) }
+
+  async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[]): Promise<[number, Array<Encoded | undefined>]> {
+    const [token, values] = await this.#link.call(OP.acquireLockReading, [name, options.timeout, options.ttl, keys],
+      options.timeout + this.#timeout) as [number, Array<Encoded | null>]
+    return [token, values.map((value) => orUndefined<Encoded>(value))]
+  }
+
+  releaseLockWriting (name: string, token: number, writes: readonly LockWrite[]): Promise<void> {
+    return this.#call(OP.releaseLockWriting, name, token, writes)
+  }
 
   async stats (): Promise<StoreStats> {
     const host = await this.#call<HostDescription>(OP.stats)

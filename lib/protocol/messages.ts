@@ -25,7 +25,7 @@ export const PUSH_HANDOVER_END = 4
 /** The longest duration an op takes: the longest timer Node runs (about 24.8 days). */
 export const MAX_MS = 2 ** 31 - 1
 
-type ArgKind = 'string' | 'bytes' | 'bytes?' | 'bytes[]' | 'number' | 'ms' | 'path' | 'token'
+type ArgKind = 'string' | 'string[]' | 'bytes' | 'bytes?' | 'bytes[]' | 'number' | 'ms' | 'path' | 'token' | 'writes'
 
 interface OpSpec {
   readonly name: string
@@ -72,7 +72,13 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   op('handoverReady', [], false),
   // Inspection: what `app.shared.stats()` and the inspect command show.
   op('stats', [], false),
-  op('describeKeys', ['string'], false)
+  op('describeKeys', ['string'], false),
+  // acquireLock whose grant carries the values of the listed keys, read while the lock is held:
+  // the holder's reads need no round trip of their own. Replies [token, values (nil: absent)].
+  op('acquireLockReading', ['string', 'ms', 'ms', 'string[]'], true),
+  // releaseLock that first applies [key, bytes, ttl] writes, in the same step: a holder whose
+  // lease ran out writes nothing.
+  op('releaseLockWriting', ['string', 'token', 'writes'], true)
 ])
 
 export type OpName = typeof OPS[number]['name']
@@ -96,6 +102,14 @@ function ownBytes (value: unknown): Uint8Array | undefined {
   return value instanceof Uint8Array ? Uint8Array.prototype.slice.call(value) : undefined
 }
 
+/** One `[key, bytes, ttl ms]` of a release that writes. */
+function checkWrite (spec: OpSpec, index: number, write: unknown): [string, Uint8Array, number] {
+  if (!Array.isArray(write) || write.length !== 3 || typeof write[0] !== 'string') bad(spec, index, 'writes')
+  const ttl = write[2]
+  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 0 || ttl > MAX_MS) bad(spec, index, 'writes')
+  return [write[0], ownBytes(write[1]) ?? bad(spec, index, 'writes'), ttl]
+}
+
 function checkArg (spec: OpSpec, index: number, kind: ArgKind, value: unknown): unknown {
   switch (kind) {
     case 'string':
@@ -115,6 +129,12 @@ function checkArg (spec: OpSpec, index: number, kind: ArgKind, value: unknown): 
       return value.map((item) => ownBytes(item) ?? bad(spec, index, kind))
     case 'path':
       return validatePath(value)
+    case 'string[]':
+      if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) bad(spec, index, kind)
+      return value
+    case 'writes':
+      if (!Array.isArray(value)) bad(spec, index, kind)
+      return value.map((write) => checkWrite(spec, index, write))
   }
 }
 

@@ -1,4 +1,4 @@
-import type { ChangeListener, Encoded, LockAcquireOptions, Path } from '../store'
+import type { ChangeListener, Encoded, LockAcquireOptions, LockWrite, Path } from '../store'
 import type { LockTable } from './lock-table'
 import type { MemoryState } from './state'
 
@@ -54,6 +54,22 @@ export class MemoryStore {
 
   releaseLock (name: string, token: number): void { this.#locks.release(name, this.owner, token) }
   isLocked (name: string): boolean { return this.#locks.isLocked(name) }
+
+  async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[]): Promise<[number, Array<Encoded | null>]> {
+    const token = await this.acquireLock(name, options)
+    // Read once granted: nobody else holds the lock, as if the holder had asked itself.
+    return [token, keys.map((key) => this.#state.get(key) ?? null)]
+  }
+
+  /**
+   * The release is checked first and the writes follow in the same synchronous step: the next
+   * holder's grant (a promise callback, later in this turn) reads them, and a lost lock writes
+   * nothing.
+   */
+  releaseLockWriting (name: string, token: number, writes: readonly LockWrite[]): void {
+    this.#locks.release(name, this.owner, token)
+    for (const [key, value, ttl] of writes) this.#state.set(key, value, ttl)
+  }
 
   /** The connection behind this owner is gone: its locks pass on, its waits are dropped unanswered. */
   detach (): void {
