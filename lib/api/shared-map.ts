@@ -63,6 +63,7 @@ export class SharedMap {
     encode: (key, value) => this.#encode(key, value),
     decode: (raw) => this.#codec.decode(raw)
   }
+
   /** Per key, the tail of this worker's queued `update` calls: see update(). */
   readonly #updates = new Map<string, Promise<unknown>>()
 
