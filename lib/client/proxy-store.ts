@@ -1,7 +1,8 @@
-import { opCode, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
+import { opCode, OPS, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
 import type { HostDescription } from '../host/host-session'
 import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, LockWrite, Path, Role, Store, StoreStats } from '../store/store'
 import type { HostLink } from './host-link'
+import { LockCohort, type CohortHost } from './lock-cohort'
 
 const OP = {
   get: opCode('get'),
@@ -31,8 +32,11 @@ const OP = {
   isLocked: opCode('isLocked'),
   acquireLockReading: opCode('acquireLockReading'),
   releaseLockWriting: opCode('releaseLockWriting'),
+  writeUnderLock: opCode('writeUnderLock'),
   stats: opCode('stats')
 } as const
+
+const MUTATES = OPS.map((spec) => spec.mutates)
 
 /** MessagePack has one nil; the store contract says `undefined` for "absent". */
 function orUndefined<T> (value: unknown): T | undefined {
@@ -55,12 +59,32 @@ export class ProxyStore implements Store {
   readonly #timeout: number
   /** By the host's watch id, which changes with the host. */
   readonly #subscriptions = new Map<number, Subscription>()
+  /** By lock name, while this worker's acquirers of that lock hold or wait for it. */
+  readonly #cohorts = new Map<string, LockCohort>()
+  readonly #cohortHost: CohortHost
+  /** Mutating calls sent, other than a lock cohort's own. */
+  #mutations = 0
 
   constructor (link: HostLink, timeout: number) {
     this.#link = link
     this.#timeout = timeout
     link.onPush = (message) => this.#pushed(message)
-    link.onNewHost = () => { this.#resubscribe().catch(() => {}) }
+    link.onNewHost = () => {
+      for (const cohort of this.#cohorts.values()) cohort.hostChanged()
+      this.#resubscribe().catch(() => {})
+    }
+    this.#cohortHost = {
+      acquire: async (name, timeout, turns, keys) => {
+        const [token, values] = await link.call(OP.acquireLockReading, [name, timeout, 0, turns, keys],
+          timeout + this.#timeout) as [number, Array<Encoded | null>]
+        return [token, values.map((value) => orUndefined<Encoded>(value))]
+      },
+      release: (name, token, writes) => (writes.length === 0
+        ? link.call(OP.releaseLock, [name, token])
+        : link.call(OP.releaseLockWriting, [name, token, writes])) as Promise<void>,
+      writeUnderLock: (name, token, writes) => link.call(OP.writeUnderLock, [name, token, writes]) as Promise<void>,
+      mutations: () => this.#mutations
+    }
   }
 
   get role (): Role {
@@ -68,6 +92,7 @@ export class ProxyStore implements Store {
   }
 
   #call<T> (op: number, ...args: unknown[]): Promise<T> {
+    if (MUTATES[op] === true) this.#mutations++
     return this.#link.call(op, args) as Promise<T>
   }
 
@@ -109,24 +134,53 @@ export class ProxyStore implements Store {
     }
   }
 
-  acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
-    // The host times the wait out itself; the local deadline only guards against a host that
-    // stops answering.
-    return this.#link.call(OP.acquireLock, [name, options.timeout, options.ttl],
-      options.timeout + this.#timeout) as Promise<number>
+  async acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
+    if (options.ttl > 0) {
+      // A lease is the host's to time: such a holder is not passed on in-process.
+      // The host times the wait out itself; the local deadline only guards against a host that
+      // stops answering.
+      return this.#link.call(OP.acquireLock, [name, options.timeout, options.ttl],
+        options.timeout + this.#timeout) as Promise<number>
+    }
+    const [token] = await this.#cohort(name).acquire([], options.timeout)
+    return token
   }
 
-  releaseLock (name: string, token: number): Promise<void> { return this.#call(OP.releaseLock, name, token) }
-  isLocked (name: string): Promise<boolean> { return this.#call(OP.isLocked, name) }
+  releaseLock (name: string, token: number): Promise<void> {
+    const cohort = this.#cohorts.get(name)
+    if (cohort?.owns(token) === true) return cohort.release(token, [])
+    return this.#link.call(OP.releaseLock, [name, token]) as Promise<void>
+  }
+
+  isLocked (name: string): Promise<boolean> {
+    // A grant kept for this worker's next acquirer is not held by anyone yet.
+    this.#cohorts.get(name)?.settle()
+    return this.#call(OP.isLocked, name)
+  }
 
   async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[]): Promise<[number, Array<Encoded | undefined>]> {
-    const [token, values] = await this.#link.call(OP.acquireLockReading, [name, options.timeout, options.ttl, keys],
+    if (options.ttl === 0) return this.#cohort(name).acquire(keys, options.timeout)
+    const [token, values] = await this.#link.call(OP.acquireLockReading, [name, options.timeout, options.ttl, 1, keys],
       options.timeout + this.#timeout) as [number, Array<Encoded | null>]
     return [token, values.map((value) => orUndefined<Encoded>(value))]
   }
 
   releaseLockWriting (name: string, token: number, writes: readonly LockWrite[]): Promise<void> {
-    return this.#call(OP.releaseLockWriting, name, token, writes)
+    const cohort = this.#cohorts.get(name)
+    if (cohort?.owns(token) === true) return cohort.release(token, writes)
+    return this.#link.call(OP.releaseLockWriting, [name, token, writes]) as Promise<void>
+  }
+
+  #cohort (name: string): LockCohort {
+    let cohort = this.#cohorts.get(name)
+    if (cohort === undefined) {
+      const created = new LockCohort(name, this.#cohortHost, () => {
+        if (this.#cohorts.get(name) === created) this.#cohorts.delete(name)
+      })
+      cohort = created
+      this.#cohorts.set(name, cohort)
+    }
+    return cohort
   }
 
   async stats (): Promise<StoreStats> {
@@ -143,6 +197,8 @@ export class ProxyStore implements Store {
   }
 
   async close (): Promise<void> {
+    for (const cohort of this.#cohorts.values()) cohort.close()
+    this.#cohorts.clear()
     this.#subscriptions.clear()
     await this.#link.close()
   }

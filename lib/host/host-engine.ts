@@ -139,7 +139,7 @@ function run (store: MemoryStore, name: string, args: unknown[]): unknown {
   }
   if (name === 'acquireLockReading') {
     const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number }
-    return store.acquireLockReading(args[0] as string, options, args[3] as string[])
+    return store.acquireLockReading(args[0] as string, options, args[4] as string[], args[3] as number)
   }
   const method = store[name as keyof MemoryStore] as (...a: unknown[]) => unknown
   return method.apply(store, args)

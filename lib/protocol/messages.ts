@@ -74,11 +74,16 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   op('stats', [], false),
   op('describeKeys', ['string'], false),
   // acquireLock whose grant carries the values of the listed keys, read while the lock is held:
-  // the holder's reads need no round trip of their own. Replies [token, values (nil: absent)].
-  op('acquireLockReading', ['string', 'ms', 'ms', 'string[]'], true),
+  // the holder's reads need no round trip of their own. Args: name, timeout, ttl, turns (tokens
+  // reserved for the worker's own hand-offs, capped by the host), keys. Replies [token, values
+  // (nil: absent)].
+  op('acquireLockReading', ['string', 'ms', 'ms', 'token', 'string[]'], true),
   // releaseLock that first applies [key, bytes, ttl] writes, in the same step: a holder whose
   // lease ran out writes nothing.
-  op('releaseLockWriting', ['string', 'token', 'writes'], true)
+  op('releaseLockWriting', ['string', 'token', 'writes'], true),
+  // The writes of a section the holder's worker passed on to its own next acquirer: applied only
+  // while that worker still holds the grant `token`.
+  op('writeUnderLock', ['string', 'token', 'writes'], true)
 ])
 
 export type OpName = typeof OPS[number]['name']

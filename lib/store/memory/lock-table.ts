@@ -32,6 +32,7 @@ interface Holder {
 interface Waiter {
   owner: string
   ttl: number
+  turns: number
   resolve: (token: number) => void
   reject: (error: Error) => void
   timer: NodeJS.Timeout | undefined
@@ -70,15 +71,19 @@ export class LockTable {
     return state
   }
 
-  /** Resolves with a token once `owner` holds the lock; rejects with LOCK_TIMEOUT after `timeout` ms. */
-  acquire (name: string, owner: string, timeout: number, ttl: number): Promise<number> {
+  /**
+   * Resolves with a token once `owner` holds the lock; rejects with LOCK_TIMEOUT after `timeout` ms.
+   * `turns` > 1 reserves that many tokens (the granted one and those after it) for hand-offs the
+   * owner makes itself: the next grant of the lock is above all of them.
+   */
+  acquire (name: string, owner: string, timeout: number, ttl: number, turns = 1): Promise<number> {
     const state = this.#state(name)
     if (state.holder === undefined && state.head === state.queue.length) {
-      return Promise.resolve(this.#grant(name, state, owner, ttl))
+      return Promise.resolve(this.#grant(name, state, owner, ttl, turns))
     }
     this.waits++
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { owner, ttl, resolve, reject, timer: undefined, done: false }
+      const waiter: Waiter = { owner, ttl, turns, resolve, reject, timer: undefined, done: false }
       waiter.timer = setTimeout(() => {
         // The waiter stays in the array, marked done; granting skips it. Cheaper than splicing.
         waiter.done = true
@@ -99,6 +104,12 @@ export class LockTable {
 
   isLocked (name: string): boolean {
     return this.#locks.get(name)?.holder !== undefined
+  }
+
+  /** Whether `owner` holds the lock under the grant `token`. */
+  holds (name: string, owner: string, token: number): boolean {
+    const holder = this.#locks.get(name)?.holder
+    return holder !== undefined && holder.owner === owner && holder.token === token
   }
 
   /**
@@ -182,10 +193,12 @@ export class LockTable {
     }
   }
 
-  #grant (name: string, state: LockState, owner: string, ttl: number): number {
-    const token = ++state.lastToken
+  #grant (name: string, state: LockState, owner: string, ttl: number, turns: number): number {
+    const token = state.lastToken + 1
+    state.lastToken += turns
     this.#hold(name, state, owner, token, ttl)
-    this.onGrant?.(name, token)
+    // The highest token reserved, so a host that restores it grants above the whole block.
+    this.onGrant?.(name, state.lastToken)
     return token
   }
 
@@ -213,7 +226,7 @@ export class LockTable {
       waiter.done = true
       clearTimeout(waiter.timer)
       this.handOffs++
-      waiter.resolve(this.#grant(name, state, waiter.owner, waiter.ttl))
+      waiter.resolve(this.#grant(name, state, waiter.owner, waiter.ttl, waiter.turns))
       break
     }
     if (state.head === state.queue.length) {

@@ -1,6 +1,13 @@
+import { SharedStateLockNotHeldError } from '../../errors'
 import type { ChangeListener, Encoded, LockAcquireOptions, LockWrite, Path } from '../store'
 import type { LockTable } from './lock-table'
 import type { MemoryState } from './state'
+
+/**
+ * The most tokens one grant reserves for its worker's own hand-offs: the bound on how many
+ * sections a worker runs in a row while another worker waits, whatever the worker asks for.
+ */
+export const MAX_LOCK_TURNS = 64
 
 /**
  * The host's state seen by one owner (a worker's client id), with the Store contract's methods, so
@@ -55,8 +62,9 @@ export class MemoryStore {
   releaseLock (name: string, token: number): void { this.#locks.release(name, this.owner, token) }
   isLocked (name: string): boolean { return this.#locks.isLocked(name) }
 
-  async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[]): Promise<[number, Array<Encoded | null>]> {
-    const token = await this.acquireLock(name, options)
+  async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[], turns = 1): Promise<[number, Array<Encoded | null>]> {
+    const reserved = Math.max(1, Math.min(MAX_LOCK_TURNS, turns))
+    const token = await this.#locks.acquire(name, this.owner, options.timeout, options.ttl, reserved)
     // Read once granted: nobody else holds the lock, as if the holder had asked itself.
     return [token, keys.map((key) => this.#state.get(key) ?? null)]
   }
@@ -68,6 +76,12 @@ export class MemoryStore {
    */
   releaseLockWriting (name: string, token: number, writes: readonly LockWrite[]): void {
     this.#locks.release(name, this.owner, token)
+    for (const [key, value, ttl] of writes) this.#state.set(key, value, ttl)
+  }
+
+  /** The writes of a section this owner passed on itself, while it still holds grant `token`. */
+  writeUnderLock (name: string, token: number, writes: readonly LockWrite[]): void {
+    if (!this.#locks.holds(name, this.owner, token)) throw new SharedStateLockNotHeldError(name, token)
     for (const [key, value, ttl] of writes) this.#state.set(key, value, ttl)
   }
 
