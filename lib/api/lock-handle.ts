@@ -1,5 +1,5 @@
 import { SharedStateLockNotHeldError, SharedStateOptionsError } from '../errors'
-import { MAX_MS } from '../protocol/messages'
+import { MAX_MS } from '../deadlines'
 import type { Encoded, LockWrite, Store } from '../store/store'
 
 /** How a lock's handle turns values into the bytes the store moves, with the key for error messages. */

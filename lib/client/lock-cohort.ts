@@ -1,3 +1,4 @@
+import { DeadlineQueue, deadlineIn, type Timed } from '../deadlines'
 import { SharedStateHostLostError, SharedStateLockNotHeldError, SharedStateLockTimeoutError } from '../errors'
 import type { Encoded, LockWrite } from '../store/store'
 
@@ -10,7 +11,7 @@ export const COHORT_TURNS = 16
 
 /** What a cohort asks of the host: ProxyStore's calls, outside its count of mutations. */
 export interface CohortHost {
-  acquire: (name: string, timeout: number, turns: number, keys: readonly string[]) => Promise<[number, Array<Encoded | undefined>]>
+  acquire: (name: string, timeout: number, deadline: number, turns: number, keys: readonly string[]) => Promise<[number, Array<Encoded | undefined>]>
   release: (name: string, token: number, writes: readonly LockWrite[]) => Promise<void>
   writeUnderLock: (name: string, token: number, writes: readonly LockWrite[]) => Promise<void>
   /** Mutations this worker sent other than through the lock: a change makes the values seen stale. */
@@ -19,13 +20,11 @@ export interface CohortHost {
 
 export type Granted = [number, Array<Encoded | undefined>]
 
-interface Waiter {
+interface Waiter extends Timed {
   keys: readonly string[]
   timeout: number
-  deadline: number
   resolve: (granted: Granted) => void
   reject: (error: Error) => void
-  timer: NodeJS.Timeout | undefined
 }
 
 interface Grant {
@@ -58,6 +57,8 @@ export class LockCohort {
   /** Token of the section running now. */
   #holder: number | undefined
   readonly #queue: Waiter[] = []
+  /** Waiters in the queue above, by deadline (the one asking the host is timed by the host). */
+  readonly #timeouts = new DeadlineQueue<Waiter>((waiter) => this.#timedOut(waiter))
   #asking = false
   readonly #seen = new Map<string, Encoded | undefined>()
   #seenAt = -1
@@ -89,8 +90,8 @@ export class LockCohort {
     if (this.#closed) return Promise.reject(new SharedStateHostLostError('this worker closed its shared state'))
     if (this.#justGaveBack) this.#hot = true
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { keys, timeout, deadline: Date.now() + timeout, resolve, reject, timer: undefined }
-      waiter.timer = setTimeout(() => this.#timedOut(waiter), timeout)
+      const waiter: Waiter = { keys, timeout, deadline: deadlineIn(timeout), slot: -1, resolve, reject }
+      this.#timeouts.add(waiter)
       this.#queue.push(waiter)
       this.#pump()
     })
@@ -135,8 +136,8 @@ export class LockCohort {
   close (): void {
     this.#closed = true
     clearImmediate(this.#idle)
+    this.#timeouts.clear()
     for (const waiter of this.#queue.splice(0)) {
-      clearTimeout(waiter.timer)
       waiter.reject(new SharedStateHostLostError('this worker closed its shared state'))
     }
   }
@@ -169,7 +170,7 @@ export class LockCohort {
   }
 
   #serve (waiter: Waiter, token: number): void {
-    clearTimeout(waiter.timer)
+    this.#timeouts.remove(waiter)
     clearImmediate(this.#idle)
     this.#idle = undefined
     this.#holder = token
@@ -179,10 +180,10 @@ export class LockCohort {
   /** The first waiter asks the host; the others wait here for it to pass the lock on. */
   #ask (waiter: Waiter): void {
     this.#queue.shift()
-    clearTimeout(waiter.timer)
+    this.#timeouts.remove(waiter)
     this.#asking = true
     const timeout = Math.max(0, waiter.deadline - Date.now())
-    this.#host.acquire(this.#name, timeout, COHORT_TURNS, waiter.keys).then(([token, values]) => {
+    this.#host.acquire(this.#name, timeout, waiter.deadline, COHORT_TURNS, waiter.keys).then(([token, values]) => {
       this.#asking = false
       this.#grant = { token, last: token + COHORT_TURNS - 1, next: token + 1 }
       this.#stale = false

@@ -1,3 +1,4 @@
+import { deadlineIn } from '../deadlines'
 import { opCode, OPS, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
 import type { HostDescription } from '../host/host-session'
 import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, LockWrite, Path, Role, Store, StoreStats } from '../store/store'
@@ -25,9 +26,9 @@ const OP = {
   push: opCode('push'),
   expire: opCode('expire'),
   ttl: opCode('ttl'),
-  watch: opCode('watch'),
+  watchAs: opCode('watchAs'),
   unwatch: opCode('unwatch'),
-  acquireLock: opCode('acquireLock'),
+  acquireLockUntil: opCode('acquireLockUntil'),
   releaseLock: opCode('releaseLock'),
   isLocked: opCode('isLocked'),
   acquireLockReading: opCode('acquireLockReading'),
@@ -47,6 +48,8 @@ interface Subscription {
   prefix: string
   listener: ChangeListener
   watchId: number
+  /** A re-watch that failed is tried again after this; cleared on unsubscribe. */
+  retry: NodeJS.Timeout | undefined
 }
 
 /**
@@ -57,8 +60,9 @@ export class ProxyStore implements Store {
   readonly #link: HostLink
   /** The per-call timeout; a lock wait gets this much on top of its own. */
   readonly #timeout: number
-  /** By the host's watch id, which changes with the host. */
+  /** By watch id: chosen here, so it stays the same across hosts. */
   readonly #subscriptions = new Map<number, Subscription>()
+  #nextWatchId = 1
   /** By lock name, while this worker's acquirers of that lock hold or wait for it. */
   readonly #cohorts = new Map<string, LockCohort>()
   readonly #cohortHost: CohortHost
@@ -71,11 +75,11 @@ export class ProxyStore implements Store {
     link.onPush = (message) => this.#pushed(message)
     link.onNewHost = () => {
       for (const cohort of this.#cohorts.values()) cohort.hostChanged()
-      this.#resubscribe().catch(() => {})
+      this.#resubscribe()
     }
     this.#cohortHost = {
-      acquire: async (name, timeout, turns, keys) => {
-        const [token, values] = await link.call(OP.acquireLockReading, [name, timeout, 0, turns, keys],
+      acquire: async (name, timeout, deadline, turns, keys) => {
+        const [token, values] = await link.call(OP.acquireLockReading, [name, timeout, 0, deadline, turns, keys],
           timeout + this.#timeout) as [number, Array<Encoded | null>]
         return [token, values.map((value) => orUndefined<Encoded>(value))]
       },
@@ -124,12 +128,26 @@ export class ProxyStore implements Store {
   expire (key: string, ttl: number): Promise<boolean> { return this.#call(OP.expire, key, ttl) }
   ttl (key: string): Promise<number> { return this.#call(OP.ttl, key) }
 
+  /**
+   * The watch is registered on the host before the call resolves, under an id chosen here, so an
+   * event pushed right after it (a change this worker made before the reply came) finds its listener.
+   */
   async watch (prefix: string, listener: ChangeListener): Promise<() => Promise<void>> {
-    const subscription: Subscription = { prefix, listener, watchId: await this.#call<number>(OP.watch, prefix) }
+    const subscription: Subscription = { prefix, listener, watchId: this.#nextWatchId++, retry: undefined }
     this.#subscriptions.set(subscription.watchId, subscription)
+    try {
+      await this.#call(OP.watchAs, prefix, subscription.watchId)
+    } catch (error) {
+      this.#subscriptions.delete(subscription.watchId)
+      // The host may have registered it and answered too late: it must not go on pushing.
+      this.#call(OP.unwatch, subscription.watchId).catch(() => {})
+      throw error
+    }
     return async () => {
       if (this.#subscriptions.get(subscription.watchId) !== subscription) return
       this.#subscriptions.delete(subscription.watchId)
+      clearTimeout(subscription.retry)
+      // Sent after any re-watch of it on the same connection, so the host applies it last.
       await this.#call(OP.unwatch, subscription.watchId)
     }
   }
@@ -137,9 +155,11 @@ export class ProxyStore implements Store {
   async acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
     if (options.ttl > 0) {
       // A lease is the host's to time: such a holder is not passed on in-process.
-      // The host times the wait out itself; the local deadline only guards against a host that
-      // stops answering.
-      return this.#link.call(OP.acquireLock, [name, options.timeout, options.ttl],
+      // The host grants nothing past the caller's deadline (beyond the call timeout it allows for
+      // the answer's way back), and a resend to a new host carries the same deadline. The local
+      // deadline only guards against a host that stops answering.
+      const deadline = options.deadline ?? deadlineIn(options.timeout)
+      return this.#link.call(OP.acquireLockUntil, [name, options.timeout, options.ttl, deadline],
         options.timeout + this.#timeout) as Promise<number>
     }
     const [token] = await this.#cohort(name).acquire([], options.timeout)
@@ -160,7 +180,8 @@ export class ProxyStore implements Store {
 
   async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[]): Promise<[number, Array<Encoded | undefined>]> {
     if (options.ttl === 0) return this.#cohort(name).acquire(keys, options.timeout)
-    const [token, values] = await this.#link.call(OP.acquireLockReading, [name, options.timeout, options.ttl, 1, keys],
+    const deadline = options.deadline ?? deadlineIn(options.timeout)
+    const [token, values] = await this.#link.call(OP.acquireLockReading, [name, options.timeout, options.ttl, deadline, 1, keys],
       options.timeout + this.#timeout) as [number, Array<Encoded | null>]
     return [token, values.map((value) => orUndefined<Encoded>(value))]
   }
@@ -197,20 +218,33 @@ export class ProxyStore implements Store {
   }
 
   async close (): Promise<void> {
+    for (const subscription of this.#subscriptions.values()) clearTimeout(subscription.retry)
     for (const cohort of this.#cohorts.values()) cohort.close()
     this.#cohorts.clear()
     this.#subscriptions.clear()
     await this.#link.close()
   }
 
-  /** A new host knows nothing of the old one's watches: subscribe again, under new ids. */
-  async #resubscribe (): Promise<void> {
-    const subscriptions = [...this.#subscriptions.values()]
-    this.#subscriptions.clear()
-    for (const subscription of subscriptions) {
-      subscription.watchId = await this.#call<number>(OP.watch, subscription.prefix)
-      this.#subscriptions.set(subscription.watchId, subscription)
-    }
+  /**
+   * A new host knows nothing of the old one's watches: every watch is sent again, under its id,
+   * and its listener hears `lost` once it is in force again, since changes made meanwhile were
+   * not seen. A re-watch that fails is tried again; it never drops the others.
+   */
+  #resubscribe (): void {
+    for (const subscription of this.#subscriptions.values()) this.#rewatch(subscription)
+  }
+
+  #rewatch (subscription: Subscription): void {
+    clearTimeout(subscription.retry)
+    subscription.retry = undefined
+    const current = (): boolean => this.#subscriptions.get(subscription.watchId) === subscription
+    this.#call(OP.watchAs, subscription.prefix, subscription.watchId).then(() => {
+      if (current()) subscription.listener({ type: 'lost', key: subscription.prefix })
+    }, () => {
+      if (!current() || this.#link.closed) return
+      subscription.retry = setTimeout(() => { if (current()) this.#rewatch(subscription) }, this.#timeout)
+      subscription.retry.unref()
+    })
   }
 
   #pushed (message: unknown[]): void {

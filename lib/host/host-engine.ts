@@ -127,19 +127,20 @@ export class HostEngine {
 
   close (error: Error): void {
     this.meter.close()
+    this.applied.close()
     this.locks.close(error)
     this.state.close()
   }
 }
 
 function run (store: MemoryStore, name: string, args: unknown[]): unknown {
-  if (name === 'acquireLock') {
-    const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number }
+  if (name === 'acquireLock' || name === 'acquireLockUntil') {
+    const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number, deadline: args[3] as number | undefined }
     return store.acquireLock(args[0] as string, options)
   }
   if (name === 'acquireLockReading') {
-    const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number }
-    return store.acquireLockReading(args[0] as string, options, args[4] as string[], args[3] as number)
+    const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number, deadline: args[3] as number }
+    return store.acquireLockReading(args[0] as string, options, args[5] as string[], args[4] as number)
   }
   const method = store[name as keyof MemoryStore] as (...a: unknown[]) => unknown
   return method.apply(store, args)

@@ -262,11 +262,11 @@ describe('byte arguments are copied', () => {
 
 describe('lock sections that read and write', () => {
   test('string[]: a list of keys is accepted; anything else is refused', () => {
-    expect(parseRequest(opCode('acquireLockReading'), ['l', 10, 0, 1, ['a', '']]).args[4]).toEqual(['a', ''])
-    expect(parseRequest(opCode('acquireLockReading'), ['l', 10, 0, 1, []]).args[4]).toEqual([])
+    expect(parseRequest(opCode('acquireLockReading'), ['l', 10, 0, 0, 1, ['a', '']]).args[5]).toEqual(['a', ''])
+    expect(parseRequest(opCode('acquireLockReading'), ['l', 10, 0, 0, 1, []]).args[5]).toEqual([])
     for (const keys of ['a', [1], [null], null]) {
-      expectProtocol(() => parseRequest(opCode('acquireLockReading'), ['l', 10, 0, 1, keys]),
-        'argument 4 of acquireLockReading must be string[]')
+      expectProtocol(() => parseRequest(opCode('acquireLockReading'), ['l', 10, 0, 0, 1, keys]),
+        'argument 5 of acquireLockReading must be string[]')
     }
   })
 

@@ -56,7 +56,7 @@ export class MemoryStore {
   }
 
   acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
-    return this.#locks.acquire(name, this.owner, options.timeout, options.ttl)
+    return this.#locks.acquire(name, this.owner, options.timeout, options.ttl, { deadline: options.deadline, tag: this })
   }
 
   releaseLock (name: string, token: number): void { this.#locks.release(name, this.owner, token) }
@@ -64,7 +64,7 @@ export class MemoryStore {
 
   async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[], turns = 1): Promise<[number, Array<Encoded | null>]> {
     const reserved = Math.max(1, Math.min(MAX_LOCK_TURNS, turns))
-    const token = await this.#locks.acquire(name, this.owner, options.timeout, options.ttl, reserved)
+    const token = await this.#locks.acquire(name, this.owner, options.timeout, options.ttl, { deadline: options.deadline, tag: this, turns: reserved })
     // Read once granted: nobody else holds the lock, as if the holder had asked itself.
     return [token, keys.map((key) => this.#state.get(key) ?? null)]
   }
@@ -88,5 +88,13 @@ export class MemoryStore {
   /** The connection behind this owner is gone: its locks pass on, its waits are dropped unanswered. */
   detach (): void {
     this.#locks.dropOwner(this.owner)
+  }
+
+  /**
+   * This connection was replaced by a newer one of the same owner, which keeps the owner's locks
+   * and sends again what it still waits for: only the waits that came this way are dropped.
+   */
+  retire (): void {
+    this.#locks.dropWaits(this.owner, this)
   }
 }
