@@ -66,13 +66,13 @@ export class LockCohort {
   /** The host changed: the grant may be gone, so no more hand-offs under it. */
   #stale = false
   /**
-   * This worker acquired again in the same turn it gave the lock back: a loop, or requests
-   * arriving back to back. Only then is a grant kept for a turn after a release that found nobody
-   * waiting; otherwise the lock goes back at once, and isLocked elsewhere sees it free.
+   * This worker acquired again as soon as a release to the host was answered: a loop, or
+   * requests arriving back to back. Only then is a grant kept for a turn after a release that
+   * found nobody waiting; otherwise the lock goes back at once, and isLocked elsewhere sees it free.
    */
   #hot = false
-  /** Set from a give-back until the event loop goes round. */
-  #justGaveBack = false
+  /** Releases to the host not yet answered, or answered less than a turn ago. */
+  #givingBack = 0
   #closed = false
 
   constructor (name: string, host: CohortHost, emptied: () => void) {
@@ -88,7 +88,7 @@ export class LockCohort {
 
   acquire (keys: readonly string[], timeout: number): Promise<Granted> {
     if (this.#closed) return Promise.reject(new SharedStateHostLostError('this worker closed its shared state'))
-    if (this.#justGaveBack) this.#hot = true
+    if (this.#givingBack > 0) this.#hot = true
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { keys, timeout, deadline: deadlineIn(timeout), slot: -1, resolve, reject }
       this.#timeouts.add(waiter)
@@ -238,14 +238,16 @@ export class LockCohort {
     clearImmediate(this.#idle)
     this.#idle = undefined
     const released = this.#host.release(this.#name, grant.token, writes)
-    if (!this.#justGaveBack) {
-      this.#justGaveBack = true
+    // An acquire that follows the answer (the caller awaited the release) shows a loop.
+    this.#givingBack++
+    const answered = (): void => {
       setImmediate(() => {
-        this.#justGaveBack = false
-        if (this.#grant === undefined && !this.#asking && this.#queue.length === 0) this.#hot = false
+        this.#givingBack--
+        if (this.#givingBack === 0 && this.#grant === undefined && !this.#asking && this.#queue.length === 0) this.#hot = false
         this.#emptyCheck()
       })
     }
+    released.then(answered, answered)
     // The next waiter queues at the host behind the release, on the same connection.
     this.#pump()
     this.#emptyCheck()
@@ -262,6 +264,6 @@ export class LockCohort {
 
   #emptyCheck (): void {
     if (this.#grant === undefined && this.#holder === undefined && !this.#asking && this.#queue.length === 0 &&
-      !this.#hot && !this.#justGaveBack) this.#emptied()
+      !this.#hot && this.#givingBack === 0) this.#emptied()
   }
 }

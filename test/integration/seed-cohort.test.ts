@@ -53,6 +53,16 @@ describe('mutual exclusion and tokens under in-process hand-offs', () => {
     expectTokensInOrder(runs.flat(), 64)
   })
 
+  test.each(['plain', 'read'])('4 workers each awaiting 40 sections in turn (%s) count exactly, tokens in section order', async (mode) => {
+    // One section at a time per worker: the lock is kept for the worker's next section only
+    // because it comes right after the last one's release was answered.
+    const lock = `loop-${mode}`
+    const runs = await Promise.all(clients.map((client) =>
+      client.call<Section[]>('seedSections', lock, `counter:loop-${mode}`, 40, mode, 1)))
+    expect(await host.call('get', `counter:loop-${mode}`)).toBe(160)
+    expectTokensInOrder(runs.flat(), 160)
+  })
+
   test('the host worker\'s own sections and its clients\' together count exactly', async () => {
     const workers = [host, ...clients.slice(0, 3)]
     const runs = await Promise.all(workers.map((worker, i) =>
