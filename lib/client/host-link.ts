@@ -91,6 +91,11 @@ export class HostLink {
     return this.#closed
   }
 
+  /** Whether calls reach a host now: this worker hosts, or its connection is up. */
+  get connected (): boolean {
+    return !this.#closed && (this.#local !== undefined || this.#transport !== undefined)
+  }
+
   get role (): Role {
     return this.#role
   }

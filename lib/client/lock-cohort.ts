@@ -16,6 +16,8 @@ export interface CohortHost {
   writeUnderLock: (name: string, token: number, writes: readonly LockWrite[]) => Promise<void>
   /** Mutations this worker sent other than through the lock: a change makes the values seen stale. */
   mutations: () => number
+  /** False while the host is lost: a grant it may have dropped is passed on no further. */
+  connected: () => boolean
 }
 
 export type Granted = [number, Array<Encoded | undefined>]
@@ -143,7 +145,7 @@ export class LockCohort {
   }
 
   #canPassOn (grant: Grant): boolean {
-    return !this.#stale && !this.#closed && grant.next <= grant.last
+    return !this.#stale && !this.#closed && grant.next <= grant.last && this.#host.connected()
   }
 
   #canServe (grant: Grant, waiter: Waiter): boolean {

@@ -87,7 +87,8 @@ export class ProxyStore implements Store {
         ? link.call(OP.releaseLock, [name, token])
         : link.call(OP.releaseLockWriting, [name, token, writes])) as Promise<void>,
       writeUnderLock: (name, token, writes) => link.call(OP.writeUnderLock, [name, token, writes]) as Promise<void>,
-      mutations: () => this.#mutations
+      mutations: () => this.#mutations,
+      connected: () => link.connected
     }
   }
 
