@@ -44,6 +44,13 @@ function orUndefined<T> (value: unknown): T | undefined {
   return (value ?? undefined) as T | undefined
 }
 
+/** acquireLockReading's reply: [token, values], or the token alone when no keys were asked for. */
+function granted (reply: unknown): [number, Array<Encoded | undefined>] {
+  if (typeof reply === 'number') return [reply, []]
+  const [token, values] = reply as [number, Array<Encoded | null>]
+  return [token, values.map((value) => orUndefined<Encoded>(value))]
+}
+
 interface Subscription {
   prefix: string
   listener: ChangeListener
@@ -79,9 +86,8 @@ export class ProxyStore implements Store {
     }
     this.#cohortHost = {
       acquire: async (name, timeout, deadline, turns, keys) => {
-        const [token, values] = await link.call(OP.acquireLockReading, [name, timeout, 0, deadline, turns, keys],
-          timeout + this.#timeout) as [number, Array<Encoded | null>]
-        return [token, values.map((value) => orUndefined<Encoded>(value))]
+        return granted(await link.call(OP.acquireLockReading, [name, timeout, 0, deadline, turns, keys],
+          timeout + this.#timeout))
       },
       release: (name, token, writes) => (writes.length === 0
         ? link.call(OP.releaseLock, [name, token])
@@ -182,9 +188,8 @@ export class ProxyStore implements Store {
   async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[]): Promise<[number, Array<Encoded | undefined>]> {
     if (options.ttl === 0) return this.#cohort(name).acquire(keys, options.timeout)
     const deadline = options.deadline ?? deadlineIn(options.timeout)
-    const [token, values] = await this.#link.call(OP.acquireLockReading, [name, options.timeout, options.ttl, deadline, 1, keys],
-      options.timeout + this.#timeout) as [number, Array<Encoded | null>]
-    return [token, values.map((value) => orUndefined<Encoded>(value))]
+    return granted(await this.#link.call(OP.acquireLockReading, [name, options.timeout, options.ttl, deadline, 1, keys],
+      options.timeout + this.#timeout))
   }
 
   releaseLockWriting (name: string, token: number, writes: readonly LockWrite[]): Promise<void> {

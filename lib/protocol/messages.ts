@@ -84,7 +84,7 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   // acquireLock whose grant carries the values of the listed keys, read while the lock is held:
   // the holder's reads need no round trip of their own. Args: as acquireLockUntil, then turns
   // (tokens reserved for the worker's own hand-offs, capped by the host) and the keys. Replies
-  // [token, values (nil: absent)].
+  // [token, values (nil: absent)], or the token alone when no keys were asked for.
   op('acquireLockReading', ['string', 'ms', 'ms', 'token', 'token', 'string[]'], true),
   // releaseLock that first applies [key, bytes, ttl] writes, in the same step: a holder whose
   // lease ran out writes nothing.

@@ -62,10 +62,15 @@ export class MemoryStore {
   releaseLock (name: string, token: number): void { this.#locks.release(name, this.owner, token) }
   isLocked (name: string): boolean { return this.#locks.isLocked(name) }
 
-  async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[], turns = 1): Promise<[number, Array<Encoded | null>]> {
+  /**
+   * The token and the values of `keys`, read once granted: nobody else holds the lock, as if the
+   * holder had asked itself. With no keys, the token alone: the reply is kept for a retry, and a
+   * bare number is the smallest thing to keep.
+   */
+  async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[], turns = 1): Promise<number | [number, Array<Encoded | null>]> {
     const reserved = Math.max(1, Math.min(MAX_LOCK_TURNS, turns))
     const token = await this.#locks.acquire(name, this.owner, options.timeout, options.ttl, { deadline: options.deadline, tag: this, turns: reserved })
-    // Read once granted: nobody else holds the lock, as if the holder had asked itself.
+    if (keys.length === 0) return token
     return [token, keys.map((key) => this.#state.get(key) ?? null)]
   }
 
