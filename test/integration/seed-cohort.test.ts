@@ -77,6 +77,21 @@ describe('mutual exclusion and tokens under in-process hand-offs', () => {
   })
 })
 
+describe('waits in a worker\'s own queue', () => {
+  test('an acquirer queued behind its own worker\'s holder times out with LOCK_TIMEOUT and leaves the queue', async () => {
+    const [worker] = clients as [WorkerProcess]
+    const held = await worker.call<number>('acquire', 'local-timeout', LONG)
+    const failure = await worker.failure('acquire', 'local-timeout', { timeout: 100 })
+    expect(failure.code).toBe('FST_SHARED_STATE_LOCK_TIMEOUT')
+    await worker.call('release', held, 'local-timeout')
+    // The timed-out wait was not granted later: the next acquire is served, and the lock frees.
+    const next = await worker.call<number>('acquire', 'local-timeout', LONG)
+    expect(next).toBeGreaterThan(held)
+    await worker.call('release', next, 'local-timeout')
+    expect(await clients[1]?.call('isLocked', 'local-timeout')).toBe(false)
+  })
+})
+
 describe('fairness across workers', () => {
   test(`a worker with 64 acquirers of its own lets a waiting worker in after at most ${COHORT_TURNS} sections`, async () => {
     const [busy, other] = clients as [WorkerProcess, WorkerProcess]
