@@ -27,6 +27,8 @@ interface Waiter extends Timed {
   timeout: number
   resolve: (granted: Granted) => void
   reject: (error: Error) => void
+  /** Timed out: left in the queue, skipped when its turn comes (cheaper than splicing). */
+  done: boolean
 }
 
 interface Grant {
@@ -58,7 +60,11 @@ export class LockCohort {
   #grant: Grant | undefined
   /** Token of the section running now. */
   #holder: number | undefined
-  readonly #queue: Waiter[] = []
+  #queue: Waiter[] = []
+  /** Index of the first waiter not yet served. */
+  #head = 0
+  /** Waiters in the queue that have not timed out. */
+  #waiting = 0
   /** Waiters in the queue above, by deadline (the one asking the host is timed by the host). */
   readonly #timeouts = new DeadlineQueue<Waiter>((waiter) => this.#timedOut(waiter))
   #asking = false
@@ -92,9 +98,10 @@ export class LockCohort {
     if (this.#closed) return Promise.reject(new SharedStateHostLostError('this worker closed its shared state'))
     if (this.#givingBack > 0) this.#hot = true
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { keys, timeout, deadline: deadlineIn(timeout), slot: -1, resolve, reject }
+      const waiter: Waiter = { keys, timeout, deadline: deadlineIn(timeout), slot: -1, resolve, reject, done: false }
       this.#timeouts.add(waiter)
       this.#queue.push(waiter)
+      this.#waiting++
       this.#pump()
     })
   }
@@ -107,9 +114,9 @@ export class LockCohort {
     }
     this.#holder = undefined
     this.#remember(writes)
-    const next = this.#queue[0]
+    const next = this.#first()
     if (next !== undefined && this.#canServe(grant, next)) {
-      this.#queue.shift()
+      this.#take()
       const note = this.#note(grant, writes)
       this.#serve(next, grant.next++)
       return note
@@ -139,7 +146,11 @@ export class LockCohort {
     this.#closed = true
     clearImmediate(this.#idle)
     this.#timeouts.clear()
-    for (const waiter of this.#queue.splice(0)) {
+    const waiters = this.#queue.slice(this.#head).filter((waiter) => !waiter.done)
+    this.#queue = []
+    this.#head = 0
+    this.#waiting = 0
+    for (const waiter of waiters) {
       waiter.reject(new SharedStateHostLostError('this worker closed its shared state'))
     }
   }
@@ -156,12 +167,12 @@ export class LockCohort {
 
   #pump (): void {
     if (this.#holder !== undefined || this.#asking) return
-    const first = this.#queue[0]
+    const first = this.#first()
     if (first === undefined) return
     const grant = this.#grant
     if (grant !== undefined) {
       if (this.#canServe(grant, first)) {
-        this.#queue.shift()
+        this.#take()
         this.#serve(first, grant.next++)
         return
       }
@@ -181,7 +192,7 @@ export class LockCohort {
 
   /** The first waiter asks the host; the others wait here for it to pass the lock on. */
   #ask (waiter: Waiter): void {
-    this.#queue.shift()
+    this.#take()
     this.#timeouts.remove(waiter)
     this.#asking = true
     const timeout = Math.max(0, waiter.deadline - Date.now())
@@ -226,7 +237,7 @@ export class LockCohort {
     if (this.#idle !== undefined) return
     this.#idle = setImmediate(() => {
       this.#idle = undefined
-      if (this.#holder !== undefined || this.#queue.length > 0) return
+      if (this.#holder !== undefined || this.#waiting > 0) return
       // Nobody came: stop keeping grants until this worker shows it re-acquires at once again.
       this.#hot = false
       this.settle()
@@ -245,7 +256,7 @@ export class LockCohort {
     const answered = (): void => {
       setImmediate(() => {
         this.#givingBack--
-        if (this.#givingBack === 0 && this.#grant === undefined && !this.#asking && this.#queue.length === 0) this.#hot = false
+        if (this.#givingBack === 0 && this.#grant === undefined && !this.#asking && this.#waiting === 0) this.#hot = false
         this.#emptyCheck()
       })
     }
@@ -257,15 +268,35 @@ export class LockCohort {
   }
 
   #timedOut (waiter: Waiter): void {
-    const index = this.#queue.indexOf(waiter)
-    if (index === -1) return
-    this.#queue.splice(index, 1)
+    waiter.done = true
+    this.#waiting--
     waiter.reject(new SharedStateLockTimeoutError(this.#name, waiter.timeout))
+    // Timed-out waiters outnumbering the live ones go at once, not when their turn comes.
+    if (this.#queue.length - this.#head > 2 * this.#waiting + 64) this.#compact()
     this.#emptyCheck()
   }
 
+  /** The first waiter still waiting, timed-out ones before it dropped. */
+  #first (): Waiter | undefined {
+    while (this.#head < this.#queue.length && (this.#queue[this.#head] as Waiter).done) this.#head++
+    if (this.#head === this.#queue.length && this.#head > 0) this.#compact()
+    return this.#queue[this.#head]
+  }
+
+  /** Takes the first waiter out of the queue (after #first found it). */
+  #take (): void {
+    this.#head++
+    this.#waiting--
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) this.#compact()
+  }
+
+  #compact (): void {
+    this.#queue = this.#queue.slice(this.#head).filter((waiter) => !waiter.done)
+    this.#head = 0
+  }
+
   #emptyCheck (): void {
-    if (this.#grant === undefined && this.#holder === undefined && !this.#asking && this.#queue.length === 0 &&
+    if (this.#grant === undefined && this.#holder === undefined && !this.#asking && this.#waiting === 0 &&
       !this.#hot && this.#givingBack === 0) this.#emptied()
   }
 }
