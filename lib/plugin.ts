@@ -28,7 +28,7 @@ async function openSocketBackend (fastify: FastifyInstance, options: ParsedOptio
     error: (message, error) => log.error({ err: error }, message)
   }))
   await link.start()
-  return { store: new ProxyStore(link, options.timeout), close: async () => {} }
+  return { store: new ProxyStore(link, options.timeout, options.maxFrameBytes), close: async () => {} }
 }
 
 async function sharedState (fastify: FastifyInstance, rawOptions: SharedStateOptions): Promise<void> {

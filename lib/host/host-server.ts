@@ -1,4 +1,5 @@
 import type { Server, Socket } from 'node:net'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { SharedStateHostLostError } from '../errors'
 import { PUSH_HANDOVER, PUSH_HANDOVER_END, PUSH_ID } from '../protocol/messages'
 import type { TlsTransport } from '../tls-transport'
@@ -218,8 +219,14 @@ export class HostServer {
         resolve(taken)
       }
     })
-    const snapshot = this.engine.snapshot()
-    sendInParts(successor, 'entries', snapshot.state.entries, ([key, raw]) => key.length + raw.length)
+    // The entries go a part at a time, with a turn of the event loop between parts, so a large
+    // state never holds the loop; nothing changes meanwhile, as the host is frozen.
+    for (const part of this.engine.state.snapshotParts(successor.maxFrameBytes * HANDOVER_PART_SHARE)) {
+      // A successor that left takes nothing more; the next one gets the whole state again.
+      if (!successor.push([PUSH_ID, PUSH_HANDOVER, 'entries', part])) break
+      await nextTurn()
+    }
+    const snapshot = this.engine.snapshot({ entries: false })
     sendInParts(successor, 'tokens', snapshot.tokens, ([name]) => name.length)
     sendInParts(successor, 'holders', snapshot.holders, ({ name, owner }) => name.length + owner.length)
     sendInParts(successor, 'applied', snapshot.applied, ([clientId]) => clientId.length)

@@ -73,7 +73,8 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   op('handoverReady', [], false),
   // Inspection: what `app.shared.stats()` and the inspect command show.
   op('stats', [], false),
-  op('describeKeys', ['string'], false),
+  // A page of [key, bytes, ms left] rows: prefix, cursor, count.
+  op('describeKeys', ['string', 'string', 'token'], false),
   // acquireLock with the epoch ms at which the caller stops waiting: a host that reads it late (a
   // blocked loop) grants nothing the caller gave up on, and a resend after a change of host waits
   // only what was left.
@@ -81,6 +82,11 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   // watch under an id the worker chose, so an event that arrives before the reply finds its
   // listener, and the same id serves again after a change of host.
   op('watchAs', ['string', 'token'], false),
+  // Pages of a walk over a prefix: prefix, cursor ('' to start), count (and a byte budget for
+  // values); the reply is [next cursor ('' when done), items]. Whole-map reads are made of these,
+  // so no reply outgrows a frame and no request holds the host for long.
+  op('scan', ['string', 'string', 'token', 'token'], false),
+  op('scanKeys', ['string', 'string', 'token', 'token'], false),
   // acquireLock whose grant carries the values of the listed keys, read while the lock is held:
   // the holder's reads need no round trip of their own. Args: as acquireLockUntil, then turns
   // (tokens reserved for the worker's own hand-offs, capped by the host) and the keys. Replies

@@ -75,6 +75,9 @@ export async function decorators (): Promise<void> {
     return n
   }, { read: ['n'] }))
   exactly<number | undefined>()(handle.get<number>('n'))
+  for await (const page of app.shared.scan<number>('user:', { count: 100 })) exactly<Array<[string, number]>>()(page)
+  // @ts-expect-error a scan's count is a number
+  app.shared.scan('user:', { count: '100' })
 
   // @ts-expect-error a value read back is `T | undefined`, not `T`
   const sure: number = await app.shared.get<number>('x')
