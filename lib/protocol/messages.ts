@@ -19,9 +19,21 @@ export const REPLY_ERROR = 1
 export const PUSH_ID = 0
 export const PUSH_CHANGE = 1
 export const PUSH_OVERFLOW = 2
-/** A part of the closing host's state, for its successor; then PUSH_HANDOVER_END. */
+/**
+ * A handover, between a closing host and the successor it chose:
+ *
+ *   host -> successor   PUSH_HANDOVER (parts of the state) ..., PUSH_HANDOVER_END [clock, expected, together]
+ *   successor -> host   handoverPrepared (the state is open, ready to bind)
+ *   host -> successor   PUSH_PORT_FREE (the host stopped listening)  or  PUSH_HANDOVER_CANCEL
+ *   successor -> host   handoverReady (bound and serving)  or  handoverFailed (could not bind)
+ *
+ * The host keeps the port until its successor is prepared and frees it for that one successor
+ * alone, so a worker starting meanwhile finds a host (frozen, it waits) rather than a free port.
+ */
 export const PUSH_HANDOVER = 3
 export const PUSH_HANDOVER_END = 4
+export const PUSH_PORT_FREE = 5
+export const PUSH_HANDOVER_CANCEL = 6
 
 /** The longest duration an op takes (see deadlines.ts), here too for the op checks' callers. */
 export { MAX_MS }
@@ -87,6 +99,12 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   // so no reply outgrows a frame and no request holds the host for long.
   op('scan', ['string', 'string', 'token', 'token'], false),
   op('scanKeys', ['string', 'string', 'token', 'token'], false),
+  // The worker is closing: the host must not choose it as a successor (it says so before it stops).
+  op('leaving', [], false),
+  // The successor has opened the handed-over state and waits for the port.
+  op('handoverPrepared', [], false),
+  // The successor was told the port was free, and could not bind it.
+  op('handoverFailed', [], false),
   // acquireLock whose grant carries the values of the listed keys, read while the lock is held:
   // the holder's reads need no round trip of their own. Args: as acquireLockUntil, then turns
   // (tokens reserved for the worker's own hand-offs, capped by the host) and the keys. Replies

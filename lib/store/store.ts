@@ -75,6 +75,8 @@ export interface Backend {
   store: Store
   /** Closes what the mode opened, after `store.close()`. */
   close: () => Promise<void>
+  /** The app is about to close: says so before the store closes (a host then never picks it). */
+  leaving?: () => void
 }
 
 export interface Store {
