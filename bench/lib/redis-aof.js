@@ -1,9 +1,11 @@
 'use strict'
 
-// Redis' own recovery, as the baseline of the handover and recovery rows: a private redis-server
-// with appendonly (RDB preamble, appendfsync everysec) in a temporary directory fills `keys`
-// keys `key:<i>` -> `<i>`, rewrites its AOF, takes `tailWrites` more writes, shuts down, and is
-// started again on the same directory; the time until it answers PING (not LOADING) is its reload.
+// Redis' own persistence, as the baseline of the recover scenario. `measureAofReload`: a private
+// redis-server with appendonly (RDB preamble, appendfsync everysec) in a temporary directory
+// fills `keys` keys `key:<i>` -> `<i>`, rewrites its AOF, takes `tailWrites` more writes (the first
+// keys again), shuts down, and is started again on the same directory; the time from its start
+// until it answers PING (not LOADING) is its reload. `measureAofThroughput`: redis-benchmark INCR
+// without AOF and under each appendfsync policy.
 
 const { spawn } = require('node:child_process')
 const { mkdtempSync, readdirSync, rmSync, statSync } = require('node:fs')
@@ -71,7 +73,7 @@ async function measureAofReload ({ keys, tailWrites }) {
     await redisCli(port, ['bgrewriteaof'])
     do await sleep(50)
     while (await info(port, 'aof_rewrite_in_progress') !== '0' || await info(port, 'aof_rewrite_scheduled') !== '0')
-    await redisCli(port, ['--pipe'], setCommands(keys, keys + tailWrites))
+    await redisCli(port, ['--pipe'], setCommands(0, tailWrites))
     await redisCli(port, ['shutdown']).catch(() => {})
     await stop(server, { graceMs: 10000 })
     const aofBytes = bytesUnder(dir)
@@ -84,7 +86,7 @@ async function measureAofReload ({ keys, tailWrites }) {
     }
     const reloadMs = Number(process.hrtime.bigint() - started) / 1e6
     const size = Number(await redisCli(port, ['dbsize']))
-    if (size !== keys + tailWrites) throw new Error(`redis reloaded ${size} keys, expected ${keys + tailWrites}`)
+    if (size !== keys) throw new Error(`redis reloaded ${size} keys, expected ${keys}`)
     await stop(server)
     return { reloadMs, aofBytes }
   } finally {
@@ -92,4 +94,36 @@ async function measureAofReload ({ keys, tailWrites }) {
   }
 }
 
-module.exports = { measureAofReload }
+/** INCR requests per second from redis-benchmark (`clients` connections), per AOF setting. */
+async function measureAofThroughput ({ requests, clients, modes }) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-aof-'))
+  try {
+    const port = await freePort()
+    const server = startServer(port, dir)
+    await waitForOutput(server, 'Ready to accept connections', 10000)
+    const rates = {}
+    for (const mode of modes) {
+      if (mode === 'none') await redisCli(port, ['config', 'set', 'appendonly', 'no'])
+      else {
+        await redisCli(port, ['config', 'set', 'appendonly', 'yes'])
+        await redisCli(port, ['config', 'set', 'appendfsync', mode])
+      }
+      const out = await new Promise((resolve, reject) => {
+        const child = spawn('redis-benchmark', ['-p', String(port), '-t', 'incr', '-n', String(requests), '-c', String(clients), '-q'])
+        let text = ''
+        child.stdout.on('data', (chunk) => { text += chunk })
+        child.on('error', reject)
+        child.on('exit', (code) => code === 0 ? resolve(text) : reject(new Error(`redis-benchmark exited ${code}`)))
+      })
+      const match = /INCR: ([\d.]+) requests per second/.exec(out.replace(/\r/g, '\n'))
+      if (match === null) throw new Error(`no INCR rate in redis-benchmark output: ${out}`)
+      rates[mode] = Number(match[1])
+    }
+    await stop(server)
+    return rates
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+module.exports = { measureAofReload, measureAofThroughput }

@@ -1,5 +1,6 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { crc32 } from './crc32'
+import { frameCommonRecord } from './record-fast-path'
 
 /*
  * The change log on disk, byte for byte (pure functions: no file system here).
@@ -36,6 +37,8 @@ export class RecordEncoder {
 
   /** Throws what MessagePack throws for a value it cannot encode. */
   frame (record: readonly unknown[]): Buffer {
+    const common = frameCommonRecord(record)
+    if (common !== undefined) return common
     const body = this.#encoder.encodeSharedRef(record)
     if (body.length > MAX_BODY_BYTES) throw new RangeError(`a record of ${body.length} bytes is too large`)
     const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + body.length)

@@ -1,0 +1,122 @@
+'use strict'
+
+// Moving and recovering a large state, against Redis' own AOF reload of the same keys in the same
+// run: a host holding KEYS keys `key:<i>` -> `<i>` hands them over on `app.close()` to a worker,
+// timed from the close until the successor answers as host; a host with persist 'everysec' that
+// filled them and rewrote the first tenth again is SIGKILLed, and a new process is timed from its
+// start until it answers with every key; redis-server fills the same keys with appendonly (RDB
+// preamble), rewrites its AOF, takes the same writes again, shuts down and is timed from its
+// start until it answers PING. Then the log and the AOF sizes, and INCR throughput of Redis per
+// appendfsync (redis-benchmark), the counterpart of the fsync scenario's rows. The order of the
+// three measurements turns each run, so drift does not always favour the same one.
+
+const { once } = require('node:events')
+const { mkdtempSync, rmSync, statSync } = require('node:fs')
+const os = require('node:os')
+const { join } = require('node:path')
+const { setTimeout: sleep } = require('node:timers/promises')
+const { call, commandRuns, freePort, scope } = require('../lib/processes')
+const { measureAofReload, measureAofThroughput } = require('../lib/redis-aof')
+const { repeatWithin } = require('../lib/repeat')
+const { naRow, row } = require('../lib/rows')
+
+const NODE = join(__dirname, '..', 'workers', 'handover-node.js')
+const KEYS = 1_000_000
+const TAIL = KEYS / 10
+const CALL_MS = 600000
+const GROUP = `Handover and recovery of ${KEYS / 1e6} M keys key:<i> -> <i> (Redis: its AOF reload, same keys, same run)`
+const AOF_MODES = ['none', 'always', 'everysec', 'no']
+
+async function handover () {
+  return scope(async (start) => {
+    const env = { BENCH_SHARED_PORT: String(await freePort()) }
+    const host = await start(NODE, { env, name: 'recover: closing host' })
+    const successor = await start(NODE, { env, name: 'recover: successor' })
+    await call(host, 'fill', { keys: KEYS }, CALL_MS)
+    const probe = call(successor, 'probe', { keys: KEYS }, CALL_MS)
+    const closedAt = Date.now()
+    await call(host, 'close', {}, CALL_MS)
+    const served = await probe
+    if (served.size !== KEYS || served.last !== KEYS - 1) throw new Error(`the successor holds ${served.size} keys`)
+    return served.servedAt - closedAt
+  })
+}
+
+async function recovery () {
+  const dir = mkdtempSync(join(os.tmpdir(), 'fastify-shared-state-bench-recover-'))
+  try {
+    return await scope(async (start) => {
+      const file = join(dir, 'state.log')
+      const env = { BENCH_SHARED_PORT: String(await freePort()), BENCH_PERSIST_FILE: file, BENCH_PERSIST_FSYNC: 'everysec' }
+      const host = await start(NODE, { env, name: 'recover: host with persist' })
+      await call(host, 'fill', { keys: KEYS }, CALL_MS)
+      await call(host, 'fill', { keys: TAIL }, CALL_MS)
+      // 'everysec': the last second reaches the disk before the kill.
+      await sleep(1500)
+      const bytes = statSync(file).size
+      process.kill(host.pid, 'SIGKILL')
+      await once(host, 'exit')
+      const started = process.hrtime.bigint()
+      const next = await start(NODE, { env, name: 'recover: new host', readyMs: CALL_MS })
+      const size = await call(next, 'size', {}, CALL_MS)
+      const ms = Number(process.hrtime.bigint() - started) / 1e6
+      if (size !== KEYS) throw new Error(`the new host holds ${size} keys`)
+      return { ms, bytes }
+    })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function oneRun (i) {
+  const steps = {
+    handover: async () => ({ handoverMs: await handover() }),
+    recovery: async () => {
+      const { ms, bytes } = await recovery()
+      return { recoveryMs: ms, logBytes: bytes }
+    },
+    redis: async () => {
+      const { reloadMs, aofBytes } = await measureAofReload({ keys: KEYS, tailWrites: TAIL })
+      return { redisMs: reloadMs, aofBytes }
+    }
+  }
+  const order = Object.keys(steps)
+  const result = {}
+  for (let k = 0; k < order.length; k++) Object.assign(result, await steps[order[(k + i) % order.length]]())
+  return result
+}
+
+async function run (ctx) {
+  if (!commandRuns('redis-server', ['--version'])) return [naRow(GROUP, 'handover, recovery, AOF reload', 'redis-server not found')]
+  const { results, cut } = await repeatWithin(ctx, 60000 * ctx.scale, 'recover', oneRun)
+  const all = (field) => results.map((result) => result[field])
+  const redis = { label: 'redis-server AOF reload (RDB preamble + 100 k writes)', samples: all('redisMs') }
+  const rows = [
+    row({ group: GROUP, label: 'graceful handover: app.close() to the successor answering', unit: 'ms', better: 'lower', samples: all('handoverMs'), vs: [redis], note: cut }),
+    row({ group: GROUP, label: "kill -9 (persist 'everysec', snapshot + 100 k writes): start to every key served", unit: 'ms', better: 'lower', samples: all('recoveryMs'), vs: [redis] }),
+    row({
+      group: GROUP,
+      label: 'change log on disk (snapshot + tail)',
+      unit: 'MB',
+      better: 'lower',
+      samples: all('logBytes').map((bytes) => bytes / 1048576),
+      vs: [{ label: "Redis' AOF directory", samples: all('aofBytes').map((bytes) => bytes / 1048576) }]
+    })
+  ]
+  if (commandRuns('redis-benchmark', ['--version'])) {
+    const rates = []
+    for (let i = 0; i < results.length; i++) rates.push(await measureAofThroughput({ requests: Math.round(200000 * ctx.scale), clients: 50, modes: AOF_MODES }))
+    for (const mode of AOF_MODES.slice(1)) {
+      rows.push(row({
+        group: GROUP,
+        label: `Redis INCR (redis-benchmark, 50 clients), appendfsync ${mode}`,
+        unit: 'ops/s',
+        samples: rates.map((rate) => rate[mode]),
+        vs: [{ label: 'Redis INCR without AOF', samples: rates.map((rate) => rate.none) }]
+      }))
+    }
+  }
+  return rows
+}
+
+module.exports = { name: 'recover', run }
