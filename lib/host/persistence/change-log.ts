@@ -28,6 +28,11 @@ interface ExclusiveTask {
 }
 
 const EVERYSEC_MS = 1000
+// Under 'everysec' and 'no' nobody waits for a write, so the records of many turns go out in one:
+// a write call costs the host's loop about as much as framing dozens of records. They wait at most
+// this long, or until this many bytes are queued.
+const WRITE_DELAY_MS = 2
+const WRITE_BATCH_BYTES = 256 * 1024
 
 /**
  * The host's append-only change log: a snapshot of the live state followed by every change since.
@@ -58,6 +63,9 @@ export class ChangeLog {
   #exclusive: ExclusiveTask | undefined
   #compaction: Promise<void> | undefined
   #flushImmediate: NodeJS.Immediate | undefined
+  #writeTimer: NodeJS.Timeout | undefined
+  /** A deferred write is due (its delay passed): the pump writes what is queued. */
+  #writeDue = false
   #syncTimer: NodeJS.Timeout | undefined
   #failure: Error | undefined
   #closing = false
@@ -127,6 +135,15 @@ export class ChangeLog {
     }
     this.#queue.push(frame)
     this.#appendedBytes += frame.length
+    if (this.#policy !== 'always' && this.#queue.bytes < WRITE_BATCH_BYTES) {
+      this.#writeTimer ??= setTimeout(() => {
+        this.#writeTimer = undefined
+        this.#writeDue = true
+        this.#kick()
+      }, WRITE_DELAY_MS)
+      return
+    }
+    this.#writeDue = true
     this.#flushImmediate ??= setImmediate(() => {
       this.#flushImmediate = undefined
       this.#kick()
@@ -199,6 +216,9 @@ export class ChangeLog {
   async #close (): Promise<void> {
     this.#closing = true
     clearTimeout(this.#syncTimer)
+    clearTimeout(this.#writeTimer)
+    this.#writeTimer = undefined
+    this.#writeDue = true
     if (this.#flushImmediate !== undefined) clearImmediate(this.#flushImmediate)
     this.#flushImmediate = undefined
     await this.#compaction?.catch(() => {})
@@ -238,7 +258,7 @@ export class ChangeLog {
           await task.run().then(task.resolve, task.reject)
         } else if (this.#needsSync()) {
           await this.#sync()
-        } else if (this.#queue.bytes > 0) {
+        } else if (this.#queue.bytes > 0 && (this.#writeDue || this.#policy === 'always')) {
           await this.#writeQueued()
         } else {
           break
@@ -272,6 +292,7 @@ export class ChangeLog {
 
   async #writeQueued (): Promise<void> {
     const taken = this.#queue.take()
+    this.#writeDue = false
     if (taken === undefined) return
     const { batch, seq } = taken
     this.#writes++
