@@ -3,6 +3,7 @@ import { newClientId } from './election'
 import { closeEngine, openEngine } from './host/persistence/state-journal'
 import type { ParsedOptions } from './options'
 import type { ValueCodec } from './protocol/codec'
+import { MemoryState } from './store/memory/state'
 import { TlsTransport } from './tls-transport'
 
 /** What a worker's HostLink needs in socket mode, from the parsed options: one place for both. */
@@ -22,7 +23,8 @@ export function linkSettings (options: ParsedOptions, codec: ValueCodec, log: Li
     warn: log.warn,
     log,
     openEngine: (handedOver, progress) => openEngine(codec, options.persist, handedOver, log.warn, progress ?? loadProgress(log)),
-    closeEngine
+    closeEngine,
+    newState: () => new MemoryState(codec)
   }
 }
 

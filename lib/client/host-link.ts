@@ -9,6 +9,7 @@ import { describeEndpoint } from '../options'
 import {
   opCode, OPS, PUSH_HANDOVER, PUSH_HANDOVER_CANCEL, PUSH_HANDOVER_END, PUSH_PORT_FREE
 } from '../protocol/messages'
+import type { MemoryState } from '../store/memory/state'
 import type { Role } from '../store/store'
 import type { ConnectionSettings, HostConnection } from './host-connection'
 import { IncomingHandover } from './incoming-handover'
@@ -42,6 +43,8 @@ export interface LinkSettings extends ConnectionSettings {
   /** Builds the engine when this worker becomes host: empty, loaded from disk, or handed over. */
   /** `progress` hears the keys restored so far while a handed-over state opens. */
   openEngine: (handedOver: EngineSnapshot | undefined, progress?: (keys: number) => void) => Promise<HostEngine>
+  /** A map for a handed-over state to be restored into as its parts arrive. */
+  newState?: () => MemoryState
   /** Lets go of what openEngine opened (the persistence file), after the host stopped. */
   closeEngine: (engine: HostEngine) => Promise<void>
 }
@@ -309,7 +312,10 @@ export class HostLink {
   /** The closing host chose this worker as its successor: collect the state it sends. */
   #handoverPart (generation: number, field: HandoverField, items: unknown): void {
     if (this.#leaving) return
-    if (this.#incoming === undefined || this.#incoming.generation !== generation) this.#incoming = new IncomingHandover(generation)
+    if (this.#incoming === undefined || this.#incoming.generation !== generation) {
+      this.#settings.log.info('shared state: receiving the state of the closing host')
+      this.#incoming = new IncomingHandover(generation, this.#settings.newState?.())
+    }
     this.#incoming.collect(field, items)
     // The host paces the handover by progress: each part taken in is progress.
     this.#connection?.send(NOTICE_ID, HANDOVER_PROGRESS, [])

@@ -1,6 +1,7 @@
 import { SharedStateProtocolError } from '../errors'
 import type { EngineSnapshot } from '../host/host-engine'
 import type { HandoverField } from '../host/handover'
+import type { MemoryState } from '../store/memory/state'
 
 /** What the closing host says once the successor is prepared; 'lost' when its connection went. */
 export type PortVerdict = 'free' | 'cancelled' | 'lost' | 'timeout'
@@ -25,16 +26,36 @@ export class IncomingHandover {
   #verdict: PortVerdict | undefined
   #heard: ((verdict: PortVerdict) => void) | undefined
 
-  constructor (generation: number) {
+  /** Where the entries go as they arrive, when the worker can build a map: see `collect`. */
+  readonly #state: MemoryState | undefined
+  /** Keys restored so far, and when the first part came, for the log. */
+  keys = 0
+  readonly startedAt = Date.now()
+
+  constructor (generation: number, state?: MemoryState) {
     this.generation = generation
+    this.#state = state
+    this.snapshot.state.restored = state
   }
 
-  /** The entries come as binary parts (entry-parts.ts), kept as they are until restored. */
+  /**
+   * The entries come as binary parts (entry-parts.ts). With a map to put them in, each part is
+   * restored as it arrives, so the successor restores while the host is still sending; without,
+   * they are kept as they are until the engine opens.
+   */
   collect (field: HandoverField, items: unknown): void {
     if (field === 'entries') {
       if (!(items instanceof Uint8Array)) return this.#malformed('entries')
-      this.snapshot.state.parts?.push(items)
       this.entryBytes += items.length
+      if (this.#state === undefined) {
+        this.snapshot.state.parts?.push(items)
+        return
+      }
+      try {
+        for (const keys of this.#state.restoreParts([items])) this.keys += keys
+      } catch (error) {
+        this.error ??= error as Error
+      }
       return
     }
     if (!Array.isArray(items)) return this.#malformed(field)

@@ -39,10 +39,8 @@ export async function takeOver (incoming: IncomingHandover, context: TakeoverCon
   const { settings, connection: previous } = context
   const { log } = settings
   let engine: HostEngine
-  const parts = incoming.snapshot.state.parts?.length ?? 0
-  log.info(`shared state: opening the state handed over (${parts} parts, ${(incoming.entryBytes / 1048576).toFixed(1)} MB)`)
-  const started = Date.now()
-  let logged = started
+  log.info(`shared state: opening the state handed over (${(incoming.entryBytes / 1048576).toFixed(1)} MB of entries, ${incoming.keys} keys restored as they came)`)
+  let logged = Date.now()
   const progress = (keys: number): void => {
     // The old host paces the handover by these; the log shows a long one moving.
     previous?.send(NOTICE_ID, HANDOVER_PROGRESS, [])
@@ -73,7 +71,7 @@ export async function takeOver (incoming: IncomingHandover, context: TakeoverCon
     return
   }
   await context.host(server, engine, incoming)
-  log.info(`shared state: took over ${engine.state.size} keys from the closing host in ${Date.now() - started} ms`)
+  log.info(`shared state: took over ${engine.state.size} keys from the closing host in ${Date.now() - incoming.startedAt} ms`)
   if (verdict === 'free') previous?.send(NOTICE_ID, HANDOVER_READY, [])
   // Sent now, not with the next batch: this worker may be closing, and exit, right after.
   previous?.close()

@@ -44,8 +44,9 @@ export class HostEngine {
   readonly meter = new OpMeter()
   #journal: Journal | undefined
 
-  constructor (codec: ValueCodec) {
-    this.state = new MemoryState(codec)
+  /** `state`: a map restored already (a handover's, restored as its parts arrived). */
+  constructor (codec: ValueCodec, state?: MemoryState) {
+    this.state = state ?? new MemoryState(codec)
     // A new host does not know the tokens an earlier host granted (after a crash, without
     // persistence); starting each lock's count from the clock in µs keeps every new token above
     // them, as long as no host granted a lock more than a thousand times a millisecond.

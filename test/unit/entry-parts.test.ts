@@ -1,6 +1,7 @@
 import { ValueCodec } from '../../lib/protocol/codec'
 import type { Encoded } from '../../lib/store/store'
 import { PartWriter, readPart } from '../../lib/store/memory/entry-parts'
+import { IncomingHandover } from '../../lib/client/incoming-handover'
 import { MemoryState } from '../../lib/store/memory/state'
 import { LiveValue, type StoredValue } from '../../lib/store/memory/stored-value'
 
@@ -82,4 +83,21 @@ test('a state handed over in parts arrives whole, in order, with deadlines, into
   expect(codec.decode(busy.get('key:1') as Encoded)).toEqual({ i: 1 })
   busy.put('key:0.5', enc('between'), 0)
   expect(busy.keys('key:0')).toEqual(['key:0', 'key:0.5'])
+})
+
+test('a successor with a map restores each part as it arrives, in order across parts; a bad part spoils the copy', () => {
+  const source = new MemoryState(codec)
+  for (let i = 0; i < 3000; i++) source.put(`key:${i}`, enc(i), 0)
+  const parts = [...source.encodedParts(2048)]
+  const state = new MemoryState(codec)
+  const incoming = new IncomingHandover(1, state)
+  for (const part of parts) incoming.collect('entries', part)
+  expect(incoming.keys).toBe(3000)
+  expect(incoming.snapshot.state.parts).toEqual([])
+  expect(incoming.snapshot.state.restored).toBe(state)
+  expect(state.keys('')).toEqual(source.keys(''))
+  expect(state.keys('key:29')).toEqual(source.keys('key:29'))
+  expect(incoming.error).toBeUndefined()
+  incoming.collect('entries', new Uint8Array([9, 9, 9]))
+  expect(incoming.error?.message).toMatch(/malformed/)
 })

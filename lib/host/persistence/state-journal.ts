@@ -130,7 +130,7 @@ class StateJournal implements Journal {
 export async function openEngine (codec: ValueCodec, persist: Required<PersistOptions> | undefined,
   handedOver: EngineSnapshot | undefined, warn: (message: string, error?: Error) => void,
   progress?: (keys: number) => void): Promise<HostEngine> {
-  const engine = new HostEngine(codec)
+  const engine = new HostEngine(codec, handedOver?.state.restored)
   if (persist === undefined) {
     if (handedOver !== undefined) await engine.restoreInTurns(handedOver, progress)
     return engine

@@ -15,6 +15,8 @@ export interface StateSnapshot {
   clock: number
   /** Entries as binary parts (see entry-parts.ts), as a handover sends them. */
   parts?: Uint8Array[]
+  /** A map that holds the entries already (restored as the parts arrived): the host takes it. */
+  restored?: MemoryState
 }
 
 /** One page of a walk over the keys of a prefix: the cursor to resume from ('' when done). */
@@ -75,6 +77,8 @@ export class MemoryState {
 
   readonly #watchers = new Set<Watcher>()
   #clock = 0
+  /** Where the last restore of parts in key order ended, so the next one can go on in order. */
+  #restoreMark: { key: string, size: number, clock: number } | undefined
   /** Told of every change, for the change log. */
   onChange: ((change: StateChange) => void) | undefined
 
@@ -320,8 +324,11 @@ export class MemoryState {
    * handover) are added without looking them up: the index fills its chunks, nothing is searched.
    */
   * restoreParts (parts: readonly Uint8Array[]): Generator<number> {
-    let inOrder = this.#table.size === 0
-    let previous = ''
+    // Nothing changed since the last restore ended in order (a handover restores part by part).
+    const mark = this.#restoreMark
+    const goesOn = mark !== undefined && mark.size === this.#table.size && mark.clock === this.#clock
+    let inOrder = this.#table.size === 0 || goesOn
+    let previous = goesOn ? mark.key : ''
     let restored = 0
     const now = Date.now()
     for (const part of parts) {
@@ -342,6 +349,7 @@ export class MemoryState {
         if (deadline > 0) this.#sweeper.schedule(key, deadline, before)
         restored++
       })
+      this.#restoreMark = inOrder ? { key: previous, size: this.#table.size, clock: this.#clock } : undefined
       yield restored
     }
   }
