@@ -19,7 +19,7 @@ function random (seed: number): () => number {
 describe('KeyIndex', () => {
   test('keeps keys sorted by code unit, with the empty key and non-ASCII keys', () => {
     const index = new KeyIndex()
-    for (const key of ['b', '', 'a:2', 'a:10', 'é', 'a', '\u{1F600}']) index.add(key)
+    for (const key of ['b', '', 'a:2', 'a:10', 'é', 'a', '\u{1F600}']) index.add(key, 0)
     expect(read(index, '')).toEqual(['', 'a', 'a:10', 'a:2', 'b', 'é', '\u{1F600}'])
     expect(read(index, 'a:')).toEqual(['a:10', 'a:2'])
     expect(read(index, 'a', 'a')).toEqual(['a:10', 'a:2'])
@@ -35,7 +35,8 @@ describe('KeyIndex', () => {
       // More adds than deletes at first, then more deletes: chunks split, then merge and vanish.
       const adding = next() < (step < 30_000 ? 0.8 : 0.2)
       if (adding && !model.has(key)) {
-        index.add(key)
+        // Its slot is its number: each key's slot must stay beside it through every split and merge.
+        index.add(key, Number(key.slice(2)))
         model.add(key)
       } else if (!adding && model.has(key)) {
         index.delete(key)
@@ -44,6 +45,10 @@ describe('KeyIndex', () => {
     }
     const sorted = [...model].sort()
     expect(read(index, '')).toEqual(sorted)
+    index.forEach('', undefined, (key, slot) => {
+      expect(slot).toBe(Number(key.slice(2)))
+      return true
+    })
     expect(read(index, 'k:1')).toEqual(sorted.filter((key) => key.startsWith('k:1')))
     const middle = sorted[Math.floor(sorted.length / 2)] as string
     expect(read(index, '', middle)).toEqual(sorted.filter((key) => key > middle))
@@ -51,7 +56,7 @@ describe('KeyIndex', () => {
 
   test('a reader stops where visit says, and resumes after the last key it saw', () => {
     const index = new KeyIndex()
-    for (let i = 0; i < 5000; i++) index.add(`user:${String(i).padStart(5, '0')}`)
+    for (let i = 0; i < 5000; i++) index.add(`user:${String(i).padStart(5, '0')}`, i)
     const seen: string[] = []
     const done = index.forEach('user:', undefined, (key) => {
       seen.push(key)
@@ -66,18 +71,18 @@ describe('KeyIndex', () => {
   test('keys added in order, as a handover sends them, read back in order', () => {
     const index = new KeyIndex()
     const keys = Array.from({ length: 5000 }, (_, i) => `k:${String(i).padStart(5, '0')}`)
-    for (const key of keys) index.add(key)
-    index.add('k:02500x')
-    index.add('a')
+    for (const key of keys) index.add(key, 0)
+    index.add('k:02500x', 0)
+    index.add('a', 0)
     expect(read(index, '')).toEqual(['a', ...keys.slice(0, 2501), 'k:02500x', ...keys.slice(2501)])
   })
 
   test('clear empties it', () => {
     const index = new KeyIndex()
-    for (let i = 0; i < 3000; i++) index.add(`x${i}`)
+    for (let i = 0; i < 3000; i++) index.add(`x${i}`, i)
     index.clear()
     expect(read(index, '')).toEqual([])
-    index.add('y')
+    index.add('y', 0)
     expect(read(index, '')).toEqual(['y'])
   })
 })

@@ -25,21 +25,27 @@ function search (keys: readonly string[], key: string, after: boolean): number {
  */
 export class KeyIndex {
   #chunks: string[][] = [[]]
+  /** Beside each key, its slot in the EntryTable, so a walk needs no lookup per key. */
+  #slots: number[][] = [[]]
   /** The first key of each chunk; a key below them all belongs to the first chunk. */
   #firsts: string[] = ['']
 
-  /** Adds a key the index does not hold. */
-  add (key: string): void {
+  /** Adds a key the index does not hold, with its slot. */
+  add (key: string, slot: number): void {
     const at = this.#chunkOf(key)
     const chunk = this.#chunks[at] as string[]
+    const slots = this.#slots[at] as number[]
     const position = search(chunk, key, false)
     chunk.splice(position, 0, key)
+    slots.splice(position, 0, slot)
     if (position === 0) this.#firsts[at] = key
     if (chunk.length > CHUNK_MAX && position === CHUNK_MAX && at === this.#chunks.length - 1) {
       // Keys arriving in order (a handover, a reloaded log) start a new last chunk and leave the
       // full one full: halving would leave every chunk behind them half empty for good.
       chunk.pop()
+      slots.pop()
       this.#chunks.push([key])
+      this.#slots.push([slot])
       this.#firsts.push(key)
     } else if (chunk.length > CHUNK_MAX) {
       // Two new arrays of exactly their size: a chunk cut down in place would keep its whole
@@ -47,6 +53,7 @@ export class KeyIndex {
       const half = chunk.length >>> 1
       const upper = chunk.slice(half)
       this.#chunks.splice(at, 1, chunk.slice(0, half), upper)
+      this.#slots.splice(at, 1, slots.slice(0, half), slots.slice(half))
       this.#firsts.splice(at + 1, 0, upper[0] as string)
     }
   }
@@ -55,14 +62,17 @@ export class KeyIndex {
    * Adds a key the index does not hold, at no search when it comes after every key held (keys
    * restored in order): the last chunk fills up, then a new one starts, so the chunks stay full.
    */
-  addInOrder (key: string): void {
-    const last = this.#chunks[this.#chunks.length - 1] as string[]
+  addInOrder (key: string, slot: number): void {
+    const end = this.#chunks.length - 1
+    const last = this.#chunks[end] as string[]
     const tail = last[last.length - 1]
-    if (tail === undefined || key <= tail) return this.add(key)
+    if (tail === undefined || key <= tail) return this.add(key, slot)
     if (last.length < CHUNK_MAX) {
       last.push(key)
+      ;(this.#slots[end] as number[]).push(slot)
     } else {
       this.#chunks.push([key])
+      this.#slots.push([slot])
       this.#firsts.push(key)
     }
   }
@@ -71,43 +81,50 @@ export class KeyIndex {
   delete (key: string): void {
     const at = this.#chunkOf(key)
     const chunk = this.#chunks[at] as string[]
+    const slots = this.#slots[at] as number[]
     const position = search(chunk, key, false)
     if (chunk[position] !== key) return
     chunk.splice(position, 1)
+    slots.splice(position, 1)
     if (chunk.length > 0 && position === 0) this.#firsts[at] = chunk[0] as string
     const next = this.#chunks[at + 1]
     if (chunk.length < CHUNK_MIN && next !== undefined && chunk.length + next.length <= CHUNK_MAX) {
       for (const moved of next) chunk.push(moved)
+      for (const moved of this.#slots[at + 1] as number[]) slots.push(moved)
       if (chunk.length > 0) this.#firsts[at] = chunk[0] as string
       this.#chunks.splice(at + 1, 1)
+      this.#slots.splice(at + 1, 1)
       this.#firsts.splice(at + 1, 1)
     } else if (chunk.length === 0 && this.#chunks.length > 1) {
       this.#chunks.splice(at, 1)
+      this.#slots.splice(at, 1)
       this.#firsts.splice(at, 1)
     }
   }
 
   clear (): void {
     this.#chunks = [[]]
+    this.#slots = [[]]
     this.#firsts = ['']
   }
 
   /**
-   * Calls `visit` with each key starting with `prefix`, in order, from the first one after
+   * Calls `visit` with each key starting with `prefix` and its slot, in order, from the first one after
    * `after` (all of them when undefined), until `visit` returns false. Returns true when the run
    * of keys with that prefix was read to its end.
    */
-  forEach (prefix: string, after: string | undefined, visit: (key: string) => boolean): boolean {
+  forEach (prefix: string, after: string | undefined, visit: (key: string, slot: number) => boolean): boolean {
     const from = after !== undefined && after >= prefix ? after : prefix
     const exclusive = from === after
     let at = this.#chunkOf(from)
     let position = search(this.#chunks[at] as string[], from, exclusive)
     for (; at < this.#chunks.length; at++, position = 0) {
       const chunk = this.#chunks[at] as string[]
+      const slots = this.#slots[at] as number[]
       for (; position < chunk.length; position++) {
         const key = chunk[position] as string
         if (!key.startsWith(prefix)) return true
-        if (!visit(key)) return false
+        if (!visit(key, slots[position] as number)) return false
       }
     }
     return true

@@ -306,8 +306,7 @@ export class MemoryState {
     let after: string | undefined
     let done = false
     while (!done) {
-      done = this.#index.forEach('', after, (key) => {
-        const slot = this.#table.slotOf(key) as number
+      done = this.#index.forEach('', after, (key, slot) => {
         const deadline = this.#table.deadline(slot)
         if (deadline !== 0 && deadline <= now) return true
         if (!writer.add(key, this.#table.value(slot), deadline)) return false
@@ -340,8 +339,7 @@ export class MemoryState {
         const version = this.#tick()
         let before = 0
         if (slot === undefined) {
-          this.#table.add(key, stored, version, deadline)
-          this.#index.addInOrder(key)
+          this.#index.addInOrder(key, this.#table.add(key, stored, version, deadline))
         } else {
           before = this.#table.deadline(slot)
           this.#table.write(slot, stored, version, deadline)
@@ -376,10 +374,9 @@ export class MemoryState {
     const items: T[] = []
     let bytes = 0
     let last: string | undefined
-    const done = this.#index.forEach(prefix, keyOfCursor(cursor), (key) => {
+    const done = this.#index.forEach(prefix, keyOfCursor(cursor), (key, slot) => {
       if (items.length >= limit || bytes >= maxBytes || visits-- === 0) return false
       last = key
-      const slot = this.#table.slotOf(key) as number
       const deadline = this.#table.deadline(slot)
       if (deadline !== 0 && deadline <= now) return true
       const [item, size] = take(key, slot)
@@ -422,8 +419,7 @@ export class MemoryState {
     const version = this.#tick()
     const previous = slot === undefined ? 0 : this.#table.deadline(slot)
     if (slot === undefined) {
-      this.#table.add(key, stored, version, expiresAt)
-      this.#index.add(key)
+      this.#index.add(key, this.#table.add(key, stored, version, expiresAt))
     } else {
       this.#table.write(slot, stored, version, expiresAt)
     }
