@@ -128,6 +128,12 @@ class PartReader {
   }
 
   varint (): number {
+    // Most lengths and counters fit in one byte.
+    const first = this.buffer[this.offset]
+    if (first !== undefined && first < 0x80) {
+      this.offset++
+      return first
+    }
     let value = 0
     for (let shift = 0; shift < 35; shift += 7) {
       this.need(1)
