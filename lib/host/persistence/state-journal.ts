@@ -1,7 +1,7 @@
 import { SharedStatePersistError } from '../../errors'
-import type { PersistOptions } from '../../options'
+import type { FsyncPolicy, PersistOptions } from '../../options'
 import type { ValueCodec } from '../../protocol/codec'
-import type { Encoded } from '../../store/store'
+import type { Encoded, PersistDescription } from '../../store/store'
 import type { Reply } from '../applied-replies'
 import { HostEngine, type EngineSnapshot, type Journal } from '../host-engine'
 import { ChangeLog } from './change-log'
@@ -22,6 +22,12 @@ const COMPACT_RATIO = 2
 const COMPACT_MIN_BYTES = 4 * 1024 * 1024
 
 type Record = readonly unknown[]
+
+/** Where the journal reports: a failed compaction is a warning, a stopped log an error. */
+export interface JournalLog {
+  warn: (message: string, error?: Error) => void
+  error: (message: string, error?: Error) => void
+}
 
 function apply (engine: HostEngine, record: Record): void {
   switch (record[0]) {
@@ -47,13 +53,23 @@ class StateJournal implements Journal {
   readonly #log: ChangeLog
   readonly #engine: HostEngine
   readonly #always: boolean
+  readonly #fsync: FsyncPolicy
   readonly #warn: (message: string, error?: Error) => void
 
   constructor (log: ChangeLog, engine: HostEngine, persist: Required<PersistOptions>, warn: (message: string, error?: Error) => void) {
     this.#log = log
     this.#engine = engine
     this.#always = persist.fsync === 'always'
+    this.#fsync = persist.fsync
     this.#warn = warn
+  }
+
+  get failure (): Error | undefined {
+    return this.#log.failure
+  }
+
+  describe (): PersistDescription {
+    return { file: this.#log.file, fsync: this.#fsync, failure: this.#log.failure?.message ?? null }
   }
 
   record (record: Record): void {
@@ -66,8 +82,9 @@ class StateJournal implements Journal {
 
   // Under 'everysec' and 'no' an answer does not wait for the disk: the log is written within the
   // turn and the promise is only what the policy says (the last second, or whatever the OS kept).
+  // Under 'always' every reply made while a record waits for its fsync waits for that fsync too.
   commit (): Promise<void> | undefined {
-    return this.#always ? this.#log.durable() : undefined
+    return this.#always && this.#log.pending ? this.#log.durable() : undefined
   }
 
   compact (): void {
@@ -76,8 +93,9 @@ class StateJournal implements Journal {
     })
   }
 
-  close (): Promise<void> {
-    return this.#log.close()
+  // A failure was reported when it happened; closing must go on to hand the state over.
+  async close (): Promise<void> {
+    await this.#log.close().catch(() => {})
   }
 }
 
@@ -87,13 +105,16 @@ class StateJournal implements Journal {
  * handed over. From then on every change is logged.
  */
 export async function openEngine (codec: ValueCodec, persist: Required<PersistOptions> | undefined,
-  handedOver: EngineSnapshot | undefined, warn: (message: string, error?: Error) => void): Promise<HostEngine> {
+  handedOver: EngineSnapshot | undefined, report: JournalLog): Promise<HostEngine> {
+  const warn = report.warn
   const engine = new HostEngine(codec)
   if (persist === undefined) {
     if (handedOver !== undefined) engine.restore(handedOver)
     return engine
   }
-  const { log, loaded } = await ChangeLog.open(persist.file, persist.fsync)
+  const { log, loaded } = await ChangeLog.open(persist.file, persist.fsync, (error) => {
+    report.error('shared state: the change log failed; every change is refused until the host restarts', error)
+  })
   if (loaded.tornTail) warn(`shared state: ${persist.file} ended in a torn record (a crash mid-write); it was dropped`)
   try {
     if (handedOver !== undefined) engine.restore(handedOver)
