@@ -16,7 +16,7 @@ export function linkSettings (options: ParsedOptions, codec: ValueCodec, log: Li
     clientId: newClientId(),
     info: { pid: process.pid },
     log,
-    openEngine: (handedOver) => openEngine(codec, options.persist, handedOver, log.warn),
+    openEngine: (handedOver) => openEngine(codec, options.persist, handedOver, log),
     closeEngine
   }
 }

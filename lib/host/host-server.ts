@@ -113,7 +113,8 @@ export class HostServer {
         waiting: lockList.reduce((sum, lock) => sum + lock.waiting, 0),
         waits: engine.locks.waits
       },
-      lockList
+      lockList,
+      persist: engine.journal?.describe() ?? null
     }
   }
 

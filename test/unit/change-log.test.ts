@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ChangeLog } from '../../lib/host/persistence'
 import type { FsyncPolicy } from '../../lib/options'
@@ -355,7 +355,39 @@ describe('compaction', () => {
     await fs.writeFile(abandoned, 'half a snapshot')
     await fs.writeFile(join(dir, 'unrelated.tmp'), 'not ours')
     await openLog('always')
-    expect((await fs.readdir(dir)).sort()).toEqual(['state.log', 'unrelated.tmp'])
+    // The open log's lock file stays while it is open.
+    expect((await fs.readdir(dir)).sort()).toEqual(['state.log', 'state.log.lock', 'unrelated.tmp'])
+  })
+})
+
+describe('one host per log', () => {
+  test('a second open of a log in use is refused, naming the owner; a close frees it', async () => {
+    const { log } = await openLog('always')
+    const error = await expectPersistError(ChangeLog.open(file, 'always'))
+    expect(error.message).toContain(`in use by process ${process.pid}`)
+    expect(error.message).toContain(`${file}.lock`)
+    await log.close()
+    expect(await fs.readdir(dir)).toEqual(['state.log'])
+    await openLog('always')
+  })
+
+  test('a log claimed by a live process elsewhere is refused; one left by a dead process is taken over', async () => {
+    const lock = `${file}.lock`
+    const started = Date.now() - 60000
+    // This test's parent process is alive and is not this process.
+    await fs.writeFile(lock, JSON.stringify({ pid: process.ppid, host: hostname(), started }))
+    const error = await expectPersistError(ChangeLog.open(file, 'always'))
+    expect(error.message).toContain(`in use by process ${process.ppid}`)
+    const dead = spawnSync(process.execPath, ['-e', '']).pid
+    await fs.writeFile(lock, JSON.stringify({ pid: dead, host: hostname(), started }))
+    await openLog('always')
+    expect(JSON.parse(await fs.readFile(lock, 'utf8'))).toMatchObject({ pid: process.pid })
+  })
+
+  test('this pid in a lock from an earlier life of the pid (a restarted container) is stale', async () => {
+    const lock = `${file}.lock`
+    await fs.writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), started: Date.now() - 10 * 24 * 3600 * 1000 }))
+    await openLog('always')
   })
 })
 
