@@ -11,9 +11,13 @@ import { ChangeLog } from './change-log'
  *
  *   ['put', key, value, expiresAt]   ['del', key]   ['expiry', key, expiresAt]   ['clear']
  *   ['token', lock, token]           ['applied', clientId, requestId, reply]
+ *   ['batch', [record, ...]]
  *
  * Values are logged whole (not the operation that changed them), so a reload replays no logic
  * and cannot diverge from what the host served. A snapshot is the same records for the live state.
+ * The changes of one request and the memory of its reply go in one 'batch' record: a crash that
+ * tears the write keeps both or neither, never a change without the memory that it was made (a
+ * resent request would then be applied twice).
  */
 
 // Compact once the changes since the last snapshot outweigh it this many times, and are past this
@@ -37,6 +41,7 @@ function apply (engine: HostEngine, record: Record): void {
     case 'clear': return engine.state.clear()
     case 'token': return engine.locks.restoreTokens([[record[1] as string, record[2] as number]])
     case 'applied': return engine.applied.remember(record[1] as string, record[2] as number, record[3] as Reply)
+    case 'batch': for (const part of record[1] as Record[]) apply(engine, part); return
     default: throw new SharedStatePersistError(`unknown record type ${String(record[0])}`)
   }
 }
@@ -55,6 +60,9 @@ class StateJournal implements Journal {
   readonly #always: boolean
   readonly #fsync: FsyncPolicy
   readonly #warn: (message: string, error?: Error) => void
+  /** Records of the request being run, appended as one when its reply is remembered. */
+  #group: Record[] = []
+  #flushQueued = false
 
   constructor (log: ChangeLog, engine: HostEngine, persist: Required<PersistOptions>, warn: (message: string, error?: Error) => void) {
     this.#log = log
@@ -73,7 +81,28 @@ class StateJournal implements Journal {
   }
 
   record (record: Record): void {
-    this.#log.append(record)
+    this.#group.push(record)
+    if (record[0] === 'applied') return this.#flush()
+    // A change no reply follows (the host worker's own call, an expiry): appended before the next
+    // reply is held or sent, or at the end of this task at the latest.
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      queueMicrotask(() => {
+        this.#flushQueued = false
+        try {
+          this.#flush()
+        } catch (error) {
+          this.#warn('shared state: a change could not be logged', error as Error)
+        }
+      })
+    }
+  }
+
+  #flush (): void {
+    const group = this.#group
+    if (group.length === 0) return
+    this.#group = []
+    this.#log.append(group.length === 1 ? group[0] as Record : ['batch', group])
     if (this.#log.appendedBytes > COMPACT_MIN_BYTES &&
         this.#log.appendedBytes > COMPACT_RATIO * this.#log.snapshotBytes && !this.#log.compacting) {
       this.compact()
@@ -84,10 +113,13 @@ class StateJournal implements Journal {
   // turn and the promise is only what the policy says (the last second, or whatever the OS kept).
   // Under 'always' every reply made while a record waits for its fsync waits for that fsync too.
   commit (): Promise<void> | undefined {
+    this.#flush()
     return this.#always && this.#log.pending ? this.#log.durable() : undefined
   }
 
   compact (): void {
+    // The snapshot shows every change made so far: none may follow it in the log a second time.
+    this.#flush()
     this.#log.compact(snapshotRecords(this.#engine.snapshot())).catch((error: Error) => {
       this.#warn('shared state: compacting the change log failed; it keeps growing', error)
     })
@@ -95,6 +127,9 @@ class StateJournal implements Journal {
 
   // A failure was reported when it happened; closing must go on to hand the state over.
   async close (): Promise<void> {
+    try {
+      this.#flush()
+    } catch {}
     await this.#log.close().catch(() => {})
   }
 }
