@@ -4,6 +4,7 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ChangeLog } from '../../lib/host/persistence'
 import type { FsyncPolicy } from '../../lib/options'
+import { processStart } from '../../lib/host/persistence/owner-lock'
 import { FILE_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
 
 const POLICIES: FsyncPolicy[] = ['always', 'everysec', 'no']
@@ -373,8 +374,8 @@ describe('one host per log', () => {
 
   test('a log claimed by a live process elsewhere is refused; one left by a dead process is taken over', async () => {
     const lock = `${file}.lock`
-    const started = Date.now() - 60000
     // This test's parent process is alive and is not this process.
+    const started = processStart(process.ppid) ?? String(Date.now())
     await fs.writeFile(lock, JSON.stringify({ pid: process.ppid, host: hostname(), started }))
     const error = await expectPersistError(ChangeLog.open(file, 'always'))
     expect(error.message).toContain(`in use by process ${process.ppid}`)
@@ -384,9 +385,15 @@ describe('one host per log', () => {
     expect(JSON.parse(await fs.readFile(lock, 'utf8'))).toMatchObject({ pid: process.pid })
   })
 
-  test('this pid in a lock from an earlier life of the pid (a restarted container) is stale', async () => {
+  test('a pid in a lock that now belongs to another process (a reboot, a restarted container) is stale', async () => {
     const lock = `${file}.lock`
-    await fs.writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), started: Date.now() - 10 * 24 * 3600 * 1000 }))
+    const earlier = (processStart(process.pid) ?? String(Date.now())).replace(/\d+$/, '1')
+    // The parent process is alive, but started at another time than the lock says.
+    await fs.writeFile(lock, JSON.stringify({ pid: process.ppid, host: hostname(), started: earlier }))
+    const { log } = await openLog('always')
+    await log.close()
+    // This very pid, in an earlier life.
+    await fs.writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), started: earlier }))
     await openLog('always')
   })
 })
