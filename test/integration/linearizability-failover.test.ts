@@ -34,7 +34,7 @@ interface Run {
 async function setUp (extra: Record<string, unknown> = {}): Promise<Run> {
   const dir = await mkdtemp(join(tmpdir(), 'shared-state-linearizability-'))
   teardown.add(() => rm(dir, { recursive: true, force: true }))
-  const options = { port: await freePort(), key: TEST_KEY, timeout: 2000, ...extra }
+  const options = { port: await freePort(), key: TEST_KEY, timeout: 5000, ...extra }
   const workers: HistoryWorker[] = []
   for (let i = 0; i < WORKERS; i++) workers.push(await startRecording({ options, dir, workers }))
   expect(workers[0]?.role).toBe('host')
