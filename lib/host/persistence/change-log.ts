@@ -87,11 +87,12 @@ export class ChangeLog {
    * Opens the log, creating it if absent, and returns every record in it. A torn last record is
    * dropped (`tornTail`) and cut from the file; corruption anywhere else throws
    * FST_SHARED_STATE_PERSIST naming the file and the offset, and loads nothing. A log another
-   * live process has open is refused the same way. `onFailure` hears of the first failed write.
+   * live process keeps open (`ownerWait` ms at most) is refused the same way. `onFailure` hears
+   * of the first failed write.
    */
-  static async open (file: string, fsync: FsyncPolicy,
-    onFailure: (error: Error) => void = () => {}): Promise<{ log: ChangeLog, loaded: LoadedLog }> {
-    const owner = await OwnerLock.claim(file)
+  static async open (file: string, fsync: FsyncPolicy, onFailure: (error: Error) => void = () => {},
+    ownerWait?: number): Promise<{ log: ChangeLog, loaded: LoadedLog }> {
+    const owner = await OwnerLock.claim(file, ownerWait)
     try {
       await removeAbandonedSnapshots(file)
       const recovered = await recoverLog(file)

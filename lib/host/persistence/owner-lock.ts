@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
-import { open, readFile, unlink } from 'node:fs/promises'
+import { open, readFile, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { SharedStatePersistError } from '../../errors'
 import { persistError } from './file-io'
 
@@ -16,6 +17,9 @@ interface Owner {
 
 // Elsewhere than Linux two readings of a process' start time in ms differ by rounding.
 const SAME_START_MS = 1000
+const OWNER_WAIT_MS = 2000
+const POLL_MS = 20
+const UNREADABLE_STALE_MS = 1000
 
 /** `pid`'s start time from /proc (Linux), or undefined when it is not running or there is no /proc. */
 export function processStart (pid: number): string | undefined {
@@ -68,16 +72,43 @@ function sameStart (a: string, b: string): boolean {
   return Math.abs(Number(a) - Number(b)) < SAME_START_MS
 }
 
-async function readOwner (path: string): Promise<Owner | undefined> {
+/** The owner a lock file names; 'gone' once it was removed; undefined while it says nothing readable. */
+async function readOwner (path: string): Promise<Owner | 'gone' | undefined> {
   try {
     const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<Owner>
     if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string' || typeof parsed.started !== 'string') return undefined
     return parsed as Owner
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw error
-    // Torn or foreign content: whoever wrote it died before finishing a 60-byte write.
-    return undefined
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : undefined
   }
+}
+
+/**
+ * A lock file with nothing readable in it is being written right now (it is created empty), or
+ * was left so by a process that died in between: stale once it has stayed so a while.
+ */
+async function abandoned (path: string): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs > UNREADABLE_STALE_MS
+  } catch {
+    return false
+  }
+}
+
+async function create (path: string, file: string): Promise<boolean> {
+  let handle: FileHandle
+  try {
+    handle = await open(path, 'wx', 0o600)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw persistError('locking', file, error)
+  }
+  try {
+    await handle.writeFile(JSON.stringify(thisProcess()))
+  } finally {
+    await handle.close()
+  }
+  return true
 }
 
 /**
@@ -95,34 +126,27 @@ export class OwnerLock {
     this.#path = path
   }
 
-  static async claim (file: string): Promise<OwnerLock> {
+  /**
+   * Claims `file`, waiting up to `wait` ms for a live owner to let go: a host closing gracefully
+   * releases the log a moment before its successor takes over, and a worker that wins the
+   * election in that moment then loads everything the closing host wrote.
+   */
+  static async claim (file: string, wait = OWNER_WAIT_MS): Promise<OwnerLock> {
     const path = `${file}.lock`
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const handle = await open(path, 'wx', 0o600)
-        try {
-          await handle.writeFile(JSON.stringify(thisProcess()))
-        } finally {
-          await handle.close()
-        }
-        return new OwnerLock(path)
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw persistError('locking', file, error)
+    const deadline = Date.now() + wait
+    for (;;) {
+      if (await create(path, file)) return new OwnerLock(path)
+      const owner = await readOwner(path)
+      if (owner === 'gone') continue
+      const stale = owner === undefined ? await abandoned(path) : !held(owner)
+      if (stale && await unlink(path).then(() => true, () => false)) continue
+      if (Date.now() >= deadline) {
+        const who = owner === undefined ? 'another process' : `process ${owner.pid} on ${owner.host}`
+        throw new SharedStatePersistError(`${file} is in use by ${who} (see ${path}); two hosts must not ` +
+          `append to one log. Remove ${path} if no such process runs`)
       }
-      let owner: Owner | undefined
-      try {
-        owner = await readOwner(path)
-      } catch {
-        continue // released meanwhile: try again
-      }
-      if (held(owner)) {
-        const who = owner as Owner
-        throw new SharedStatePersistError(`${file} is in use by process ${who.pid} on ${who.host} ` +
-          `(see ${path}); two hosts must not append to one log. Remove ${path} if no such process runs`)
-      }
-      await unlink(path).catch(() => {})
+      await sleep(POLL_MS)
     }
-    throw new SharedStatePersistError(`cannot lock ${file}: ${path} keeps changing`)
   }
 
   async release (): Promise<void> {
