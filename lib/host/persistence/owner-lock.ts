@@ -105,9 +105,12 @@ async function create (path: string, file: string): Promise<boolean> {
   }
   try {
     await handle.writeFile(JSON.stringify(thisProcess()))
-  } finally {
-    await handle.close()
+  } catch (error) {
+    await handle.close().catch(() => {})
+    await unlink(path).catch(() => {})
+    throw persistError('locking', file, error)
   }
+  await handle.close()
   return true
 }
 
@@ -116,7 +119,9 @@ async function create (path: string, file: string): Promise<boolean> {
  * owning process. Two hosts appending to one log would interleave their records; a host that
  * finds the claim of a live process refuses to open the log. A claim left by a dead process is
  * taken over. This guards against a misconfiguration (two apps, or two sockets, sharing one
- * `persist.file`); within one app the election already keeps a single host.
+ * `persist.file`); within one app the election already keeps a single host. (Two processes that
+ * take over one stale claim at the same instant can both succeed: a file cannot tell them apart
+ * without an OS lock, which Node does not offer.)
  */
 export class OwnerLock {
   readonly #path: string
