@@ -40,7 +40,9 @@ export interface SharedStateOptions {
    */
   defaults?: Record<string, unknown>
   /**
-   * Milliseconds before an operation rejects with `FST_SHARED_STATE_TIMEOUT`.
+   * Milliseconds before an operation rejects with `FST_SHARED_STATE_TIMEOUT`. On the host, also
+   * how long past an acquire's deadline a free lock is still granted, and (three times it) how
+   * long a gone worker's replies are kept for its retries: give every worker the same value.
    * @default 5000
    */
   timeout?: number

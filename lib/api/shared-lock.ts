@@ -1,5 +1,5 @@
 import { SharedStateOptionsError } from '../errors'
-import { MAX_MS } from '../protocol/messages'
+import { MAX_MS } from '../deadlines'
 import type { Store } from '../store/store'
 
 export interface LockOptions {

@@ -2,7 +2,7 @@ import {
   SharedStateBadPathError, SharedStateConflictError, SharedStateOptionsError, SharedStateUnsupportedValueError
 } from '../errors'
 import { UnsupportedValue, type ValueCodec } from '../protocol/codec'
-import { MAX_MS } from '../protocol/messages'
+import { MAX_MS } from '../deadlines'
 import { validatePath } from '../store/path'
 import type { ChangeEvent, Encoded, Path, Role, Store, StoreStats } from '../store/store'
 import { SharedLock } from './shared-lock'
@@ -56,7 +56,6 @@ export class SharedMap {
   readonly #store: Store
   readonly #codec: ValueCodec
   readonly #lockTimeout: number
-  readonly #locks = new Map<string, SharedLock>()
   /** Per key, the tail of this worker's queued `update` calls: see update(). */
   readonly #updates = new Map<string, Promise<unknown>>()
 
@@ -174,7 +173,13 @@ export class SharedMap {
     return this.#store.ttl(checkKey(key))
   }
 
-  /** Calls `listener` for each change of a key starting with `prefix`, in the order applied. */
+  /**
+   * Calls `listener` for each change of a key starting with `prefix`, in the order applied. The
+   * watch is in force once the returned promise resolves: every change applied after that (and,
+   * in socket mode, every change this worker asked for after calling watch) is delivered, or the
+   * listener hears `{ type: 'lost' }` when events may have been missed (a change of host, a lost
+   * Redis subscription) and `{ type: 'overflow' }` when the watch ended because it fell behind.
+   */
   async watch<T = unknown> (prefix: string, listener: (event: SharedChangeEvent<T>) => void): Promise<Unsubscribe> {
     return this.#store.watch(checkKey(prefix), (event) => {
       const decoded: SharedChangeEvent<T> = { type: event.type, key: event.key }
@@ -188,15 +193,12 @@ export class SharedMap {
     return this.#store.stats()
   }
 
-  /** A named lock; the same name gives the same lock in every worker. */
+  /**
+   * A named lock; the same name gives the same lock in every worker. The handle is a name and a
+   * store, made afresh: a worker that locks `'order:' + id` for every order keeps nothing per name.
+   */
   lock (name: string): SharedLock {
-    checkKey(name)
-    let lock = this.#locks.get(name)
-    if (lock === undefined) {
-      lock = new SharedLock(this.#store, name, this.#lockTimeout)
-      this.#locks.set(name, lock)
-    }
-    return lock
+    return new SharedLock(this.#store, checkKey(name), this.#lockTimeout)
   }
 
   async #tryUpdate<T> (key: string, fn: (current: T | undefined) => T | Promise<T>, retries: number): Promise<T> {

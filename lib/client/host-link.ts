@@ -14,6 +14,11 @@ import { PendingCalls } from './pending-calls'
 import type { Transport, TransportEvents } from './transport'
 
 const HANDOVER_READY = opCode('handoverReady')
+const ACQUIRE_LOCK = opCode('acquireLock')
+const ACQUIRE_LOCK_UNTIL = opCode('acquireLockUntil')
+const RELEASE_LOCK = opCode('releaseLock')
+// Acquires given up on locally and not yet answered are remembered up to this many, newest kept.
+const ABANDONED_LIMIT = 10000
 
 function emptySnapshot (): EngineSnapshot {
   return { state: { entries: [], clock: 0 }, tokens: [], holders: [], applied: [] }
@@ -53,6 +58,12 @@ export class HostLink {
   #host: HostServer | undefined
   #generation = 0
   #nextId = 1
+  /**
+   * Lock names of acquires this worker stopped waiting for before the host answered, by request
+   * id: a grant that arrives for one of them is given back at once, or the lock would be held by
+   * nobody until this worker's connection closed.
+   */
+  readonly #abandoned = new Map<number, string>()
   /** The re-election or takeover under way, which close() lets finish before it tears down. */
   #changing: Promise<void> | undefined
   #closed = false
@@ -67,9 +78,16 @@ export class HostLink {
 
   constructor (settings: LinkSettings) {
     this.#settings = settings
-    this.#pending = new PendingCalls(Math.max(5, Math.min(100, settings.timeout / 10)), (call) => this.#transport === undefined
-      ? new SharedStateHostLostError(`no host answered within ${call.timeout} ms`)
-      : new SharedStateTimeoutError(OPS[call.op]?.name ?? String(call.op), call.timeout))
+    this.#pending = new PendingCalls(Math.max(5, Math.min(100, settings.timeout / 10)), (call, id) => {
+      if (this.#transport === undefined) return new SharedStateHostLostError(`no host answered within ${call.timeout} ms`)
+      if (call.op === ACQUIRE_LOCK || call.op === ACQUIRE_LOCK_UNTIL) this.#abandon(id, call.args[0] as string)
+      return new SharedStateTimeoutError(OPS[call.op]?.name ?? String(call.op), call.timeout)
+    })
+  }
+
+  /** Whether close() was called. */
+  get closed (): boolean {
+    return this.#closed
   }
 
   get role (): Role {
@@ -163,7 +181,9 @@ export class HostLink {
       maxFrameBytes: this.#settings.maxFrameBytes,
       handshakeTimeout: this.#settings.handshakeTimeout,
       handoverTimeout: this.#settings.connectTimeout,
-      warn: (message, error) => log.warn(message, error)
+      timeout: this.#settings.timeout,
+      warn: (message, error) => log.warn(message, error),
+      error: (message, error) => log.error(message, error)
     })
     const session = host.openLocalSession(this.#settings.clientId, (message) => {
       events.push(message)
@@ -185,6 +205,21 @@ export class HostLink {
     }
     if (this.#generation > 1) this.onNewHost()
     log.info(`shared state: host on ${this.where}`)
+  }
+
+  #abandon (id: number, name: string): void {
+    this.#abandoned.set(id, name)
+    if (this.#abandoned.size > ABANDONED_LIMIT) this.#abandoned.delete(this.#abandoned.keys().next().value as number)
+  }
+
+  /** An answer nobody waits for: a lock granted to an acquire that gave up goes back at once. */
+  #lateReply (id: number, status: number, value: unknown): void {
+    const name = this.#abandoned.get(id)
+    if (name === undefined) return
+    this.#abandoned.delete(id)
+    if (status !== 0 || this.#closed) return
+    this.call(RELEASE_LOCK, [name, value]).catch((error: Error) =>
+      this.#settings.log.warn(`shared state: could not give back lock "${name}", granted after its acquire gave up`, error))
   }
 
   /** Routes calls to `transport` from now on, beginning with those left unanswered. */
@@ -212,7 +247,7 @@ export class HostLink {
     return {
       reply: (id, status, value, message) => {
         const call = this.#pending.take(id)
-        if (call === undefined) return
+        if (call === undefined) return this.#lateReply(id, status, value)
         if (status === 0) call.resolve(value)
         else call.reject(errorFromWire(value, message))
       },

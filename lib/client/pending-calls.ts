@@ -16,11 +16,11 @@ export interface PendingCall {
 export class PendingCalls {
   readonly #calls = new Map<number, PendingCall>()
   readonly #sweepEvery: number
-  readonly #expired: (call: PendingCall) => Error
+  readonly #expired: (call: PendingCall, id: number) => Error
   #timer: NodeJS.Timeout | undefined
 
-  /** `expired` builds the error a call whose deadline passed rejects with. */
-  constructor (sweepEvery: number, expired: (call: PendingCall) => Error) {
+  /** `expired` builds the error a call whose deadline passed rejects with; it is given the call's id. */
+  constructor (sweepEvery: number, expired: (call: PendingCall, id: number) => Error) {
     this.#sweepEvery = sweepEvery
     this.#expired = expired
   }
@@ -63,7 +63,7 @@ export class PendingCalls {
     for (const [id, call] of this.#calls) {
       if (call.deadline <= now) {
         this.#calls.delete(id)
-        call.reject(this.#expired(call))
+        call.reject(this.#expired(call, id))
       }
     }
     if (this.#calls.size === 0) this.#stop()

@@ -1,3 +1,4 @@
+import { deadlineIn } from '../deadlines'
 import { opCode, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
 import type { HostDescription } from '../host/host-session'
 import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, Path, Role, Store, StoreStats } from '../store/store'
@@ -24,9 +25,9 @@ const OP = {
   push: opCode('push'),
   expire: opCode('expire'),
   ttl: opCode('ttl'),
-  watch: opCode('watch'),
+  watchAs: opCode('watchAs'),
   unwatch: opCode('unwatch'),
-  acquireLock: opCode('acquireLock'),
+  acquireLockUntil: opCode('acquireLockUntil'),
   releaseLock: opCode('releaseLock'),
   isLocked: opCode('isLocked'),
   stats: opCode('stats')
@@ -41,6 +42,8 @@ interface Subscription {
   prefix: string
   listener: ChangeListener
   watchId: number
+  /** A re-watch that failed is tried again after this; cleared on unsubscribe. */
+  retry: NodeJS.Timeout | undefined
 }
 
 /**
@@ -51,14 +54,15 @@ export class ProxyStore implements Store {
   readonly #link: HostLink
   /** The per-call timeout; a lock wait gets this much on top of its own. */
   readonly #timeout: number
-  /** By the host's watch id, which changes with the host. */
+  /** By watch id: chosen here, so it stays the same across hosts. */
   readonly #subscriptions = new Map<number, Subscription>()
+  #nextWatchId = 1
 
   constructor (link: HostLink, timeout: number) {
     this.#link = link
     this.#timeout = timeout
     link.onPush = (message) => this.#pushed(message)
-    link.onNewHost = () => { this.#resubscribe().catch(() => {}) }
+    link.onNewHost = () => this.#resubscribe()
   }
 
   get role (): Role {
@@ -97,20 +101,36 @@ export class ProxyStore implements Store {
   expire (key: string, ttl: number): Promise<boolean> { return this.#call(OP.expire, key, ttl) }
   ttl (key: string): Promise<number> { return this.#call(OP.ttl, key) }
 
+  /**
+   * The watch is registered on the host before the call resolves, under an id chosen here, so an
+   * event pushed right after it (a change this worker made before the reply came) finds its listener.
+   */
   async watch (prefix: string, listener: ChangeListener): Promise<() => Promise<void>> {
-    const subscription: Subscription = { prefix, listener, watchId: await this.#call<number>(OP.watch, prefix) }
+    const subscription: Subscription = { prefix, listener, watchId: this.#nextWatchId++, retry: undefined }
     this.#subscriptions.set(subscription.watchId, subscription)
+    try {
+      await this.#call(OP.watchAs, prefix, subscription.watchId)
+    } catch (error) {
+      this.#subscriptions.delete(subscription.watchId)
+      // The host may have registered it and answered too late: it must not go on pushing.
+      this.#call(OP.unwatch, subscription.watchId).catch(() => {})
+      throw error
+    }
     return async () => {
       if (this.#subscriptions.get(subscription.watchId) !== subscription) return
       this.#subscriptions.delete(subscription.watchId)
+      clearTimeout(subscription.retry)
+      // Sent after any re-watch of it on the same connection, so the host applies it last.
       await this.#call(OP.unwatch, subscription.watchId)
     }
   }
 
   acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
-    // The host times the wait out itself; the local deadline only guards against a host that
-    // stops answering.
-    return this.#link.call(OP.acquireLock, [name, options.timeout, options.ttl],
+    // The host grants nothing past the caller's deadline (beyond the call timeout it allows for
+    // the answer's way back), and a resend to a new host carries the same deadline. The local
+    // deadline only guards against a host that stops answering.
+    const deadline = options.deadline ?? deadlineIn(options.timeout)
+    return this.#link.call(OP.acquireLockUntil, [name, options.timeout, options.ttl, deadline],
       options.timeout + this.#timeout) as Promise<number>
   }
 
@@ -132,18 +152,31 @@ export class ProxyStore implements Store {
   }
 
   async close (): Promise<void> {
+    for (const subscription of this.#subscriptions.values()) clearTimeout(subscription.retry)
     this.#subscriptions.clear()
     await this.#link.close()
   }
 
-  /** A new host knows nothing of the old one's watches: subscribe again, under new ids. */
-  async #resubscribe (): Promise<void> {
-    const subscriptions = [...this.#subscriptions.values()]
-    this.#subscriptions.clear()
-    for (const subscription of subscriptions) {
-      subscription.watchId = await this.#call<number>(OP.watch, subscription.prefix)
-      this.#subscriptions.set(subscription.watchId, subscription)
-    }
+  /**
+   * A new host knows nothing of the old one's watches: every watch is sent again, under its id,
+   * and its listener hears `lost` once it is in force again, since changes made meanwhile were
+   * not seen. A re-watch that fails is tried again; it never drops the others.
+   */
+  #resubscribe (): void {
+    for (const subscription of this.#subscriptions.values()) this.#rewatch(subscription)
+  }
+
+  #rewatch (subscription: Subscription): void {
+    clearTimeout(subscription.retry)
+    subscription.retry = undefined
+    const current = (): boolean => this.#subscriptions.get(subscription.watchId) === subscription
+    this.#call(OP.watchAs, subscription.prefix, subscription.watchId).then(() => {
+      if (current()) subscription.listener({ type: 'lost', key: subscription.prefix })
+    }, () => {
+      if (!current() || this.#link.closed) return
+      subscription.retry = setTimeout(() => { if (current()) this.#rewatch(subscription) }, this.#timeout)
+      subscription.retry.unref()
+    })
   }
 
   #pushed (message: unknown[]): void {

@@ -1,5 +1,5 @@
 import type { SharedMap } from '../api/shared-map'
-import { MAX_MS } from '../protocol/messages'
+import { MAX_MS } from '../deadlines'
 import { settle } from './callback'
 
 /** What @fastify/rate-limit passes a store's constructor and `child()`: the options it reads here. */
@@ -68,7 +68,8 @@ export function sharedRateLimitStore (shared: SharedMap, settings: SharedRateLim
     }
 
     async #hit (name: string, timeWindow: number, max: number): Promise<{ current: number, ttl: number }> {
-      const window = Math.min(timeWindow, MAX_MS)
+      // Any window a number of ms says holds as given (a monthly quota resets after a month).
+      const window = Math.min(Math.max(1, Math.round(timeWindow)), MAX_MS)
       const [current, left] = await Promise.all([shared.incr(name, 1, { ttl: window }), shared.ttl(name)])
       if (current > max && (this.#continueExceeding || this.#exponentialBackoff)) {
         const ttl = this.#exponentialBackoff ? Math.min(window * 2 ** (current - max - 1), MAX_MS) : window

@@ -1,5 +1,5 @@
 import type { SharedMap } from '../api/shared-map'
-import { MAX_MS } from '../protocol/messages'
+import { MAX_MS } from '../deadlines'
 import { settle } from './callback'
 
 type Callback = (error: Error | null) => void

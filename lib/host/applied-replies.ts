@@ -1,25 +1,34 @@
+import { DeadlineQueue, type Timed } from '../deadlines'
+
 /** A reply as the host sends it after the request id: ok with a value, or an error. */
 export type Reply = readonly [status: 0, value: unknown] | readonly [status: 1, code: string, message: string]
 
 // Far more ids than a worker ever has in flight: a retried mutation is always found, and memory
-// stays bounded (about 0.5 MiB per worker that mutates) for a client that runs for months.
+// stays bounded (about 0.5 MiB for a worker whose recent mutations span the whole window).
 const DEFAULT_WINDOW = 2 ** 15
+// A ring starts this small and doubles only when a reply still inside the window would be
+// overwritten: a worker that made a few mutations costs a few slots.
+const FIRST_SLOTS = 16
 
 /**
  * One worker's replies in a ring indexed by request id: the reply to id n sits in slot n mod the
- * window until id n + window takes the slot. Ids grow by one per call, so the ring holds the
- * mutations among the worker's last `window` calls, with no eviction pass and no hash table: a
- * Map of 20,000 replies cost the host 8-10% of its time under load, in rehashes and cache misses.
+ * ring's size. Ids grow by one per call, so the ring holds the mutations among the worker's last
+ * `window` calls, with no eviction pass and no hash table: a Map of 20,000 replies cost the host
+ * 8-10% of its time under load, in rehashes and cache misses. The ring grows (up to `window`
+ * slots) when a slot is wanted by two ids inside the window.
  */
 class ReplyRing {
-  readonly #ids: Float64Array
-  readonly #replies: Array<Reply | undefined>
-  readonly #mask: number
+  readonly #window: number
+  #ids: Float64Array
+  #replies: Array<Reply | undefined>
+  #mask: number
 
   constructor (window: number) {
-    this.#ids = new Float64Array(window)
-    this.#replies = new Array<Reply | undefined>(window).fill(undefined)
-    this.#mask = window - 1
+    this.#window = window
+    const slots = Math.min(FIRST_SLOTS, window)
+    this.#ids = new Float64Array(slots)
+    this.#replies = new Array<Reply | undefined>(slots).fill(undefined)
+    this.#mask = slots - 1
   }
 
   get (id: number): Reply | undefined {
@@ -28,9 +37,15 @@ class ReplyRing {
   }
 
   set (id: number, reply: Reply): void {
-    const slot = id & this.#mask
+    let slot = id & this.#mask
+    let held = this.#ids[slot] as number
+    while (held !== 0 && held !== id && Math.abs(id - held) < this.#window && this.#ids.length < this.#window) {
+      this.#grow()
+      slot = id & this.#mask
+      held = this.#ids[slot] as number
+    }
     // An older id restored after a newer one of the same slot would evict the newer: keep it.
-    if ((this.#ids[slot] as number) > id) return
+    if (held > id) return
     this.#ids[slot] = id
     this.#replies[slot] = reply
   }
@@ -41,6 +56,26 @@ class ReplyRing {
       if (reply !== undefined) yield [this.#ids[slot] as number, reply]
     }
   }
+
+  /** Doubles the ring; two ids that share a slot after it shared one before, so none is lost. */
+  #grow (): void {
+    const ids = this.#ids
+    const replies = this.#replies
+    const slots = ids.length * 2
+    this.#ids = new Float64Array(slots)
+    this.#replies = new Array<Reply | undefined>(slots).fill(undefined)
+    this.#mask = slots - 1
+    for (let slot = 0; slot < ids.length; slot++) {
+      const id = ids[slot] as number
+      if (id === 0) continue
+      this.#ids[id & this.#mask] = id
+      this.#replies[id & this.#mask] = replies[slot]
+    }
+  }
+}
+
+interface Absence extends Timed {
+  clientId: string
 }
 
 /**
@@ -48,15 +83,29 @@ class ReplyRing {
  * went away before answering sends the same request again, with the same id, to the next host;
  * this memory, handed over and persisted with the state, turns that retry into a replay of the
  * first answer instead of a second application.
+ *
+ * A worker that left without a goodbye (killed, crashed) is forgotten after a grace period: a
+ * worker resends only calls still inside its own timeout, so a grace of a few timeouts keeps
+ * every retry exactly-once, and a crash-looping worker cannot grow the host without bound.
  */
 export class AppliedReplies {
   readonly #window: number
   readonly #byClient = new Map<string, ReplyRing>()
+  readonly #absent = new Map<string, Absence>()
+  readonly #forgetting = new DeadlineQueue<Absence>((absence) => {
+    this.#absent.delete(absence.clientId)
+    this.#byClient.delete(absence.clientId)
+  })
 
   /** `window`: how many of each worker's most recent request ids are covered; a power of two. */
   constructor (window = DEFAULT_WINDOW) {
     if (!Number.isInteger(Math.log2(window))) throw new RangeError(`the window must be a power of two, got ${window}`)
     this.#window = window
+  }
+
+  /** Clients with replies kept. */
+  get size (): number {
+    return this.#byClient.size
   }
 
   get (clientId: string, id: number): Reply | undefined {
@@ -74,7 +123,29 @@ export class AppliedReplies {
 
   /** Forgets a client that has left for good. */
   forget (clientId: string): void {
+    this.back(clientId)
     this.#byClient.delete(clientId)
+  }
+
+  /** The client's connection is gone: its replies go after `grace` ms unless it comes back. */
+  away (clientId: string, grace: number): void {
+    if (!this.#byClient.has(clientId) || this.#absent.has(clientId)) return
+    const absence: Absence = { clientId, deadline: Date.now() + grace, slot: -1 }
+    this.#absent.set(clientId, absence)
+    this.#forgetting.add(absence)
+  }
+
+  /** The client is connected again: its replies stay. */
+  back (clientId: string): void {
+    const absence = this.#absent.get(clientId)
+    if (absence === undefined) return
+    this.#absent.delete(clientId)
+    this.#forgetting.remove(absence)
+  }
+
+  /** Every client with replies kept, connected or not. */
+  clients (): string[] {
+    return [...this.#byClient.keys()]
   }
 
   entries (): Array<[string, number, Reply]> {
@@ -83,5 +154,10 @@ export class AppliedReplies {
       for (const [id, reply] of ring.entries()) all.push([clientId, id, reply])
     }
     return all
+  }
+
+  close (): void {
+    this.#forgetting.clear()
+    this.#absent.clear()
   }
 }

@@ -144,14 +144,15 @@ export class HostEngine {
 
   close (error: Error): void {
     this.meter.close()
+    this.applied.close()
     this.locks.close(error)
     this.state.close()
   }
 }
 
 function run (store: MemoryStore, name: string, args: unknown[]): unknown {
-  if (name === 'acquireLock') {
-    const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number }
+  if (name === 'acquireLock' || name === 'acquireLockUntil') {
+    const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number, deadline: args[3] as number | undefined }
     return store.acquireLock(args[0] as string, options)
   }
   const method = store[name as keyof MemoryStore] as (...a: unknown[]) => unknown

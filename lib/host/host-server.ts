@@ -16,8 +16,15 @@ export interface HostSettings {
   handshakeTimeout: number
   /** How long a successor has to take the state, and a restored lock holder to come back. */
   handoverTimeout: number
+  /** The workers' call timeout: how long a worker keeps resending what it has not had answered. */
+  timeout: number
   warn: (message: string, error?: Error) => void
+  error: (message: string, error?: Error) => void
 }
+
+// A worker resends a call only within its timeout; its replies are kept this many timeouts after
+// its connection went, so a worker that reconnects in time still gets every retry exactly once.
+const REPLY_GRACE_TIMEOUTS = 3
 
 /** What a handover part carries: one list of the engine's snapshot. */
 export type HandoverField = 'entries' | 'tokens' | 'holders' | 'applied'
@@ -85,7 +92,17 @@ export class HostServer {
       warn: settings.warn
     }
     server.on('connection', (socket: Socket) => this.adopt(socket))
+    // A listening socket that fails after the election (an accept error) must not take the
+    // process down as an unhandled 'error': it is logged, and the connections already open go on.
+    server.on('error', (error) => settings.error('shared state: the host\'s listening socket failed', error))
+    engine.locks.grantGrace = settings.timeout
     this.#expectRestoredHolders()
+    // Replies handed over or loaded for workers not (yet) connected here go if they do not come.
+    for (const clientId of engine.applied.clients()) engine.applied.away(clientId, this.#replyGrace)
+  }
+
+  get #replyGrace (): number {
+    return REPLY_GRACE_TIMEOUTS * this.#settings.timeout
   }
 
   /** Serves a connection, also one accepted (and paused) before this host was ready. */
@@ -205,10 +222,15 @@ export class HostServer {
 
   #admit (peer: Peer): void {
     // One connection per client: a client that reconnects before its old connection is noticed as
-    // dead replaces it; the old one's closing then leaves the client's locks alone.
+    // dead replaces it. The old one's watches and lock waits go now (the client resends what it
+    // still waits for); its closing then leaves the client's locks alone.
     const previous = this.#byClient.get(peer.clientId)
-    if (previous !== undefined && previous !== peer) previous.close()
+    if (previous !== undefined && previous !== peer) {
+      previous.retire()
+      previous.close()
+    }
     this.#byClient.set(peer.clientId, peer)
+    this.engine.applied.back(peer.clientId)
   }
 
   #forget (peer: Peer): boolean {
@@ -217,6 +239,7 @@ export class HostServer {
     if (peer === this.#successor) this.#successorReady?.(false)
     if (this.#byClient.get(peer.clientId) !== peer) return false
     this.#byClient.delete(peer.clientId)
+    if (!this.#frozen) this.engine.applied.away(peer.clientId, this.#replyGrace)
     return true
   }
 }

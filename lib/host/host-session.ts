@@ -12,6 +12,7 @@ export type PushSink = (message: unknown[], always?: boolean) => boolean
 
 const PING = opCode('ping')
 const WATCH = opCode('watch')
+const WATCH_AS = opCode('watchAs')
 const UNWATCH = opCode('unwatch')
 const BYE = opCode('bye')
 const STATS = opCode('stats')
@@ -56,7 +57,8 @@ export class HostSession {
   handle (id: number, op: number, args: unknown[]): Reply | Promise<Reply> {
     switch (op) {
       case PING: return [0, null]
-      case WATCH: return [0, this.#watch(args[0] as string)]
+      case WATCH: return [0, this.#watch(args[0] as string, this.#freeWatchId())]
+      case WATCH_AS: return [0, this.#watch(args[0] as string, args[1] as number)]
       case UNWATCH: return [0, this.#unwatch(args[0] as number)]
       case BYE:
         this.#engine.applied.forget(this.owner)
@@ -73,15 +75,32 @@ export class HostSession {
     this.store.detach()
   }
 
+  /**
+   * The worker reconnected and this connection was replaced: its watches stop and its lock waits
+   * leave (the worker resends them), while the worker keeps its locks.
+   */
+  retire (): void {
+    this.#stopWatches()
+    this.store.retire()
+  }
+
   /** The host worker itself is closing. */
   close (): void {
     this.#stopWatches()
   }
 
-  #watch (prefix: string): number {
-    const watchId = this.#nextWatchId++
+  /** Registers the watch before the reply goes out: it sees every change applied after it. */
+  #watch (prefix: string, watchId: number): number {
+    // The same id again (a re-watch the worker resent) replaces, never doubles, the watch.
+    this.#unwatch(watchId)
     this.#watches.set(watchId, this.store.watch(prefix, (event) => this.#pushChange(watchId, event)))
     return watchId
+  }
+
+  /** An id for a watch the host names (the `watch` op), clear of ids the worker chose. */
+  #freeWatchId (): number {
+    while (this.#watches.has(this.#nextWatchId)) this.#nextWatchId++
+    return this.#nextWatchId++
   }
 
   #unwatch (watchId: number): boolean {

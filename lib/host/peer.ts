@@ -21,7 +21,10 @@ export interface PeerContext {
   /** While the host hands over, requests stay unanswered: the worker resends them to the successor. */
   frozen: () => boolean
   authenticated: (peer: Peer) => void
-  /** True when the peer was its client's current connection, whose locks and waits must go. */
+  /**
+   * True when the peer was its client's current connection, whose locks and waits must go; false
+   * for one its client replaced by reconnecting, whose watches and waits alone go.
+   */
   closed: (peer: Peer) => boolean
   handoverReady: (peer: Peer) => void
   warn: (message: string, error?: Error) => void
@@ -74,6 +77,14 @@ export class Peer {
   /** The largest frame this worker accepts. */
   get maxFrameBytes (): number {
     return this.#context.maxFrameBytes
+  }
+
+  /**
+   * Its worker connected again: this connection's watches and lock waits go now, before the new
+   * connection resends what the worker still waits for.
+   */
+  retire (): void {
+    this.#session?.retire()
   }
 
   /** Closes the connection after what is queued; the worker sees its host lost. */
@@ -179,5 +190,6 @@ export class Peer {
   #closed (): void {
     clearTimeout(this.#handshakeTimer)
     if (this.#context.closed(this)) this.#session?.detach()
+    else this.#session?.retire()
   }
 }

@@ -1,4 +1,5 @@
 import { SharedStateProtocolError } from '../errors'
+import { MAX_MS } from '../deadlines'
 import { validatePath } from '../store/path'
 
 /**
@@ -22,8 +23,8 @@ export const PUSH_OVERFLOW = 2
 export const PUSH_HANDOVER = 3
 export const PUSH_HANDOVER_END = 4
 
-/** The longest duration an op takes: the longest timer Node runs (about 24.8 days). */
-export const MAX_MS = 2 ** 31 - 1
+/** The longest duration an op takes (see deadlines.ts), here too for the op checks' callers. */
+export { MAX_MS }
 
 type ArgKind = 'string' | 'bytes' | 'bytes?' | 'bytes[]' | 'number' | 'ms' | 'path' | 'token'
 
@@ -72,7 +73,14 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   op('handoverReady', [], false),
   // Inspection: what `app.shared.stats()` and the inspect command show.
   op('stats', [], false),
-  op('describeKeys', ['string'], false)
+  op('describeKeys', ['string'], false),
+  // acquireLock with the epoch ms at which the caller stops waiting: a host that reads it late (a
+  // blocked loop) grants nothing the caller gave up on, and a resend after a change of host waits
+  // only what was left.
+  op('acquireLockUntil', ['string', 'ms', 'ms', 'token'], true),
+  // watch under an id the worker chose, so an event that arrives before the reply finds its
+  // listener, and the same id serves again after a change of host.
+  op('watchAs', ['string', 'token'], false)
 ])
 
 export type OpName = typeof OPS[number]['name']

@@ -18,11 +18,20 @@ export interface LockAcquireOptions {
   timeout: number
   /** ms after which a holder that has not released loses the lock; 0 = held until released. */
   ttl: number
+  /**
+   * Epoch ms at which the caller stops waiting (default: `timeout` from when the store reads the
+   * request). Sent again after a change of host, it keeps the wait to what was left.
+   */
+  deadline?: number
 }
 
 export interface ChangeEvent {
-  /** `overflow`: the watcher fell too far behind; its watch ended and events were missed. */
-  type: 'set' | 'delete' | 'expire' | 'clear' | 'overflow'
+  /**
+   * `overflow`: the watcher fell too far behind; its watch ended and events were missed.
+   * `lost`: events may have been missed (a change of host, a lost Redis subscription); the watch
+   * is in force again, so a listener that keeps a copy reads the state again.
+   */
+  type: 'set' | 'delete' | 'expire' | 'clear' | 'overflow' | 'lost'
   key: string
   value?: Encoded
 }

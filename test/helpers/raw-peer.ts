@@ -68,9 +68,12 @@ export class RawPeer {
     this.socket.write(bytes)
   }
 
-  /** Answers the host's challenge as a worker with `key` would; resolves with the host's info. */
-  async handshake (key: string | Buffer): Promise<PeerInfo> {
-    const handshake = new ClientHandshake(Buffer.from(key), `raw-${randomBytes(4).toString('hex')}`, { pid: process.pid })
+  /**
+   * Answers the host's challenge as a worker with `key` would (as client `clientId`, a fresh one
+   * unless given); resolves with the host's info.
+   */
+  async handshake (key: string | Buffer, clientId = `raw-${randomBytes(4).toString('hex')}`): Promise<PeerInfo> {
+    const handshake = new ClientHandshake(Buffer.from(key), clientId, { pid: process.pid })
     this.send(handshake.respond(await this.next('the challenge')))
     return handshake.verify(await this.next('the welcome'))
   }

@@ -52,3 +52,51 @@ describe('AppliedReplies', () => {
     expect(applied.entries()).toEqual([['b', 2, [1, 'FST_SHARED_STATE_CONFLICT', 'lost the race']]])
   })
 })
+
+describe('AppliedReplies memory', () => {
+  test('a ring grows only as far as the ids it must keep apart, and keeps every one of them', () => {
+    const applied = new AppliedReplies(1024)
+    applied.remember('few', 3, ok(3))
+    // Ids 1..1024 all inside the window: each must survive the ring's growth.
+    for (let id = 1; id <= 1024; id++) applied.remember('many', id, ok(id))
+    for (let id = 1; id <= 1024; id++) expect(applied.get('many', id)).toEqual(ok(id))
+    expect(applied.get('few', 3)).toEqual(ok(3))
+    // Past the window, the oldest give way, as before.
+    applied.remember('many', 1025, ok(1025))
+    expect(applied.get('many', 1)).toBeUndefined()
+    expect(applied.get('many', 2)).toEqual(ok(2))
+  })
+
+  describe('a client that went away', () => {
+    beforeEach(() => jest.useFakeTimers({ now: 1_700_000_000_000 }))
+    afterEach(() => jest.useRealTimers())
+
+    test('is forgotten after the grace period', () => {
+      const applied = new AppliedReplies()
+      applied.remember('gone', 1, ok('x'))
+      applied.away('gone', 1000)
+      jest.advanceTimersByTime(999)
+      expect(applied.get('gone', 1)).toEqual(ok('x'))
+      jest.advanceTimersByTime(1)
+      expect(applied.get('gone', 1)).toBeUndefined()
+      expect(applied.size).toBe(0)
+      applied.close()
+    })
+
+    test('that comes back within the grace period keeps its replies', () => {
+      const applied = new AppliedReplies()
+      applied.remember('back', 1, ok('x'))
+      applied.away('back', 1000)
+      jest.advanceTimersByTime(500)
+      applied.back('back')
+      jest.advanceTimersByTime(10_000)
+      expect(applied.get('back', 1)).toEqual(ok('x'))
+      // Gone again later: a fresh grace period from then.
+      applied.away('back', 1000)
+      jest.advanceTimersByTime(1000)
+      expect(applied.get('back', 1)).toBeUndefined()
+      applied.close()
+      expect(jest.getTimerCount()).toBe(0)
+    })
+  })
+})

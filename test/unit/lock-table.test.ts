@@ -68,10 +68,10 @@ describe('acquire and release', () => {
 
   test('locks with different names are independent', async () => {
     await expect(table.acquire('a', 'w1', 1000, 0)).resolves.toBe(1)
-    await expect(table.acquire('b', 'w2', 1000, 0)).resolves.toBe(1)
+    await expect(table.acquire('b', 'w2', 1000, 0)).resolves.toBe(2)
     expect(table.held()).toEqual([
       { name: 'a', owner: 'w1', token: 1, leaseLeft: 0 },
-      { name: 'b', owner: 'w2', token: 1, leaseLeft: 0 }
+      { name: 'b', owner: 'w2', token: 2, leaseLeft: 0 }
     ])
   })
 })
@@ -195,18 +195,18 @@ describe('dropOwner', () => {
 
     table.dropOwner('gone')
     await settle()
-    expect(nextOnA.now).toEqual({ status: 'resolved', value: 2 })
+    expect(nextOnA.now).toEqual({ status: 'resolved', value: 4 })
     expect(table.isLocked('b')).toBe(false)
     expect(table.waiting('c')).toBe(1)
     expect(goneOnC.now).toEqual({ status: 'pending' })
 
-    table.release('c', 'other', 1)
+    table.release('c', 'other', 3)
     await settle()
-    expect(afterGoneOnC.now).toEqual({ status: 'resolved', value: 2 })
+    expect(afterGoneOnC.now).toEqual({ status: 'resolved', value: 5 })
     expect(goneOnC.now).toEqual({ status: 'pending' })
     expect(table.held()).toEqual([
-      { name: 'a', owner: 'w1', token: 2, leaseLeft: 0 },
-      { name: 'c', owner: 'w2', token: 2, leaseLeft: 0 }
+      { name: 'a', owner: 'w1', token: 4, leaseLeft: 0 },
+      { name: 'c', owner: 'w2', token: 5, leaseLeft: 0 }
     ])
   })
 
@@ -240,7 +240,7 @@ describe('dropOwner', () => {
 })
 
 describe('fencing tokens', () => {
-  test('tokens strictly increase for each grant of a lock, counted per lock', async () => {
+  test('tokens strictly increase for each grant, from one counter for every lock', async () => {
     const tokens: number[] = []
     for (let i = 0; i < 5; i++) {
       const token = await table.acquire('a', `w${i}`, 1000, 0)
@@ -248,8 +248,19 @@ describe('fencing tokens', () => {
       table.release('a', `w${i}`, token)
     }
     expect(tokens).toEqual([1, 2, 3, 4, 5])
-    await expect(table.acquire('b', 'w', 1000, 0)).resolves.toBe(1)
-    expect(table.tokens()).toEqual([['a', 5], ['b', 1]])
+    await expect(table.acquire('b', 'w', 1000, 0)).resolves.toBe(6)
+    expect(table.tokens()).toEqual([['', 6]])
+  })
+
+  test('a lock nobody holds or waits for is forgotten, and its next token is still higher', async () => {
+    for (let i = 0; i < 1000; i++) {
+      const token = await table.acquire(`order:${i}`, 'w', 1000, 0)
+      table.release(`order:${i}`, 'w', token)
+    }
+    expect(table.size).toBe(0)
+    expect(table.describe()).toEqual([])
+    await expect(table.acquire('order:0', 'w', 1000, 0)).resolves.toBe(1001)
+    expect(table.size).toBe(1)
   })
 
   test('grants through the queue, lease expiry and dropOwner all take the next token', async () => {
@@ -267,10 +278,10 @@ describe('fencing tokens', () => {
     table.release('a', 'w', 1)
     table.restoreTokens([['a', 41], ['fresh', 7]])
     await expect(table.acquire('a', 'w', 1000, 0)).resolves.toBe(42)
-    await expect(table.acquire('fresh', 'w', 1000, 0)).resolves.toBe(8)
+    await expect(table.acquire('fresh', 'w', 1000, 0)).resolves.toBe(43)
     table.restoreTokens([['a', 3]])
     table.release('a', 'w', 42)
-    await expect(table.acquire('a', 'w', 1000, 0)).resolves.toBe(43)
+    await expect(table.acquire('a', 'w', 1000, 0)).resolves.toBe(44)
   })
 
   test('a new table counts from its token base', async () => {
@@ -372,15 +383,78 @@ describe('leases', () => {
       next.restoreHolders(table.held())
       expect(next.held()).toEqual([
         { name: 'a', owner: 'w1', token: 1, leaseLeft: 600 },
-        { name: 'b', owner: 'w2', token: 1, leaseLeft: 0 }
+        { name: 'b', owner: 'w2', token: 2, leaseLeft: 0 }
       ])
-      next.release('b', 'w2', 1)
-      await expect(next.acquire('b', 'w3', 10, 0)).resolves.toBe(2)
+      next.release('b', 'w2', 2)
+      await expect(next.acquire('b', 'w3', 10, 0)).resolves.toBe(3)
       jest.advanceTimersByTime(600)
       expect(next.isLocked('a')).toBe(false)
     } finally {
       next.close(new SharedStateHostLostError('test over'))
     }
+  })
+})
+
+describe('deadlines the caller sends', () => {
+  test('a wait ends at the caller\'s deadline, not a whole timeout after the request arrived', async () => {
+    await table.acquire('a', 'holder', 10_000, 0)
+    // Sent 700 ms ago with a 1000 ms timeout (a resend to a new host): 300 ms are left.
+    const resent = track(table.acquire('a', 'w1', 1000, 0, { deadline: Date.now() + 300 }))
+    jest.advanceTimersByTime(299)
+    await settle()
+    expect(resent.now.status).toBe('pending')
+    jest.advanceTimersByTime(1)
+    await settle()
+    expect(resent.now.status).toBe('rejected')
+    expect(table.waiting('a')).toBe(0)
+  })
+
+  test('a wait whose deadline has passed on arrival is refused at once', async () => {
+    await table.acquire('a', 'holder', 10_000, 0)
+    await expect(table.acquire('a', 'w1', 1000, 0, { deadline: Date.now() - 1 })).rejects.toBeInstanceOf(SharedStateLockTimeoutError)
+    expect(table.waiting('a')).toBe(0)
+  })
+
+  test('a free lock is granted past the deadline only within the grace, while the caller still waits', async () => {
+    table.grantGrace = 500
+    await expect(table.acquire('a', 'w1', 100, 0, { deadline: Date.now() - 400 })).resolves.toBe(1)
+    table.release('a', 'w1', 1)
+    await expect(table.acquire('a', 'w1', 100, 0, { deadline: Date.now() - 600 })).rejects.toBeInstanceOf(SharedStateLockTimeoutError)
+    expect(table.isLocked('a')).toBe(false)
+    expect(table.size).toBe(0)
+  })
+})
+
+describe('memory', () => {
+  test('a timed-out waiter leaves the queue at once, while the lock is still held', async () => {
+    await table.acquire('a', 'holder', 10_000, 0)
+    const waiters = Array.from({ length: 5000 }, (_, i) => track(table.acquire('a', `w${i}`, 100 + (i % 7), 0)))
+    expect(table.waiting('a')).toBe(5000)
+    jest.advanceTimersByTime(200)
+    // The due waiters are rejected in slices, a turn apart.
+    for (let i = 0; i < 10; i++) {
+      jest.runOnlyPendingTimers()
+      await settle()
+    }
+    expect(table.waiting('a')).toBe(0)
+    expect(waiters.every((waiter) => waiter.now.status === 'rejected')).toBe(true)
+    expect(table.isLocked('a')).toBe(true)
+  })
+
+  test('dropWaits with a tag drops the waits that came that way and leaves the owner\'s others and its locks', async () => {
+    const oldConnection = {}
+    const newConnection = {}
+    await table.acquire('a', 'holder', 10_000, 0)
+    await table.acquire('b', 'w', 10_000, 0)
+    const old = track(table.acquire('a', 'w', 10_000, 0, { tag: oldConnection }))
+    const fresh = track(table.acquire('a', 'w', 10_000, 0, { tag: newConnection }))
+    table.dropWaits('w', oldConnection)
+    expect(table.waiting('a')).toBe(1)
+    table.release('a', 'holder', 1)
+    await settle()
+    expect(old.now.status).toBe('pending')
+    expect(fresh.now).toEqual({ status: 'resolved', value: 3 })
+    expect(table.held().map(({ name, owner }) => [name, owner])).toEqual([['a', 'w'], ['b', 'w']])
   })
 })
 

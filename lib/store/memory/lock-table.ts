@@ -1,14 +1,16 @@
+import { DeadlineQueue, type Timed } from '../../deadlines'
 import { SharedStateLockNotHeldError, SharedStateLockTimeoutError } from '../../errors'
 
 /**
  * The host's named locks. Each lock has at most one holder and a first-come-first-served queue of
  * waiters. Owners are client ids, so a worker's locks can be dropped the moment its connection
- * closes. Tokens count grants per lock and only ever grow: a holder can pass its token to whatever
- * it protects, which then refuses writes carrying an older one (fencing).
+ * closes. Tokens come from one counter for the whole table and only ever grow: a holder can pass
+ * its token to whatever it protects, which then refuses writes carrying an older one (fencing).
+ *
+ * Nothing here outlives its use: a waiter leaves its queue the moment it times out or its
+ * connection goes, and a lock nobody holds or waits for is forgotten; the one counter keeps its
+ * next token above every earlier one all the same.
  */
-
-// Node fires a longer timer after 1 ms; a wait or lease is capped at this (about 24.8 days).
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 export interface LockGrant {
   name: string
@@ -21,70 +23,116 @@ export interface HeldLock extends LockGrant {
   leaseLeft: number
 }
 
-interface Holder {
-  owner: string
-  token: number
-  lease: NodeJS.Timeout | undefined
-  /** Epoch ms when the lease ends, or 0. */
-  leaseEnds: number
-}
-
-interface Waiter {
-  owner: string
-  ttl: number
-  resolve: (token: number) => void
-  reject: (error: Error) => void
-  timer: NodeJS.Timeout | undefined
-  done: boolean
+export interface AcquireContext {
+  /**
+   * Epoch ms at which the caller stops waiting, when it says (0: `timeout` from now). A request
+   * sent again to a new host carries its first deadline, so it waits only what was left.
+   */
+  deadline?: number
+  /** Whose request this is beyond the owner: the connection it came on (see dropWaits). */
+  tag?: object
 }
 
 interface LockState {
+  name: string
   holder: Holder | undefined
-  queue: Waiter[]
-  /** Index of the first waiter not yet served; the queue is compacted when it drains. */
-  head: number
-  lastToken: number
+  first: Waiter | undefined
+  last: Waiter | undefined
+  waiting: number
+}
+
+interface Holder extends Timed {
+  owner: string
+  token: number
+  lock: LockState
+}
+
+interface Waiter extends Timed {
+  owner: string
+  tag: object | undefined
+  ttl: number
+  timeout: number
+  lock: LockState
+  prev: Waiter | undefined
+  next: Waiter | undefined
+  resolve: (token: number) => void
+  reject: (error: Error) => void
 }
 
 export class LockTable {
   readonly #locks = new Map<string, LockState>()
-  readonly #tokenBase: () => number
+  readonly #waitsOf = new Map<string, Set<Waiter>>()
+  readonly #heldBy = new Map<string, Set<Holder>>()
+  readonly #timeouts = new DeadlineQueue<Waiter>((waiter) => this.#timedOut(waiter))
+  readonly #leases = new DeadlineQueue<Holder>((holder) => {
+    // A holder that hangs loses the lock after its lease; its later release() finds another
+    // token and is refused.
+    if (holder.lock.holder === holder) this.#handOn(holder.lock)
+  })
+
+  #lastToken: number
   /** Acquires that had to queue, since this table was made. */
   waits = 0
   /** Grants to a waiter, since this table was made: a holder let go and the next one got the lock. */
   handOffs = 0
+  /**
+   * ms past a caller's deadline during which a free lock is still granted: the caller still waits
+   * for the answer (its call times out this much later), so a host that read the request late (a
+   * blocked event loop) does not refuse a lock nobody holds. After it, the grant would reach nobody.
+   */
+  grantGrace = 0
   /** Told of every grant's token, for the change log. */
   onGrant: ((name: string, token: number) => void) | undefined
 
-  /** `tokenBase`: where a lock this table has never seen starts counting. */
+  /** `tokenBase`: where the token counter starts, above what an earlier host may have granted. */
   constructor (tokenBase: () => number = () => 0) {
-    this.#tokenBase = tokenBase
+    this.#lastToken = tokenBase()
   }
 
-  #state (name: string): LockState {
-    let state = this.#locks.get(name)
-    if (state === undefined) {
-      state = { holder: undefined, queue: [], head: 0, lastToken: this.#tokenBase() }
-      this.#locks.set(name, state)
-    }
-    return state
+  /** Lock names this table knows now: held or waited for. */
+  get size (): number {
+    return this.#locks.size
   }
 
-  /** Resolves with a token once `owner` holds the lock; rejects with LOCK_TIMEOUT after `timeout` ms. */
-  acquire (name: string, owner: string, timeout: number, ttl: number): Promise<number> {
-    const state = this.#state(name)
-    if (state.holder === undefined && state.head === state.queue.length) {
-      return Promise.resolve(this.#grant(name, state, owner, ttl))
+  /**
+   * Resolves with a token once `owner` holds the lock; rejects with LOCK_TIMEOUT once the wait
+   * reaches its deadline (`timeout` ms from now unless the context says when).
+   */
+  acquire (name: string, owner: string, timeout: number, ttl: number, context: AcquireContext = {}): Promise<number> {
+    const now = Date.now()
+    const deadline = context.deadline !== undefined && context.deadline > 0 ? context.deadline : now + timeout
+    const known = this.#locks.get(name)
+    if (known === undefined || (known.holder === undefined && known.waiting === 0)) {
+      if (now > deadline + this.grantGrace) return Promise.reject(new SharedStateLockTimeoutError(name, timeout))
+      return Promise.resolve(this.#grant(known ?? this.#open(name), owner, ttl))
     }
+    if (deadline <= now) return Promise.reject(new SharedStateLockTimeoutError(name, timeout))
     this.waits++
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { owner, ttl, resolve, reject, timer: undefined, done: false }
-      waiter.timer = setTimeout(() => {
-        // The waiter stays in the array, marked done; granting skips it. Cheaper than splicing.
-        waiter.done = true
-        reject(new SharedStateLockTimeoutError(name, timeout))
-      }, Math.min(timeout, MAX_TIMER_MS))
-      state.queue.push(waiter)
+      const waiter: Waiter = {
+        owner,
+        tag: context.tag,
+        ttl,
+        timeout,
+        lock: known,
+        prev: known.last,
+        next: undefined,
+        resolve,
+        reject,
+        deadline,
+        slot: -1
+      }
+      if (known.last === undefined) known.first = waiter
+      else known.last.next = waiter
+      known.last = waiter
+      known.waiting++
+      let waits = this.#waitsOf.get(owner)
+      if (waits === undefined) {
+        waits = new Set()
+        this.#waitsOf.set(owner, waits)
+      }
+      waits.add(waiter)
+      this.#timeouts.add(waiter)
     })
   }
 
@@ -94,7 +142,7 @@ export class LockTable {
     if (state === undefined || holder === undefined || holder.token !== token || holder.owner !== owner) {
       throw new SharedStateLockNotHeldError(name, token)
     }
-    this.#handOn(name, state)
+    this.#handOn(state)
   }
 
   isLocked (name: string): boolean {
@@ -106,35 +154,55 @@ export class LockTable {
    * to be granted. A closed connection has nobody to answer (no `error`); a closing local store does.
    */
   dropOwner (owner: string, error?: Error): void {
-    for (const [name, state] of this.#locks) {
-      for (let i = state.head; i < state.queue.length; i++) {
-        const waiter = state.queue[i] as Waiter
-        if (waiter.owner === owner && !waiter.done) this.#settle(waiter, error)
-      }
-      if (state.holder?.owner === owner) this.#handOn(name, state)
+    this.dropWaits(owner, undefined, error)
+    const held = this.#heldBy.get(owner)
+    if (held === undefined) return
+    for (const holder of [...held]) {
+      if (holder.lock.holder === holder) this.#handOn(holder.lock)
     }
   }
 
-  /** Highest token granted per lock, for handover and persistence. */
+  /**
+   * Drops the waits of `owner` that came with `tag` (every wait of the owner when undefined): a
+   * worker that reconnected under the same id sends what it still waits for again on its new
+   * connection, so the old connection's waits must not be granted to nobody.
+   */
+  dropWaits (owner: string, tag?: object, error?: Error): void {
+    const waits = this.#waitsOf.get(owner)
+    if (waits === undefined) return
+    let dropped: Waiter[]
+    if (tag === undefined) {
+      // All of them: the owner's set goes as a whole, not one delete per waiter.
+      this.#waitsOf.delete(owner)
+      dropped = [...waits]
+    } else {
+      dropped = [...waits].filter((waiter) => waiter.tag === tag)
+      for (const waiter of dropped) waits.delete(waiter)
+      if (waits.size === 0) this.#waitsOf.delete(owner)
+    }
+    this.#timeouts.removeAll(dropped, dropped.length)
+    for (const waiter of dropped) {
+      this.#unqueue(waiter)
+      if (error !== undefined) waiter.reject(error)
+    }
+    for (const waiter of dropped) this.#forgetIfIdle(waiter.lock)
+  }
+
+  /** Highest token granted, for handover and persistence: one counter serves every lock. */
   tokens (): Array<[string, number]> {
-    return [...this.#locks].map(([name, state]) => [name, state.lastToken])
+    return [['', this.#lastToken]]
   }
 
-  /** Raises token counters so every later grant is above what a previous host granted. */
+  /** Raises the token counter so every later grant is above what a previous host granted. */
   restoreTokens (tokens: Iterable<readonly [string, number]>): void {
-    for (const [name, token] of tokens) {
-      const state = this.#state(name)
-      state.lastToken = Math.max(state.lastToken, token)
-    }
+    for (const [, token] of tokens) this.#lastToken = Math.max(this.#lastToken, token)
   }
 
   /** Every lock that is held or waited for: holder, token and queue length. */
   describe (): Array<{ name: string, owner: string | null, token: number, waiting: number }> {
     const locks = []
     for (const [name, state] of this.#locks) {
-      const waiting = this.waiting(name)
-      if (state.holder === undefined && waiting === 0) continue
-      locks.push({ name, owner: state.holder?.owner ?? null, token: state.holder?.token ?? state.lastToken, waiting })
+      locks.push({ name, owner: state.holder?.owner ?? null, token: state.holder?.token ?? this.#lastToken, waiting: state.waiting })
     }
     return locks
   }
@@ -145,7 +213,8 @@ export class LockTable {
     const held: HeldLock[] = []
     for (const [name, { holder }] of this.#locks) {
       if (holder === undefined) continue
-      held.push({ name, owner: holder.owner, token: holder.token, leaseLeft: holder.leaseEnds === 0 ? 0 : Math.max(1, holder.leaseEnds - now) })
+      const leaseLeft = holder.slot < 0 ? 0 : Math.max(1, holder.deadline - now)
+      held.push({ name, owner: holder.owner, token: holder.token, leaseLeft })
     }
     return held
   }
@@ -153,78 +222,104 @@ export class LockTable {
   /** Takes over the holders of a previous host (graceful handover): they keep their locks and tokens. */
   restoreHolders (held: Iterable<HeldLock>): void {
     for (const { name, owner, token, leaseLeft } of held) {
-      const state = this.#state(name)
+      const state = this.#locks.get(name) ?? this.#open(name)
       if (state.holder !== undefined) continue
-      state.lastToken = Math.max(state.lastToken, token)
-      this.#hold(name, state, owner, token, leaseLeft)
+      this.#lastToken = Math.max(this.#lastToken, token)
+      this.#hold(state, owner, token, leaseLeft)
     }
   }
 
   waiting (name: string): number {
-    const state = this.#locks.get(name)
-    if (state === undefined) return 0
-    let count = 0
-    for (let i = state.head; i < state.queue.length; i++) if (!(state.queue[i] as Waiter).done) count++
-    return count
+    return this.#locks.get(name)?.waiting ?? 0
   }
 
   /** Stops every timer; waiters are rejected with `error`. */
   close (error: Error): void {
-    for (const state of this.#locks.values()) {
-      if (state.holder?.lease !== undefined) clearTimeout(state.holder.lease)
-      for (let i = state.head; i < state.queue.length; i++) {
-        const waiter = state.queue[i] as Waiter
-        if (!waiter.done) this.#settle(waiter, error)
-      }
-      state.holder = undefined
-      state.queue = []
-      state.head = 0
-    }
+    this.#timeouts.clear()
+    this.#leases.clear()
+    const waiters = [...this.#waitsOf.values()].flatMap((waits) => [...waits])
+    this.#locks.clear()
+    this.#waitsOf.clear()
+    this.#heldBy.clear()
+    for (const waiter of waiters) waiter.reject(error)
   }
 
-  #grant (name: string, state: LockState, owner: string, ttl: number): number {
-    const token = ++state.lastToken
-    this.#hold(name, state, owner, token, ttl)
-    this.onGrant?.(name, token)
+  #open (name: string): LockState {
+    const state: LockState = { name, holder: undefined, first: undefined, last: undefined, waiting: 0 }
+    this.#locks.set(name, state)
+    return state
+  }
+
+  #grant (state: LockState, owner: string, ttl: number): number {
+    const token = ++this.#lastToken
+    this.#hold(state, owner, token, ttl)
+    this.onGrant?.(state.name, token)
     return token
   }
 
-  #hold (name: string, state: LockState, owner: string, token: number, ttl: number): void {
-    const holder: Holder = { owner, token, lease: undefined, leaseEnds: 0 }
-    if (ttl > 0) {
-      // A holder that hangs loses the lock after its lease; its later release() finds another
-      // token and is refused.
-      holder.leaseEnds = Date.now() + ttl
-      holder.lease = setTimeout(() => {
-        if (state.holder === holder) this.#handOn(name, state)
-      }, Math.min(ttl, MAX_TIMER_MS))
-    }
+  #hold (state: LockState, owner: string, token: number, ttl: number): void {
+    const holder: Holder = { owner, token, lock: state, deadline: 0, slot: -1 }
     state.holder = holder
-  }
-
-  /** Frees the lock and grants it to the first waiter still waiting. */
-  #handOn (name: string, state: LockState): void {
-    if (state.holder?.lease !== undefined) clearTimeout(state.holder.lease)
-    state.holder = undefined
-    while (state.head < state.queue.length) {
-      const waiter = state.queue[state.head] as Waiter
-      state.queue[state.head++] = undefined as unknown as Waiter
-      if (waiter.done) continue
-      waiter.done = true
-      clearTimeout(waiter.timer)
-      this.handOffs++
-      waiter.resolve(this.#grant(name, state, waiter.owner, waiter.ttl))
-      break
+    let held = this.#heldBy.get(owner)
+    if (held === undefined) {
+      held = new Set()
+      this.#heldBy.set(owner, held)
     }
-    if (state.head === state.queue.length) {
-      state.queue = []
-      state.head = 0
+    held.add(holder)
+    if (ttl > 0) {
+      holder.deadline = Date.now() + ttl
+      this.#leases.add(holder)
     }
   }
 
-  #settle (waiter: Waiter, error?: Error): void {
-    waiter.done = true
-    clearTimeout(waiter.timer)
-    if (error !== undefined) waiter.reject(error)
+  /** Frees the lock and grants it to the first waiter; forgets the lock when nobody waits. */
+  #handOn (state: LockState): void {
+    const holder = state.holder
+    if (holder !== undefined) {
+      this.#leases.remove(holder)
+      const held = this.#heldBy.get(holder.owner)
+      held?.delete(holder)
+      if (held?.size === 0) this.#heldBy.delete(holder.owner)
+      state.holder = undefined
+    }
+    const waiter = state.first
+    if (waiter === undefined) {
+      this.#forgetIfIdle(state)
+      return
+    }
+    this.#timeouts.remove(waiter)
+    this.#unlink(waiter, false)
+    this.handOffs++
+    waiter.resolve(this.#grant(state, waiter.owner, waiter.ttl))
+  }
+
+  #timedOut (waiter: Waiter): void {
+    this.#unlink(waiter)
+    waiter.reject(new SharedStateLockTimeoutError(waiter.lock.name, waiter.timeout))
+  }
+
+  /** Takes a waiter out of its queue and out of its owner's waits; `forget` an idle lock then. */
+  #unlink (waiter: Waiter, forget = true): void {
+    this.#unqueue(waiter)
+    const waits = this.#waitsOf.get(waiter.owner)
+    waits?.delete(waiter)
+    if (waits?.size === 0) this.#waitsOf.delete(waiter.owner)
+    if (forget) this.#forgetIfIdle(waiter.lock)
+  }
+
+  /** Takes a waiter out of its lock's queue. */
+  #unqueue (waiter: Waiter): void {
+    const state = waiter.lock
+    if (waiter.prev === undefined) state.first = waiter.next
+    else waiter.prev.next = waiter.next
+    if (waiter.next === undefined) state.last = waiter.prev
+    else waiter.next.prev = waiter.prev
+    waiter.prev = undefined
+    waiter.next = undefined
+    state.waiting--
+  }
+
+  #forgetIfIdle (state: LockState): void {
+    if (state.holder === undefined && state.waiting === 0 && this.#locks.get(state.name) === state) this.#locks.delete(state.name)
   }
 }

@@ -49,7 +49,7 @@ export class MemoryStore {
   }
 
   acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
-    return this.#locks.acquire(name, this.owner, options.timeout, options.ttl)
+    return this.#locks.acquire(name, this.owner, options.timeout, options.ttl, { deadline: options.deadline, tag: this })
   }
 
   releaseLock (name: string, token: number): void { this.#locks.release(name, this.owner, token) }
@@ -58,5 +58,13 @@ export class MemoryStore {
   /** The connection behind this owner is gone: its locks pass on, its waits are dropped unanswered. */
   detach (): void {
     this.#locks.dropOwner(this.owner)
+  }
+
+  /**
+   * This connection was replaced by a newer one of the same owner, which keeps the owner's locks
+   * and sends again what it still waits for: only the waits that came this way are dropped.
+   */
+  retire (): void {
+    this.#locks.dropWaits(this.owner, this)
   }
 }

@@ -194,8 +194,9 @@ export class MemoryState {
   expireAt (key: string, expiresAt: number): boolean {
     const entry = this.#find(key)
     if (entry === undefined) return false
+    const previous = entry.expiresAt
     entry.expiresAt = expiresAt
-    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt)
+    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt, previous)
     this.onChange?.(['expiry', key, expiresAt])
     return true
   }
@@ -243,6 +244,7 @@ export class MemoryState {
 
   #write (key: string, entry: Entry | undefined, raw: Encoded | undefined, live: unknown, decoded: boolean, expiresAt: number): void {
     const version = ++this.#clock
+    const previous = entry?.expiresAt ?? 0
     if (entry === undefined) {
       this.#entries.set(key, { raw, live, decoded, version, expiresAt })
     } else {
@@ -252,7 +254,7 @@ export class MemoryState {
       entry.version = version
       entry.expiresAt = expiresAt
     }
-    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt)
+    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt, previous)
     if (this.onChange !== undefined) this.onChange(['put', key, this.#rawOf(this.#entries.get(key) as Entry), expiresAt])
     if (this.#watchers.size > 0) this.#emit('set', key, this.#entries.get(key))
   }

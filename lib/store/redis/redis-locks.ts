@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { deadlineIn, DeadlineTimer } from '../../deadlines'
 import { SharedStateHostLostError, SharedStateLockNotHeldError, SharedStateLockTimeoutError } from '../../errors'
 import type { LockAcquireOptions } from '../store'
 import type { KeyLayout, LockKeys } from './keys'
@@ -20,7 +21,7 @@ interface Waiter {
   waited: boolean
   resolve: (token: number) => void
   reject: (error: Error) => void
-  timer: NodeJS.Timeout | undefined
+  timer: DeadlineTimer | undefined
   done: boolean
 }
 
@@ -92,11 +93,14 @@ export class RedisLocks {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { ttl: options.ttl, timeout: options.timeout, waited: false, resolve, reject, timer: undefined, done: false }
       if (options.timeout > 0) {
-        waiter.timer = setTimeout(() => {
+        // A wait of any length: the timer is re-armed past Node's limit. It does not keep the
+        // process alive; the waiting caller's own work does.
+        waiter.timer = new DeadlineTimer(() => {
           waiter.done = true
           reject(new SharedStateLockTimeoutError(name, options.timeout))
           this.#prune(name, queue)
-        }, options.timeout)
+        })
+        waiter.timer.arm(options.deadline ?? deadlineIn(options.timeout))
       }
       queue.waiters.push(waiter)
       // Otherwise an attempt is in flight or scheduled, and it serves the first in line.
@@ -282,7 +286,7 @@ export class RedisLocks {
   #settle (waiter: Waiter, error: Error | undefined, token = 0): void {
     if (waiter.done && error !== undefined) return
     waiter.done = true
-    clearTimeout(waiter.timer)
+    waiter.timer?.clear()
     if (error === undefined) {
       waiter.resolve(token)
     } else {

@@ -52,6 +52,13 @@ export class RedisWatch {
     link.client.on('ready', () => {
       if (this.#watchers.size > 0) this.#enableExpiredEvents().catch(() => {})
     })
+    // What was published while the subscriber was away is gone: every watcher hears `lost` once
+    // the subscriber is back (ioredis subscribes again before it says it is ready).
+    let readyBefore = subscriber.status === 'ready'
+    subscriber.on('ready', () => {
+      if (readyBefore) this.#tellLost()
+      readyBefore = true
+    })
   }
 
   /** Subscribes to the lock wake-ups; called once, at registration. */
@@ -116,6 +123,10 @@ export class RedisWatch {
       const key = this.#keys.userKey(message.toString())
       if (key !== undefined) this.#emit({ type: 'expire', key })
     }
+  }
+
+  #tellLost (): void {
+    for (const watcher of [...this.#watchers]) watcher.listener({ type: 'lost', key: watcher.prefix })
   }
 
   #emit (event: ChangeEvent | undefined): void {
