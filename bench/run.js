@@ -7,7 +7,7 @@
 //   BENCH_RUNS=3          runs per measurement (median of these)
 //   BENCH_SCALE=1         multiplies every measurement window (0.5 for a quick look)
 //   BENCH_ONLY=a,b        only these scenarios: latency, throughput, seed, http, in-process,
-//                         memory, ttl-sweep, failover, fsync
+//                         memory, ttl-sweep, failover, fsync, tls
 //   BENCH_BUDGET_S=420    no scenario starts after this many seconds
 //   BENCH_CPU_PROF=dir    run the measuring children under --cpu-prof, profiles into dir
 //                         (summarise them with bench/tools/cpuprofile-top.js)
@@ -20,7 +20,7 @@ const { redisAvailable, startRedis } = require('./lib/redis-server')
 const report = require('./lib/report')
 const svg = require('./lib/svg')
 
-const SCENARIOS = ['latency', 'throughput', 'seed', 'http', 'in-process', 'memory', 'ttl-sweep', 'failover', 'fsync']
+const SCENARIOS = ['latency', 'throughput', 'seed', 'http', 'in-process', 'memory', 'ttl-sweep', 'failover', 'fsync', 'tls']
 // A scenario still running after this long is abandoned, and none starts once the whole run has
 // taken BENCH_BUDGET_S: the suite is bounded even when a worker hangs.
 const SCENARIO_LIMIT_MS = 180000

@@ -50,7 +50,9 @@ const LOCAL_GREETING_MS = 1000
 /**
  * Connects to the elected host over its local socket when it has one (see local-socket.ts), and
  * otherwise, or when that fails in any way, over the address itself, whose answer is the one that
- * counts: a stranger squatting the local name costs a worker nothing but a second.
+ * counts. A stranger squatting the local name costs a worker at most a second; one that relays it
+ * to the host fails the handshake (connection-view.ts) before the worker sends anything, and is
+ * logged, since it is someone's attempt to sit in the middle.
  */
 async function connectToHost (settings: ConnectionSettings, deadline: number, events: TransportEvents): Promise<HostConnection> {
   const local = localSocketName(settings.endpoint)
@@ -58,7 +60,11 @@ async function connectToHost (settings: ConnectionSettings, deadline: number, ev
     const nearby: ConnectionSettings = { ...settings, endpoint: { kind: 'unix', path: local } }
     try {
       return await HostConnection.open(nearby, Math.min(deadline, Date.now() + LOCAL_GREETING_MS), events)
-    } catch {}
+    } catch (error) {
+      if ((error as { code?: string }).code === 'FST_SHARED_STATE_AUTH') {
+        settings.warn?.(`shared state: refused the local socket ${describeEndpoint(nearby.endpoint)}; using TCP`, error as Error)
+      }
+    }
   }
   return HostConnection.open(settings, deadline, events)
 }

@@ -5,7 +5,7 @@ export default sharedStatePlugin
 
 export type { SharedMap, SetOptions, UpdateOptions, SharedChangeEvent, Unsubscribe } from './api/shared-map'
 export type { SharedLock, LockHandle, LockOptions } from './api/shared-lock'
-export type { SharedStateOptions, PersistOptions, FsyncPolicy } from './options'
+export type { SharedStateOptions, PersistOptions, FsyncPolicy, TlsCertificates } from './options'
 export type { Role, Path } from './store/store'
 export * from './errors'
 export { sharedRateLimitStore } from './ecosystem/rate-limit-store'

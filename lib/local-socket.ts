@@ -1,4 +1,5 @@
-import { Server, type Socket } from 'node:net'
+import { Server, type ServerOpts, type Socket } from 'node:net'
+import { socketFileId, tagListener, unixView } from './connection-view'
 import { isLoopback, type Endpoint } from './options'
 
 /**
@@ -19,9 +20,25 @@ export function localSocketName (endpoint: Endpoint): string | undefined {
  * The host's listening sockets as one server: the address it won in the election, and the local
  * socket beside it, whose connections arrive as this server's. Closing it closes both at once, so a
  * successor that binds the freed port finds the local name free too.
+ *
+ * Connections accepted on a unix socket carry that listener's identity (connection-view.ts): the
+ * local name, or a path with the socket file's device and inode as they were when it was bound.
  */
 export class ManagerServer extends Server {
   #local: Server | undefined
+  #unixView: string | undefined
+
+  constructor (options: ServerOpts) {
+    super(options)
+    this.once('listening', () => {
+      const bound = this.address()
+      if (typeof bound === 'string') this.#unixView = unixView(bound, socketFileId(bound))
+    })
+    // Registered first, so every later 'connection' listener finds the socket tagged.
+    this.on('connection', (socket: Socket) => {
+      if (this.#unixView !== undefined) tagListener(socket, this.#unixView)
+    })
+  }
 
   /** Listens on the local socket `name` too; when that fails, it serves the port alone. */
   listenLocally (name: string): Promise<void> {
@@ -31,7 +48,11 @@ export class ManagerServer extends Server {
       local.listen({ path: name, exclusive: true }, () => {
         local.removeAllListeners('error')
         local.on('error', (error) => this.emit('error', error))
-        local.on('connection', (socket: Socket) => this.emit('connection', socket))
+        const view = unixView(name, undefined)
+        local.on('connection', (socket: Socket) => {
+          tagListener(socket, view)
+          this.emit('connection', socket)
+        })
         this.#local = local
         resolve()
       })

@@ -22,6 +22,18 @@ export interface RedisClientLike {
   status?: string
 }
 
+/** Certificates for `tls`: this worker's certificate and key, and the CA every peer's must chain to. */
+export interface TlsCertificates {
+  cert: string | Buffer
+  key: string | Buffer
+  ca: string | Buffer
+}
+
+/** `tls` as parsed: a PSK derived from `key`, or certificates. */
+export type TlsSetting =
+  | { readonly kind: 'psk' }
+  | { readonly kind: 'certificates', readonly cert: string | Buffer, readonly key: string | Buffer, readonly ca: string | Buffer }
+
 export interface SharedStateOptions {
   /** Shared secret (socket mode). Empty is an error; under 16 bytes logs a warning. Never logged. */
   key?: string | Buffer
@@ -61,6 +73,22 @@ export interface SharedStateOptions {
    * @default 16777216 (16 MiB)
    */
   maxFrameBytes?: number
+  /**
+   * Encrypts the manager socket: `true` for TLS-PSK keyed from `key` (no certificates), or
+   * certificates. Every worker of one state must use the same setting.
+   */
+  tls?: boolean | TlsCertificates
+  /**
+   * Connections the host keeps open in all, authenticated or not; more are closed at once.
+   * @default 512
+   */
+  maxConnections?: number
+  /**
+   * Connections the host keeps open that have not yet authenticated; at the cap, the oldest of
+   * them is closed to make room, so a worker arriving during a flood still gets in.
+   * @default 64
+   */
+  maxHandshakes?: number
   /** Log every change to a file so a new host, or the next start, loads it. */
   persist?: PersistOptions
   /** A Redis URL or an ioredis client: the state lives in Redis, no manager socket. */
@@ -78,6 +106,8 @@ export const DEFAULTS = Object.freeze({
   connectTimeout: 3000,
   handshakeTimeout: 5000,
   maxFrameBytes: 16 * 1024 * 1024,
+  maxConnections: 512,
+  maxHandshakes: 64,
   prefix: 'shared-state:',
   fsync: 'everysec' as FsyncPolicy
 })
@@ -96,6 +126,9 @@ export interface ParsedOptions {
   readonly connectTimeout: number
   readonly handshakeTimeout: number
   readonly maxFrameBytes: number
+  readonly tls: TlsSetting | undefined
+  readonly maxConnections: number
+  readonly maxHandshakes: number
   readonly persist: Readonly<Required<PersistOptions>> | undefined
   readonly redis: string | RedisClientLike | undefined
   readonly prefix: string
@@ -105,7 +138,7 @@ export interface ParsedOptions {
 
 const KNOWN = new Set([
   'key', 'port', 'host', 'path', 'defaults', 'timeout', 'connectTimeout', 'handshakeTimeout',
-  'maxFrameBytes', 'persist', 'redis', 'prefix'
+  'maxFrameBytes', 'tls', 'maxConnections', 'maxHandshakes', 'persist', 'redis', 'prefix'
 ])
 
 function fail (message: string): never {
@@ -135,7 +168,7 @@ function parseKey (value: unknown, warnings: string[]): Buffer {
   return key
 }
 
-function parseEndpoint (raw: SharedStateOptions, warnings: string[]): Endpoint {
+function parseEndpoint (raw: SharedStateOptions, warnings: string[], encrypted: boolean): Endpoint {
   if (raw.path !== undefined) {
     if (typeof raw.path !== 'string' || raw.path.length === 0) fail('"path" must be a non-empty string')
     if (raw.port !== undefined) fail('"path" and "port" exclude each other: give one')
@@ -147,8 +180,8 @@ function parseEndpoint (raw: SharedStateOptions, warnings: string[]): Endpoint {
   }
   const host = raw.host ?? DEFAULTS.host
   if (typeof host !== 'string' || host.length === 0) fail('"host" must be a non-empty string')
-  if (!isLoopback(host)) {
-    warnings.push(`shared state: host ${host} is not loopback; the key authenticates peers but nothing is encrypted`)
+  if (!isLoopback(host) && !encrypted) {
+    warnings.push(`shared state: host ${host} is not loopback and "tls" is off; the key authenticates peers but nothing is encrypted`)
   }
   return Object.freeze({ kind: 'tcp', host, port: raw.port })
 }
@@ -156,6 +189,23 @@ function parseEndpoint (raw: SharedStateOptions, warnings: string[]): Endpoint {
 export function isLoopback (host: string): boolean {
   if (host === 'localhost' || host === '::1') return true
   return isIP(host) === 4 && host.startsWith('127.')
+}
+
+function parseTls (value: unknown): TlsSetting | undefined {
+  if (value === undefined || value === false) return undefined
+  if (value === true) return Object.freeze({ kind: 'psk' })
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    fail('"tls" must be true or an object { cert, key, ca }')
+  }
+  const { cert, key, ca, ...rest } = value as TlsCertificates
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0) fail(`"tls.${unknown[0]}" is not an option`)
+  for (const [name, part] of [['cert', cert], ['key', key], ['ca', ca]] as const) {
+    if ((typeof part !== 'string' || part.length === 0) && !Buffer.isBuffer(part)) {
+      fail(`"tls.${name}" must be a PEM string or Buffer`)
+    }
+  }
+  return Object.freeze({ kind: 'certificates', cert, key, ca })
 }
 
 function parsePersist (value: unknown): Readonly<Required<PersistOptions>> | undefined {
@@ -206,15 +256,19 @@ export function parseOptions (input: unknown): ParsedOptions {
   }
   if (mode === 'socket' && raw.prefix !== undefined) fail('"prefix" applies only with "redis"')
   if (mode === 'redis') {
-    for (const name of ['key', 'host', 'persist', 'maxFrameBytes', 'handshakeTimeout'] as const) {
+    for (const name of ['key', 'host', 'persist', 'maxFrameBytes', 'handshakeTimeout', 'tls', 'maxConnections', 'maxHandshakes'] as const) {
       if (raw[name] !== undefined) fail(`"${name}" applies only to the manager socket, not with "redis"`)
     }
   }
   if (raw.prefix !== undefined && (typeof raw.prefix !== 'string')) fail('"prefix" must be a string')
   const key = mode === 'socket' ? parseKey(raw.key, warnings) : Buffer.alloc(0)
+  const tls = parseTls(raw.tls)
   const endpoint: Endpoint = mode === 'socket'
-    ? parseEndpoint(raw, warnings)
+    ? parseEndpoint(raw, warnings, tls !== undefined)
     : Object.freeze({ kind: 'tcp', host: '', port: 0 })
+  const maxConnections = positiveInteger('maxConnections', raw.maxConnections, DEFAULTS.maxConnections)
+  const maxHandshakes = positiveInteger('maxHandshakes', raw.maxHandshakes, Math.min(DEFAULTS.maxHandshakes, maxConnections))
+  if (maxHandshakes > maxConnections) fail('"maxHandshakes" must not exceed "maxConnections"')
   return Object.freeze({
     mode,
     key,
@@ -224,6 +278,9 @@ export function parseOptions (input: unknown): ParsedOptions {
     connectTimeout: positiveInteger('connectTimeout', raw.connectTimeout, DEFAULTS.connectTimeout),
     handshakeTimeout: positiveInteger('handshakeTimeout', raw.handshakeTimeout, DEFAULTS.handshakeTimeout),
     maxFrameBytes: positiveInteger('maxFrameBytes', raw.maxFrameBytes, DEFAULTS.maxFrameBytes),
+    tls,
+    maxConnections,
+    maxHandshakes,
     persist: parsePersist(raw.persist),
     redis,
     prefix: raw.prefix ?? DEFAULTS.prefix,

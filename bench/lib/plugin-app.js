@@ -3,6 +3,7 @@
 // A Fastify instance with the plugin registered and nothing else: what a worker of a clustered
 // app holds, without the HTTP server. Whichever process registers first on a port hosts.
 // `persist` ({ file, fsync }) makes a host log every change; `connectTimeout` is the plugin's.
+// BENCH_TLS=1 in a worker's environment turns the plugin's `tls: true` on (the tls scenario).
 
 const Fastify = require('fastify')
 const { sharedState } = require('fastify-shared-state')
@@ -14,6 +15,7 @@ async function openShared ({ port, timeout = 30000, connectTimeout, persist }) {
   const options = { port, key: BENCH_KEY, timeout }
   if (connectTimeout !== undefined) options.connectTimeout = connectTimeout
   if (persist !== undefined) options.persist = persist
+  if (process.env.BENCH_TLS === '1') options.tls = true
   await app.register(sharedState, options)
   await app.ready()
   return app

@@ -8,6 +8,7 @@
 const { connect } = require('node:net')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { encode, decode } = require('@msgpack/msgpack')
+const { clientView } = require('../../dist/connection-view')
 const { ClientHandshake } = require('../../dist/protocol/auth')
 const { FrameDecoder, HEADER_BYTES } = require('../../dist/protocol/framing')
 const { opCode } = require('../../dist/protocol/messages')
@@ -40,7 +41,7 @@ function deadWorker (port, clientId) {
     socket.on('data', (chunk) => {
       for (const body of frames.push(chunk)) {
         const message = decode(body)
-        if (step === 0) socket.write(frame(handshake.respond(message)))
+        if (step === 0) socket.write(frame(handshake.respond(message, clientView(socket, undefined))))
         else if (step === 1) {
           handshake.verify(message)
           socket.write(frame([1, opCode('set'), 'dead', Buffer.from([1]), 0]))

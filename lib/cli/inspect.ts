@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { inspect as show, parseArgs } from 'node:util'
 import { HostConnection } from '../client/host-connection'
 import { errorFromWire } from '../errors'
 import type { HostDescription } from '../host/host-session'
-import { describeEndpoint, type Endpoint } from '../options'
+import { describeEndpoint, type Endpoint, type TlsSetting } from '../options'
 import { ValueCodec } from '../protocol/codec'
 import { opCode } from '../protocol/messages'
+import { TlsTransport } from '../tls-transport'
 import { readKey } from './read-key'
 
 const USAGE = `Usage: fastify-shared-state inspect (--port N [--host H] | --path P) [options]
@@ -18,6 +20,9 @@ The key comes from SHARED_STATE_KEY, or is asked for on the terminal; never from
   --get KEY       also print the value of KEY
   --json          one JSON object, for scripts
   --delete KEY    delete KEY (the only change this command makes, and only when asked)
+  --tls           the host runs with tls: true (TLS-PSK from the key)
+  --tls-cert F --tls-key F --tls-ca F
+                  the host runs with tls certificates: this command's own, and the CA (PEM files)
 `
 
 interface Report {
@@ -34,14 +39,15 @@ interface Report {
 type Caller = ((op: string, ...args: unknown[]) => Promise<unknown>) & { close: () => void }
 
 /** A connection as a worker makes one, without the failover machinery a one-shot command needs not. */
-async function connect (endpoint: Endpoint, key: Buffer): Promise<Caller> {
+async function connect (endpoint: Endpoint, key: Buffer, tls: TlsSetting | undefined): Promise<Caller> {
   const waiting = new Map<number, { resolve: (value: unknown) => void, reject: (error: Error) => void }>()
   const connection = await HostConnection.open({
     endpoint,
     key,
     maxFrameBytes: 64 * 1024 * 1024,
     clientId: `inspect-${process.pid}-${randomBytes(4).toString('hex')}`,
-    info: { pid: process.pid }
+    info: { pid: process.pid },
+    tls: tls === undefined ? undefined : new TlsTransport(tls, key)
   }, Date.now() + 5000, {
     reply: (id, status, value, message) => {
       const call = waiting.get(id)
@@ -84,6 +90,14 @@ function printReport (report: Report, prefix: string): void {
   console.log(out.join('\n'))
 }
 
+async function tlsSetting (values: { tls?: boolean, 'tls-cert'?: string, 'tls-key'?: string, 'tls-ca'?: string }): Promise<TlsSetting | undefined> {
+  const files = [values['tls-cert'], values['tls-key'], values['tls-ca']]
+  if (files.every((file) => file === undefined)) return values.tls === true ? { kind: 'psk' } : undefined
+  if (files.some((file) => file === undefined)) throw new Error('--tls-cert, --tls-key and --tls-ca go together')
+  const [cert, key, ca] = await Promise.all(files.map((file) => readFile(file as string)))
+  return { kind: 'certificates', cert: cert as Buffer, key: key as Buffer, ca: ca as Buffer }
+}
+
 async function main (argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -96,6 +110,10 @@ async function main (argv: string[]): Promise<number> {
       get: { type: 'string' },
       delete: { type: 'string' },
       json: { type: 'boolean', default: false },
+      tls: { type: 'boolean', default: false },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
       help: { type: 'boolean', default: false }
     }
   })
@@ -107,7 +125,7 @@ async function main (argv: string[]): Promise<number> {
     ? { kind: 'unix', path: values.path }
     : { kind: 'tcp', host: values.host, port: Number(values.port) }
   const key = await readKey()
-  const call = await connect(endpoint, key)
+  const call = await connect(endpoint, key, await tlsSetting(values))
   try {
     const host = await call('stats') as HostDescription
     const described = await call('describeKeys', values.prefix) as Array<[string, number, number]>

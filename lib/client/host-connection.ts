@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net'
+import { clientView, socketFileId, unixView } from '../connection-view'
 import {
   SharedStateAuthError, SharedStatePortTakenError, SharedStateProtocolError
 } from '../errors'
@@ -7,6 +8,7 @@ import { ClientHandshake, HandshakeError, type PeerInfo } from '../protocol/auth
 import { MessageChannel } from '../protocol/channel'
 import { opCode, PUSH_ID } from '../protocol/messages'
 import { readSimpleReply } from '../protocol/reply-frame'
+import type { TlsTransport } from '../tls-transport'
 import type { Transport, TransportEvents } from './transport'
 
 const BYE = opCode('bye')
@@ -17,6 +19,36 @@ export interface ConnectionSettings {
   maxFrameBytes: number
   clientId: string
   info: PeerInfo
+  /** Set when the manager socket speaks TLS (the `tls` option). */
+  tls: TlsTransport | undefined
+  /** Told when a way to the host is refused and another is tried (a relay on the local socket). */
+  warn?: (message: string, error?: Error) => void
+}
+
+/**
+ * Connects; for a unix socket file, also returns the file's identity as it was just before, which
+ * the worker's view of the connection compares with the one after (connection-view.ts).
+ */
+function dial (endpoint: Endpoint, tls: TlsTransport | undefined): { socket: Socket, fileBefore: string | undefined } {
+  let socket: Socket
+  let fileBefore: string | undefined
+  if (endpoint.kind === 'unix') {
+    fileBefore = socketFileId(endpoint.path)
+    socket = connect(endpoint.path)
+  } else {
+    socket = connect(endpoint.port, endpoint.host)
+  }
+  return { socket: tls === undefined ? socket : tls.connect(socket), fileBefore }
+}
+
+/** This worker's view of its connection, taken when the challenge arrives (after connecting). */
+function viewOf (socket: Socket, endpoint: Endpoint, fileBefore: string | undefined): string {
+  if (endpoint.kind !== 'unix') return clientView(socket, undefined)
+  const fileAfter = socketFileId(endpoint.path)
+  if (fileAfter !== fileBefore) {
+    throw new HandshakeError('relay', `the socket file ${endpoint.path} was replaced while this worker connected`)
+  }
+  return clientView(socket, unixView(endpoint.path, fileAfter))
 }
 
 type Phase = 'connecting' | 'challenged' | 'ready' | 'closed'
@@ -45,13 +77,13 @@ export class HostConnection implements Transport {
   static open (settings: ConnectionSettings, deadline: number, events: TransportEvents): Promise<HostConnection> {
     return new Promise((resolve, reject) => {
       const where = describeEndpoint(settings.endpoint)
-      const socket: Socket = settings.endpoint.kind === 'unix'
-        ? connect(settings.endpoint.path)
-        : connect(settings.endpoint.port, settings.endpoint.host)
+      const { socket, fileBefore } = dial(settings.endpoint, settings.tls)
       const handshake = new ClientHandshake(settings.key, settings.clientId, settings.info)
       let phase: Phase = 'connecting'
       let connection: HostConnection | undefined
-      const timer = setTimeout(() => fail(new SharedStatePortTakenError(`${where} (no greeting within the connect timeout)`)),
+      // A host with tls says nothing until a TLS handshake: a worker without tls waits in vain.
+      const silence = settings.tls === undefined ? '; a host with "tls" greets only after a TLS handshake' : ''
+      const timer = setTimeout(() => fail(new SharedStatePortTakenError(`${where} (no greeting within the connect timeout${silence})`)),
         Math.max(1, deadline - Date.now()))
 
       function fail (error: Error): void {
@@ -67,7 +99,7 @@ export class HostConnection implements Transport {
           if (connection !== undefined) return connection.#receive(message)
           try {
             if (phase === 'connecting') {
-              channel.send(handshake.respond(message))
+              channel.send(handshake.respond(message, viewOf(socket, settings.endpoint, fileBefore)))
               phase = 'challenged'
               return
             }
@@ -92,6 +124,8 @@ export class HostConnection implements Transport {
             // The host closes without a word when our proof is wrong: the key differs. A host that
             // was closing anyway looks the same, so the election tries once more before it believes it.
             fail(Object.assign(new SharedStateAuthError(`the host at ${where} refused this worker's key`), { closedAfterProof: true }))
+          } else if (settings.tls !== undefined && isTlsFailure(error)) {
+            fail(new SharedStateAuthError(`TLS with the host at ${where} failed: another key or certificate, or a host without "tls"`, { cause: error }))
           } else if (error !== undefined && 'code' in error) {
             fail(error)
           } else {
@@ -142,9 +176,18 @@ export class HostConnection implements Transport {
   }
 }
 
+/**
+ * A failed TLS handshake: OpenSSL's errors (ERR_SSL_*), Node's (ERR_TLS_*), and certificate
+ * verdicts (SELF_SIGNED_CERT_IN_CHAIN...), which unlike a socket's errors name no system call.
+ */
+function isTlsFailure (error: Error | undefined): boolean {
+  const { code, syscall } = (error ?? {}) as NodeJS.ErrnoException
+  return code !== undefined && (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || syscall === undefined)
+}
+
 function handshakeFailure (error: unknown, where: string): Error {
   if (!(error instanceof HandshakeError)) return error as Error
-  if (error.reason === 'auth') return new SharedStateAuthError(`${error.message} (${where})`)
+  if (error.reason === 'auth' || error.reason === 'relay') return new SharedStateAuthError(`${error.message} (${where})`)
   if (error.reason === 'version') return new SharedStateProtocolError(error.message)
   return new SharedStatePortTakenError(`${where} (${error.message})`)
 }

@@ -34,6 +34,8 @@ export interface LinkSettings extends ConnectionSettings {
   timeout: number
   connectTimeout: number
   handshakeTimeout: number
+  maxConnections: number
+  maxHandshakes: number
   log: LinkLog
   /** Builds the engine when this worker becomes host: empty, loaded from disk, or handed over. */
   openEngine: (handedOver: EngineSnapshot | undefined) => Promise<HostEngine>
@@ -180,6 +182,9 @@ export class HostLink {
       key: this.#settings.key,
       maxFrameBytes: this.#settings.maxFrameBytes,
       handshakeTimeout: this.#settings.handshakeTimeout,
+      maxConnections: this.#settings.maxConnections,
+      maxHandshakes: this.#settings.maxHandshakes,
+      tls: this.#settings.tls,
       handoverTimeout: this.#settings.connectTimeout,
       timeout: this.#settings.timeout,
       warn: (message, error) => log.warn(message, error),

@@ -1,6 +1,7 @@
 import type { Server, Socket } from 'node:net'
 import { SharedStateHostLostError } from '../errors'
 import { PUSH_HANDOVER, PUSH_HANDOVER_END, PUSH_ID } from '../protocol/messages'
+import type { TlsTransport } from '../tls-transport'
 import type { HostEngine } from './host-engine'
 import { HostSession, type HostDescription, type PushSink } from './host-session'
 import { Peer, type PeerContext } from './peer'
@@ -16,6 +17,12 @@ export interface HostSettings {
   handshakeTimeout: number
   /** How long a successor has to take the state, and a restored lock holder to come back. */
   handoverTimeout: number
+  /** Connections kept open in all; more are closed at once. */
+  maxConnections: number
+  /** Connections kept open before they authenticate; at the cap the oldest is evicted. */
+  maxHandshakes: number
+  /** Wraps every accepted socket in TLS when the `tls` option is on. */
+  tls: TlsTransport | undefined
   /** The workers' call timeout: how long a worker keeps resending what it has not had answered. */
   timeout: number
   warn: (message: string, error?: Error) => void
@@ -65,6 +72,8 @@ export class HostServer {
   readonly #server: Server
   readonly #settings: HostSettings
   readonly #peers = new Set<Peer>()
+  /** Connections not yet authenticated, oldest first (a Set keeps insertion order). */
+  readonly #strangers = new Set<Peer>()
   readonly #byClient = new Map<string, Peer>()
   readonly #localOwners = new Set<string>()
   readonly #context: PeerContext
@@ -105,10 +114,36 @@ export class HostServer {
     return REPLY_GRACE_TIMEOUTS * this.#settings.timeout
   }
 
-  /** Serves a connection, also one accepted (and paused) before this host was ready. */
+  /**
+   * Serves a connection, also one accepted (and paused) before this host was ready. Strangers are
+   * bounded: at the cap on handshakes the oldest pending one makes room, so that a flood of idle
+   * connections costs the host a fixed number of descriptors and a worker arriving during it
+   * still gets in; at the cap on all connections a new one is refused, unless a pending one can
+   * make room.
+   */
   adopt (socket: Socket): void {
-    this.#peers.add(new Peer(socket, this.#context))
+    const { maxConnections, maxHandshakes, tls } = this.#settings
+    if (this.#strangers.size >= maxHandshakes || (this.#peers.size >= maxConnections && this.#strangers.size > 0)) {
+      this.#evictOldestStranger()
+    }
+    if (this.#peers.size >= maxConnections) {
+      socket.destroy()
+      return
+    }
+    // Resumed before TLS takes the socket over, so that neither reads what the other should.
     socket.resume()
+    const peer = new Peer(tls === undefined ? socket : tls.accept(socket), this.#context)
+    this.#peers.add(peer)
+    this.#strangers.add(peer)
+  }
+
+  #evictOldestStranger (): void {
+    const oldest = this.#strangers.values().next().value as Peer | undefined
+    if (oldest === undefined) return
+    // Forgotten now rather than on its close event, so the next arrival counts right.
+    this.#strangers.delete(oldest)
+    this.#peers.delete(oldest)
+    oldest.destroy()
   }
 
   /** The host worker's own session, as owner `clientId`. */
@@ -221,6 +256,7 @@ export class HostServer {
   }
 
   #admit (peer: Peer): void {
+    this.#strangers.delete(peer)
     // One connection per client: a client that reconnects before its old connection is noticed as
     // dead replaces it. The old one's watches and lock waits go now (the client resends what it
     // still waits for); its closing then leaves the client's locks alone.
@@ -235,6 +271,7 @@ export class HostServer {
 
   #forget (peer: Peer): boolean {
     this.#peers.delete(peer)
+    this.#strangers.delete(peer)
     // A successor that leaves before taking the state: try the next one now, not after a timeout.
     if (peer === this.#successor) this.#successorReady?.(false)
     if (this.#byClient.get(peer.clientId) !== peer) return false

@@ -1,4 +1,6 @@
 import type { Socket } from 'node:net'
+import { TLSSocket } from 'node:tls'
+import { hostView } from '../connection-view'
 import { HostHandshake, type PeerInfo } from '../protocol/auth'
 import { MessageChannel } from '../protocol/channel'
 import { opCode, parseRequest, PUSH_CHANGE, PUSH_ID, PUSH_OVERFLOW, REPLY_ERROR } from '../protocol/messages'
@@ -31,15 +33,18 @@ export interface PeerContext {
 }
 
 /**
- * One connection on the host. It starts untrusted, with the handshake frame limit and a deadline;
- * a bad proof, a late answer or a malformed frame closes it without a word. Once authenticated, it
- * hands requests from the op allowlist to its worker's session, and replies in any order (a lock
- * request waits while later requests are answered).
+ * One connection on the host. It starts untrusted, with the handshake frame limit and a deadline
+ * that also covers a TLS handshake; a bad proof (anything after it is dropped unread), a late
+ * answer or a malformed frame closes it without a word. Once authenticated, it hands requests
+ * from the op allowlist to its worker's session, and replies in any order (a lock request waits
+ * while later requests are answered).
  */
 export class Peer {
   readonly #context: PeerContext
   readonly #channel: MessageChannel
-  readonly #handshake: HostHandshake
+  #handshake: HostHandshake | undefined
+  /** The peer's one handshake answer arrived; anything more before the welcome is not a worker. */
+  #answered = false
   #handshakeTimer: NodeJS.Timeout | undefined
   #session: HostSession | undefined
   clientId = ''
@@ -50,7 +55,6 @@ export class Peer {
 
   constructor (socket: Socket, context: PeerContext) {
     this.#context = context
-    this.#handshake = new HostHandshake(context.key, context.info)
     this.#channel = new MessageChannel(socket, {
       message: (message) => this.#session === undefined ? this.#authenticate(message) : this.#dispatch(message),
       violation: (error) => {
@@ -61,6 +65,13 @@ export class Peer {
     socket.setNoDelay(true)
     this.#handshakeTimer = setTimeout(() => this.#channel.destroy(), context.handshakeTimeout)
     this.#handshakeTimer.unref()
+    // Under TLS, the view of the connection is the session's, known once its handshake is done.
+    if (socket instanceof TLSSocket) socket.once('secure', () => this.#challenge(socket))
+    else this.#challenge(socket)
+  }
+
+  #challenge (socket: Socket): void {
+    this.#handshake = new HostHandshake(this.#context.key, this.#context.info, hostView(socket))
     this.#channel.send(this.#handshake.challenge())
   }
 
@@ -92,7 +103,14 @@ export class Peer {
     this.#channel.end()
   }
 
+  /** Drops a connection at once, without sending what is queued (a stranger evicted at the cap). */
+  destroy (): void {
+    this.#channel.destroy()
+  }
+
   #authenticate (response: unknown): void {
+    if (this.#answered || this.#handshake === undefined) return this.#channel.destroy()
+    this.#answered = true
     try {
       const { clientId, info, welcome } = this.#handshake.verify(response)
       clearTimeout(this.#handshakeTimer)

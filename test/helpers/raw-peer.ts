@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { decode, encode } from '@msgpack/msgpack'
+import { clientView, socketFileId, unixView } from '../../lib/connection-view'
 import { ClientHandshake, type PeerInfo } from '../../lib/protocol/auth'
 import { FrameDecoder, HEADER_BYTES } from '../../lib/protocol/framing'
 import { waitFor } from './processes'
@@ -23,6 +24,7 @@ export function frame (message: unknown): Buffer {
  */
 export class RawPeer {
   readonly socket: Socket
+  readonly #path: string | undefined
   /** Every byte received, in order. */
   received = Buffer.alloc(0)
   readonly messages: unknown[] = []
@@ -31,8 +33,9 @@ export class RawPeer {
   #read = 0
   #nextId = 1
 
-  private constructor (socket: Socket) {
+  private constructor (socket: Socket, path: string | undefined) {
     this.socket = socket
+    this.#path = path
     socket.on('data', (chunk: Buffer) => {
       this.received = Buffer.concat([this.received, chunk])
       for (const body of this.#frames.push(chunk)) this.messages.push(decode(body))
@@ -46,7 +49,7 @@ export class RawPeer {
   static connect (endpoint: RawEndpoint, teardown: Teardown): Promise<RawPeer> {
     const socket = 'path' in endpoint ? connect(endpoint.path) : connect(endpoint.port, '127.0.0.1')
     teardown.add(() => socket.destroy())
-    const peer = new RawPeer(socket)
+    const peer = new RawPeer(socket, 'path' in endpoint ? endpoint.path : undefined)
     return new Promise((resolve, reject) => {
       socket.once('connect', () => resolve(peer))
       socket.once('error', reject)
@@ -68,13 +71,18 @@ export class RawPeer {
     this.socket.write(bytes)
   }
 
+  /** This connection as a worker sees it (lib/connection-view.ts). */
+  get view (): string {
+    return clientView(this.socket, this.#path === undefined ? undefined : unixView(this.#path, socketFileId(this.#path)))
+  }
+
   /**
    * Answers the host's challenge as a worker with `key` would (as client `clientId`, a fresh one
    * unless given); resolves with the host's info.
    */
   async handshake (key: string | Buffer, clientId = `raw-${randomBytes(4).toString('hex')}`): Promise<PeerInfo> {
     const handshake = new ClientHandshake(Buffer.from(key), clientId, { pid: process.pid })
-    this.send(handshake.respond(await this.next('the challenge')))
+    this.send(handshake.respond(await this.next('the challenge'), this.view))
     return handshake.verify(await this.next('the welcome'))
   }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
+import { hostView } from '../../lib/connection-view'
 import { ClientHandshake, MAGIC, PROTOCOL_VERSION } from '../../lib/protocol/auth'
 import { freePort } from '../helpers/ports'
 import { TEST_KEY, waitFor } from '../helpers/processes'
@@ -66,10 +67,11 @@ describe('keys', () => {
   })
 
   test('a host that cannot prove it knows the key fails registration with FST_SHARED_STATE_AUTH', async () => {
-    // An impostor greets correctly and accepts any proof, but cannot answer with a proof of its own.
+    // An impostor greets correctly (its view of the connection too) and accepts any proof, but
+    // cannot answer with a proof of its own.
     const port = await freePort()
     const impostor = await squat(port, (socket) => {
-      socket.write(frame([MAGIC, PROTOCOL_VERSION, randomBytes(32)]))
+      socket.write(frame([MAGIC, PROTOCOL_VERSION, randomBytes(32), hostView(socket)]))
       socket.once('data', () => socket.write(frame([randomBytes(32), { pid: 1 }])))
     })
     const failure = await startFailure({ port, key: TEST_KEY, defaults: { sent: 'only after auth' } })
@@ -119,9 +121,9 @@ describe('an unauthenticated peer', () => {
 
   const badAnswers: Array<[string, (challenge: unknown) => unknown]> = [
     ['a random proof', () => [randomBytes(32), randomBytes(32), 'intruder', { pid: 1 }]],
-    ['a proof made with another key', (challenge) => new ClientHandshake(Buffer.from(WRONG_KEY), 'intruder', { pid: 1 }).respond(challenge)],
+    ['a proof made with another key', (challenge) => new ClientHandshake(Buffer.from(WRONG_KEY), 'intruder', { pid: 1 }).respond(challenge, (challenge as unknown[])[3] as string)],
     ['a malformed answer', () => 'let me in'],
-    ['an answer with a client id too long', (challenge) => new ClientHandshake(Buffer.from(TEST_KEY), 'x'.repeat(65), { pid: 1 }).respond(challenge)]
+    ['an answer with a client id too long', (challenge) => new ClientHandshake(Buffer.from(TEST_KEY), 'x'.repeat(65), { pid: 1 }).respond(challenge, (challenge as unknown[])[3] as string)]
   ]
 
   test.each(badAnswers)('that sends %s gets the challenge only, then the connection closes', async (_, answer) => {
@@ -129,7 +131,7 @@ describe('an unauthenticated peer', () => {
     const before = await snapshot(host)
     const peer = await RawPeer.connect({ port }, teardown)
     const challenge = await peer.next('the challenge')
-    expect(challenge).toEqual([MAGIC, PROTOCOL_VERSION, expect.any(Uint8Array)])
+    expect(challenge).toEqual([MAGIC, PROTOCOL_VERSION, expect.any(Uint8Array), expect.any(String)])
     expect((challenge as Uint8Array[])[2]).toHaveLength(32)
 
     peer.send(answer(challenge))

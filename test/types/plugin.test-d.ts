@@ -31,14 +31,20 @@ export async function registration (): Promise<void> {
     connectTimeout: 3000,
     handshakeTimeout: 5000,
     maxFrameBytes: 1024,
+    tls: true,
+    maxConnections: 512,
+    maxHandshakes: 64,
     persist: { file: 'state.log', fsync: 'always' }
   })
+  await app.register(sharedState, { port: 1, key: 'k', tls: { cert: 'pem', key: Buffer.from('pem'), ca: 'pem' } })
   await app.register(sharedState, { redis: 'redis://127.0.0.1:6379', prefix: 'app:' })
 
   // @ts-expect-error an unknown option (a typo of `port`) does not compile
   await app.register(sharedState, { port: 1, key: 'k', prot: 2 })
   // @ts-expect-error `port` is a number
   await app.register(sharedState, { port: '1', key: 'k' })
+  // @ts-expect-error `tls` certificates need cert, key and ca
+  await app.register(sharedState, { port: 1, key: 'k', tls: { cert: 'pem', key: 'pem' } })
   // @ts-expect-error `fsync` is one of 'always' | 'everysec' | 'no'
   await app.register(sharedState, { port: 1, key: 'k', persist: { file: 'f', fsync: 'sometimes' } })
 

@@ -42,6 +42,9 @@ describe('defaults', () => {
       connectTimeout: 3000,
       handshakeTimeout: 5000,
       maxFrameBytes: 16 * 1024 * 1024,
+      tls: undefined,
+      maxConnections: 512,
+      maxHandshakes: 64,
       persist: undefined,
       redis: undefined,
       prefix: 'shared-state:',
@@ -58,6 +61,8 @@ describe('defaults', () => {
       connectTimeout: 3000,
       handshakeTimeout: 5000,
       maxFrameBytes: 16 * 1024 * 1024,
+      maxConnections: 512,
+      maxHandshakes: 64,
       prefix: 'shared-state:',
       fsync: 'everysec'
     })
@@ -139,12 +144,16 @@ describe('warnings', () => {
 
   test.each(['0.0.0.0', '10.0.0.5', '192.168.1.20', 'example.com', '::'])('host %s (not loopback) warns', (host) => {
     expect(parseOptions({ key: KEY, port: 1, host }).warnings).toEqual([
-      `shared state: host ${host} is not loopback; the key authenticates peers but nothing is encrypted`
+      `shared state: host ${host} is not loopback and "tls" is off; the key authenticates peers but nothing is encrypted`
     ])
   })
 
   test.each(['127.0.0.1', '127.1.2.3', 'localhost', '::1'])('host %s (loopback) does not warn', (host) => {
     expect(parseOptions({ key: KEY, port: 1, host }).warnings).toEqual([])
+  })
+
+  test('a non-loopback host with tls does not warn', () => {
+    expect(parseOptions({ key: KEY, port: 1, host: '10.0.0.5', tls: true }).warnings).toEqual([])
   })
 
   test('both warnings at once', () => {
@@ -215,7 +224,7 @@ describe('each bad option is refused, naming it', () => {
     expectRefused({ key: KEY, port: 1, host: 127001 }, '"host" must be a non-empty string')
   })
 
-  test.each(['timeout', 'connectTimeout', 'handshakeTimeout', 'maxFrameBytes'])('%s: zero, negative, fractional, non-number', (name) => {
+  test.each(['timeout', 'connectTimeout', 'handshakeTimeout', 'maxFrameBytes', 'maxConnections', 'maxHandshakes'])('%s: zero, negative, fractional, non-number', (name) => {
     for (const [value, shown] of [[0, '0'], [-5, '-5'], [1.5, '1.5'], ['1000', '"1000"'], [NaN, 'NaN'], [Infinity, 'Infinity'], [null, 'null'], [[1], 'an array']] as Array<[unknown, string]>) {
       expectRefused({ key: KEY, port: 1, [name]: value }, `"${name}" must be a positive integer number of ms or bytes, got ${shown}`)
     }
@@ -232,6 +241,33 @@ describe('each bad option is refused, naming it', () => {
     ['with an unknown field', { file: 'f', sync: 'always' }, '"persist.sync" is not an option']
   ])('persist %s', (_name, persist, message) => {
     expectRefused({ key: KEY, port: 1, persist }, message)
+  })
+
+  test('maxHandshakes above maxConnections', () => {
+    expectRefused({ key: KEY, port: 1, maxConnections: 10, maxHandshakes: 11 }, '"maxHandshakes" must not exceed "maxConnections"')
+    expect(parseOptions({ key: KEY, port: 1, maxConnections: 10 }).maxHandshakes).toBe(10)
+  })
+
+  test.each([
+    ['a string', 'yes', '"tls" must be true or an object { cert, key, ca }'],
+    ['null', null, '"tls" must be true or an object { cert, key, ca }'],
+    ['an array', [], '"tls" must be true or an object { cert, key, ca }'],
+    ['without ca', { cert: 'c', key: 'k' }, '"tls.ca" must be a PEM string or Buffer'],
+    ['with an empty cert', { cert: '', key: 'k', ca: 'a' }, '"tls.cert" must be a PEM string or Buffer'],
+    ['with an unknown field', { cert: 'c', key: 'k', ca: 'a', pfx: 'p' }, '"tls.pfx" is not an option']
+  ])('tls %s', (_name, tls, message) => {
+    expectRefused({ key: KEY, port: 1, tls }, message)
+  })
+
+  test('tls: true, false and certificates', () => {
+    expect(parseOptions({ key: KEY, port: 1, tls: true }).tls).toEqual({ kind: 'psk' })
+    expect(parseOptions({ key: KEY, port: 1, tls: false }).tls).toBeUndefined()
+    expect(parseOptions({ key: KEY, port: 1, tls: { cert: 'c', key: 'k', ca: Buffer.from('a') } }).tls)
+      .toEqual({ kind: 'certificates', cert: 'c', key: 'k', ca: Buffer.from('a') })
+  })
+
+  test.each(['tls', 'maxConnections', 'maxHandshakes'])('%s is refused in redis mode', (name) => {
+    expectRefused({ redis: 'redis://localhost', [name]: 1 }, `"${name}" applies only to the manager socket, not with "redis"`)
   })
 
   test.each([
