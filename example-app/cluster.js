@@ -87,8 +87,12 @@ async function startWorker () {
   const app = await buildApp(config)
   await app.listen({ host: config.host, port: config.port })
   process.send({ ready: true, pid: process.pid, role: app.shared.role })
-  process.on('SIGTERM', async () => {
-    await app.close()
-    process.exit(0)
-  })
+  // pm2 stops a worker with SIGINT (its kill signal), the primary above with SIGTERM: either way
+  // the app closes, so a host hands its state over instead of dying with it.
+  let closing
+  const close = () => {
+    closing ??= app.close().then(() => process.exit(0))
+  }
+  process.on('SIGTERM', close)
+  process.on('SIGINT', close)
 }

@@ -3,7 +3,7 @@ import { sharedStatePlugin } from './plugin'
 export { sharedStatePlugin as sharedState }
 export default sharedStatePlugin
 
-export type { SharedMap, SetOptions, UpdateOptions, SharedChangeEvent, Unsubscribe } from './api/shared-map'
+export type { SharedMap, SetOptions, ScanOptions, UpdateOptions, SharedChangeEvent, Unsubscribe } from './api/shared-map'
 export type { SharedLock, LockHandle, LockOptions } from './api/shared-lock'
 export type { SharedStateOptions, PersistOptions, FsyncPolicy, TlsCertificates } from './options'
 export type { Role, Path } from './store/store'

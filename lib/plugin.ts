@@ -28,7 +28,11 @@ async function openSocketBackend (fastify: FastifyInstance, options: ParsedOptio
     error: (message, error) => log.error({ err: error }, message)
   }))
   await link.start()
-  return { store: new ProxyStore(link, options.timeout), close: async () => {} }
+  return {
+    store: new ProxyStore(link, options.timeout, options.maxFrameBytes),
+    close: async () => {},
+    leaving: () => link.announceLeaving()
+  }
 }
 
 async function sharedState (fastify: FastifyInstance, rawOptions: SharedStateOptions): Promise<void> {
@@ -52,6 +56,9 @@ async function sharedState (fastify: FastifyInstance, rawOptions: SharedStateOpt
 
   fastify.decorate('shared', shared)
   fastify.decorate('sharedLock', shared.lock('default'))
+  // preClose runs before the HTTP server stops and waits for its requests: a host closing at the
+  // same moment (pm2 stops two workers at once) learns now that this worker cannot succeed it.
+  fastify.addHook('preClose', async () => { backend.leaving?.() })
   fastify.addHook('onClose', async () => {
     await backend.store.close()
     await backend.close()

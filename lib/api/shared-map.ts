@@ -17,6 +17,11 @@ export interface UpdateOptions {
   retries?: number
 }
 
+export interface ScanOptions {
+  /** Entries per page: every page but the last holds this many. @default 100 */
+  count?: number
+}
+
 export interface SharedChangeEvent<T = unknown> {
   type: ChangeEvent['type']
   key: string
@@ -26,6 +31,7 @@ export interface SharedChangeEvent<T = unknown> {
 export type Unsubscribe = () => Promise<void>
 
 const DEFAULT_RETRIES = 100
+const DEFAULT_SCAN_COUNT = 100
 
 function checkKey (key: unknown): string {
   if (typeof key !== 'string') throw new SharedStateBadPathError(`a key is a string, got ${typeof key}`)
@@ -43,6 +49,13 @@ function checkMs (what: string, value: unknown): number {
   if (value === undefined) return 0
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_MS) {
     throw new SharedStateOptionsError(`"${what}" must be an integer of ms from 0 to ${MAX_MS}, got ${String(value)}`)
+  }
+  return value
+}
+
+function checkCount (value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new SharedStateOptionsError(`"count" must be a positive integer, got ${String(value)}`)
   }
   return value
 }
@@ -97,6 +110,31 @@ export class SharedMap {
   async entries<T = unknown> (prefix = ''): Promise<Array<[string, T]>> {
     const entries = await this.#store.entries(checkKey(prefix))
     return entries.map(([key, raw]) => [key, this.#codec.decode(raw) as T])
+  }
+
+  /**
+   * The entries of the keys starting with `prefix`, a page of `count` at a time, fetched as the
+   * pages are read: as Redis' SCAN promises, every key present from the first page to the last is
+   * in some page (a key added or removed meanwhile may or may not be), and a reader that stops
+   * early leaves nothing behind.
+   */
+  async * scan<T = unknown> (prefix = '', options: ScanOptions = {}): AsyncGenerator<Array<[string, T]>, void, undefined> {
+    checkKey(prefix)
+    const count = options.count === undefined ? DEFAULT_SCAN_COUNT : checkCount(options.count)
+    let cursor = ''
+    let page: Array<[string, T]> = []
+    do {
+      const [next, entries] = await this.#store.scan(prefix, cursor, count)
+      cursor = next
+      for (const [key, raw] of entries) {
+        page.push([key, this.#codec.decode(raw) as T])
+        if (page.length === count) {
+          yield page
+          page = []
+        }
+      }
+    } while (cursor !== '')
+    if (page.length > 0) yield page
   }
 
   async size (): Promise<number> {

@@ -67,6 +67,20 @@ async function connect (endpoint: Endpoint, key: Buffer, tls: TlsSetting | undef
   return Object.assign(call, { close: () => connection.close() })
 }
 
+// Rows per request: the host answers each page in one short step, however many keys it holds.
+const DESCRIBE_PAGE = 1000
+
+async function describeKeys (call: Caller, prefix: string): Promise<Array<[string, number, number]>> {
+  const rows: Array<[string, number, number]> = []
+  let cursor = ''
+  do {
+    const [next, page] = await call('describeKeys', prefix, cursor, DESCRIBE_PAGE) as [string, Array<[string, number, number]>]
+    for (const row of page) rows.push(row)
+    cursor = next
+  } while (cursor !== '')
+  return rows
+}
+
 function printReport (report: Report, prefix: string): void {
   const out: string[] = []
   out.push(`host      ${report.host.address} (pid ${report.host.pid})`)
@@ -128,7 +142,7 @@ async function main (argv: string[]): Promise<number> {
   const call = await connect(endpoint, key, await tlsSetting(values))
   try {
     const host = await call('stats') as HostDescription
-    const described = await call('describeKeys', values.prefix) as Array<[string, number, number]>
+    const described = await describeKeys(call, values.prefix)
     const report: Report = {
       host: { address: describeEndpoint(endpoint), pid: host.pid },
       // This command is a connection too, not a worker.

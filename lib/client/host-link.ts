@@ -1,28 +1,28 @@
 import type { Server, Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { electHost, tryListen } from '../election'
+import { electHost } from '../election'
 import { errorFromWire, SharedStateHostLostError, SharedStateTimeoutError } from '../errors'
 import type { Reply } from '../host/applied-replies'
 import type { EngineSnapshot, HostEngine } from '../host/host-engine'
-import { HostServer, type ConnectedWorker, type HandoverField } from '../host/host-server'
+import { HostServer, type ConnectedWorker, type HandoverField, type HostSettings } from '../host/host-server'
 import { describeEndpoint } from '../options'
-import { opCode, OPS, PUSH_HANDOVER, PUSH_HANDOVER_END } from '../protocol/messages'
+import {
+  opCode, OPS, PUSH_HANDOVER, PUSH_HANDOVER_CANCEL, PUSH_HANDOVER_END, PUSH_PORT_FREE
+} from '../protocol/messages'
 import type { Role } from '../store/store'
 import type { ConnectionSettings, HostConnection } from './host-connection'
+import { IncomingHandover } from './incoming-handover'
 import { LocalTransport } from './local-transport'
 import { PendingCalls } from './pending-calls'
+import { NOTICE_ID, takeOver } from './takeover'
 import type { Transport, TransportEvents } from './transport'
 
-const HANDOVER_READY = opCode('handoverReady')
+const LEAVING = opCode('leaving')
 const ACQUIRE_LOCK = opCode('acquireLock')
 const ACQUIRE_LOCK_UNTIL = opCode('acquireLockUntil')
 const RELEASE_LOCK = opCode('releaseLock')
 // Acquires given up on locally and not yet answered are remembered up to this many, newest kept.
 const ABANDONED_LIMIT = 10000
-
-function emptySnapshot (): EngineSnapshot {
-  return { state: { entries: [], clock: 0 }, tokens: [], holders: [], applied: [] }
-}
 
 export interface LinkLog {
   info: (message: string) => void
@@ -66,11 +66,15 @@ export class HostLink {
    * nobody until this worker's connection closed.
    */
   readonly #abandoned = new Map<number, string>()
-  /** The re-election or takeover under way, which close() lets finish before it tears down. */
-  #changing: Promise<void> | undefined
+  /** The dial loop under way (takeovers, then elections), which close() lets finish first. */
+  #dialing: Promise<void> | undefined
+  /** Complete handovers waiting for the dial loop. */
+  readonly #takeovers: IncomingHandover[] = []
   #closed = false
-  /** What a closing host has sent so far, when it chose this worker as its successor. */
-  #handover: EngineSnapshot = emptySnapshot()
+  /** This worker said it is closing: it takes no handover it has not started yet. */
+  #leaving = false
+  /** What a closing host is sending, when it chose this worker as its successor. */
+  #incoming: IncomingHandover | undefined
   /** Elections won or joined after the first: how often this worker's host changed. */
   failovers = 0
   /** Pushed change events, for the proxy's watchers. */
@@ -125,21 +129,31 @@ export class HostLink {
     return this.#connection
   }
 
+  /**
+   * This worker is about to close (the app's preClose): its host must not choose it as the
+   * successor of a handover, which it would only have to hand on again.
+   */
+  announceLeaving (): void {
+    if (this.#leaving) return
+    this.#leaving = true
+    this.#connection?.send(NOTICE_ID, LEAVING, [])
+    this.#host?.closing()
+  }
+
   /** Leaves: a host hands its state to a successor first; a client says goodbye. */
   async close (): Promise<void> {
     if (this.#closed) return
+    this.announceLeaving()
     this.#closed = true
-    // An election that is binding or connecting right now would otherwise leave a socket behind.
-    await this.#changing
+    // A takeover or an election under way would otherwise leave a socket, or the state, behind.
+    await this.#dialing
     const host = this.#host
     this.#transport = undefined
     this.#local?.close()
     this.#local = undefined
     if (host !== undefined) {
       const handedOver = await host.close(() => this.#settings.closeEngine(host.engine))
-      this.#settings.log.info(handedOver
-        ? 'shared state: handed the state over to the next host'
-        : 'shared state: host closed with no worker left to take the state')
+      if (!handedOver) this.#settings.log.info('shared state: host closed with no worker left to take the state')
     }
     this.#connection?.close()
     this.#pending.rejectAll(new SharedStateHostLostError('this worker closed its shared state'))
@@ -149,15 +163,17 @@ export class HostLink {
     const events = this.#eventsFor(++this.#generation)
     const elected = await electHost(this.#settings, this.#settings.connectTimeout, events)
     if (elected.role === 'host') {
-      await this.#becomeHost(elected.server, undefined, events)
+      await this.#becomeHost(elected.server, () => this.#settings.openEngine(undefined), events, { expected: [], closingTogether: false })
     } else {
       this.#connection = elected.connection
+      if (this.#leaving) elected.connection.send(NOTICE_ID, LEAVING, [])
       this.#install('client', elected.connection)
       this.#settings.log.info(`shared state: client of ${this.where} (host pid ${elected.connection.hostInfo.pid})`)
     }
   }
 
-  async #becomeHost (server: Server, handedOver: EngineSnapshot | undefined, events: TransportEvents): Promise<void> {
+  async #becomeHost (server: Server, open: () => Promise<HostEngine>, events: TransportEvents,
+    predecessor: Pick<HostSettings, 'expected' | 'closingTogether'>): Promise<void> {
     // Workers that connect while the state loads (a persist file can take a while) wait, paused,
     // for the host to be ready, instead of timing out with no greeting.
     const early: Socket[] = []
@@ -168,7 +184,7 @@ export class HostLink {
     server.on('connection', holdEarly)
     let engine: HostEngine
     try {
-      engine = await this.#settings.openEngine(handedOver)
+      engine = await open()
     } catch (error) {
       // The socket won in the election must not outlive a host that could not start.
       for (const socket of early) socket.destroy()
@@ -186,7 +202,9 @@ export class HostLink {
       maxHandshakes: this.#settings.maxHandshakes,
       tls: this.#settings.tls,
       handoverTimeout: this.#settings.connectTimeout,
+      ...predecessor,
       timeout: this.#settings.timeout,
+      info: (message) => log.info(message),
       warn: (message, error) => log.warn(message, error),
       error: (message, error) => log.error(message, error)
     })
@@ -257,62 +275,98 @@ export class HostLink {
         else call.reject(errorFromWire(value, message))
       },
       push: (message) => {
-        if (generation !== this.#generation || this.#closed) return
-        if (message[1] === PUSH_HANDOVER) this.#collect(message[2] as HandoverField, message[3] as unknown[])
-        else if (message[1] === PUSH_HANDOVER_END) this.#change(() => this.#takeOver(message[2] as number))
-        else this.onPush(message)
+        if (generation !== this.#generation) return
+        if (message[1] === PUSH_HANDOVER) this.#handoverPart(generation, message[2] as HandoverField, message[3] as unknown[])
+        else if (message[1] === PUSH_HANDOVER_END) this.#handoverEnd(generation, message)
+        else if (message[1] === PUSH_PORT_FREE) this.#incoming?.hear('free')
+        else if (message[1] === PUSH_HANDOVER_CANCEL) {
+          this.#incoming?.hear('cancelled')
+          this.#incoming = undefined
+        } else if (!this.#closed) this.onPush(message)
       },
       lost: (error) => {
-        if (generation !== this.#generation || this.#closed) return
-        this.#lost(error)
+        if (generation !== this.#generation) return
+        const incoming = this.#incoming
+        // A complete copy waits for the old host's word; with the host gone, it binds the port
+        // the host no longer holds. A partial copy is never used.
+        if (incoming?.complete === true) incoming.hear('lost')
+        else this.#incoming = undefined
+        if (!this.#closed) this.#lost(error)
       }
     }
   }
 
-  /**
-   * The closing host chose this worker as its successor and sent the whole state. Bind the socket
-   * it freed, serve the state, then tell the old host, which lets the other workers go to us.
-   */
-  #collect (field: HandoverField, items: unknown[]): void {
-    const list: unknown[] = field === 'entries' ? this.#handover.state.entries : this.#handover[field]
-    for (const item of items) list.push(item)
+  /** The closing host chose this worker as its successor: collect the state it sends. */
+  #handoverPart (generation: number, field: HandoverField, items: unknown[]): void {
+    if (this.#leaving) return
+    if (this.#incoming === undefined || this.#incoming.generation !== generation) this.#incoming = new IncomingHandover(generation)
+    this.#incoming.collect(field, items)
   }
 
-  async #takeOver (clock: number): Promise<void> {
-    const snapshot = this.#handover
-    snapshot.state.clock = clock
-    this.#handover = emptySnapshot()
-    const previous = this.#connection
-    const deadline = Date.now() + this.#settings.connectTimeout
-    let server: Server | undefined
-    while (server === undefined && Date.now() < deadline) {
-      server = await tryListen(this.#settings.endpoint)
-      if (server === undefined) await sleep(10)
-    }
-    if (server === undefined) {
-      // Someone else bound the port first; the old host will close us and we elect as usual.
-      this.#settings.log.warn(`shared state: could not take over ${this.where}; another process holds it`)
+  #handoverEnd (generation: number, [, , clock, expected, together]: unknown[]): void {
+    let incoming = this.#incoming
+    // A worker that is closing does not start a takeover: the host hears it is leaving and cancels.
+    if (this.#leaving) {
+      this.#incoming = undefined
       return
     }
-    this.failovers++
-    // A new generation: the old host closing this worker's connection is now expected, not a loss.
-    await this.#becomeHost(server, snapshot, this.#eventsFor(++this.#generation))
-    previous?.send(Number.MAX_SAFE_INTEGER, HANDOVER_READY, [])
+    // An empty state comes as no parts at all.
+    if (incoming === undefined || incoming.generation !== generation) incoming = this.#incoming = new IncomingHandover(generation)
+    incoming.end(clock as number, expected, together)
+    this.#dial(incoming)
+  }
+
+  #takeOver (incoming: IncomingHandover): Promise<void> {
+    return takeOver(incoming, {
+      settings: this.#settings,
+      connection: this.#connection,
+      where: this.where,
+      host: async (server, engine, handover) => {
+        this.failovers++
+        // A new generation: the old host closing this worker's connection is now expected, not a loss.
+        // A successor that is closing itself waits, when it closes, for new workers as its host would.
+        await this.#becomeHost(server, async () => engine, this.#eventsFor(++this.#generation), {
+          expected: handover.expected,
+          closingTogether: handover.together || this.#leaving
+        })
+      }
+    })
   }
 
   #lost (error: Error): void {
     this.#transport = undefined
     this.#connection = undefined
     this.#settings.log.warn(`shared state: lost the host at ${this.where}; electing a new one`, error)
-    this.#change(() => this.#reelect())
+    this.#dial()
   }
 
-  /** Runs one change of host at a time; close() waits for the one under way. */
-  #change (run: () => Promise<void>): void {
-    if (this.#changing !== undefined) return
-    this.#changing = run()
-      .catch((error: Error) => this.#settings.log.error('shared state: changing host failed', error))
-      .finally(() => { this.#changing = undefined })
+  /**
+   * The one dial loop: a takeover waiting to run goes first; then, until this worker hosts or is
+   * connected (or closes), it elects. A loss while the loop runs joins it: the invariant is checked
+   * again after every step, so no loss is ever dropped.
+   */
+  #dial (takeover?: IncomingHandover): void {
+    if (takeover !== undefined) this.#takeovers.push(takeover)
+    if (this.#dialing !== undefined) return
+    this.#dialing = this.#dialLoop()
+  }
+
+  async #dialLoop (): Promise<void> {
+    try {
+      for (;;) {
+        const takeover = this.#takeovers.shift()
+        if (takeover !== undefined) {
+          await this.#takeOver(takeover).catch((error: Error) => this.#settings.log.error('shared state: taking over failed', error))
+          if (this.#incoming === takeover) this.#incoming = undefined
+          continue
+        }
+        if (this.#closed || this.#local !== undefined || this.#transport !== undefined) return
+        await this.#reelect()
+      }
+    } finally {
+      // Cleared before the promise settles, so a loss reported right after starts a new loop.
+      this.#dialing = undefined
+    }
   }
 
   async #reelect (): Promise<void> {
@@ -322,7 +376,7 @@ export class HostLink {
       try {
         await this.#elect()
         this.failovers++
-        break
+        return
       } catch (error) {
         this.#settings.log.error(`shared state: election at ${this.where} failed; trying again`, error as Error)
         await sleep(200 + Math.random() * 200)

@@ -1,7 +1,8 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { deadlineIn } from '../deadlines'
 import { opCode, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
 import type { HostDescription } from '../host/host-session'
-import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, Path, Role, Store, StoreStats } from '../store/store'
+import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, Path, Role, ScanPage, Store, StoreStats } from '../store/store'
 import type { HostLink } from './host-link'
 
 const OP = {
@@ -30,8 +31,18 @@ const OP = {
   acquireLockUntil: opCode('acquireLockUntil'),
   releaseLock: opCode('releaseLock'),
   isLocked: opCode('isLocked'),
-  stats: opCode('stats')
+  stats: opCode('stats'),
+  scan: opCode('scan'),
+  scanKeys: opCode('scanKeys')
 } as const
+
+// Whole-prefix reads ask for pages of this many items; the host caps a page by bytes too.
+const KEYS_PAGE = 2000
+const ENTRIES_PAGE = 1000
+// A page's replies use at most this share of the frame limit, and no more than PAGE_MAX_BYTES:
+// larger pages save little, and hold the host longer.
+const PAGE_FRAME_SHARE = 0.25
+const PAGE_MAX_BYTES = 1024 * 1024
 
 /** MessagePack has one nil; the store contract says `undefined` for "absent". */
 function orUndefined<T> (value: unknown): T | undefined {
@@ -56,11 +67,14 @@ export class ProxyStore implements Store {
   readonly #timeout: number
   /** By watch id: chosen here, so it stays the same across hosts. */
   readonly #subscriptions = new Map<number, Subscription>()
+  /** The byte budget of one page: its reply must fit in this worker's frame limit. */
+  readonly #pageBytes: number
   #nextWatchId = 1
 
-  constructor (link: HostLink, timeout: number) {
+  constructor (link: HostLink, timeout: number, maxFrameBytes = 16 * 1024 * 1024) {
     this.#link = link
     this.#timeout = timeout
+    this.#pageBytes = Math.min(PAGE_MAX_BYTES, Math.floor(maxFrameBytes * PAGE_FRAME_SHARE))
     link.onPush = (message) => this.#pushed(message)
     link.onNewHost = () => this.#resubscribe()
   }
@@ -78,8 +92,18 @@ export class ProxyStore implements Store {
   setIfAbsent (key: string, value: Encoded, ttl: number): Promise<boolean> { return this.#call(OP.setIfAbsent, key, value, ttl) }
   has (key: string): Promise<boolean> { return this.#call(OP.has, key) }
   delete (key: string): Promise<boolean> { return this.#call(OP.delete, key) }
-  keys (prefix: string): Promise<string[]> { return this.#call(OP.keys, prefix) }
-  entries (prefix: string): Promise<Array<[string, Encoded]>> { return this.#call(OP.entries, prefix) }
+  keys (prefix: string): Promise<string[]> {
+    return this.#walk((cursor) => this.#page<string>(OP.scanKeys, prefix, cursor, KEYS_PAGE))
+  }
+
+  entries (prefix: string): Promise<Array<[string, Encoded]>> {
+    return this.#walk((cursor) => this.scan(prefix, cursor, ENTRIES_PAGE))
+  }
+
+  scan (prefix: string, cursor: string, count: number): Promise<ScanPage> {
+    return this.#page(OP.scan, prefix, cursor, count)
+  }
+
   size (): Promise<number> { return this.#call(OP.size) }
   clear (): Promise<void> { return this.#call(OP.clear) }
   incr (key: string, by: number, ttl: number): Promise<number> { return this.#call(OP.incr, key, by, ttl) }
@@ -155,6 +179,25 @@ export class ProxyStore implements Store {
     for (const subscription of this.#subscriptions.values()) clearTimeout(subscription.retry)
     this.#subscriptions.clear()
     await this.#link.close()
+  }
+
+  async #page<T> (op: number, prefix: string, cursor: string, count: number): Promise<[string, T[]]> {
+    // The host's own worker reaches the engine without a socket, in microtasks: a turn of the
+    // event loop between its pages lets every other worker's requests in.
+    if (cursor !== '' && this.#link.role === 'host') await nextTurn()
+    return await this.#call<[string, T[]]>(op, prefix, cursor, count, this.#pageBytes)
+  }
+
+  /** Every page of a walk, one after another, gathered. */
+  async #walk<T> (page: (cursor: string) => Promise<[string, T[]]>): Promise<T[]> {
+    const all: T[] = []
+    let cursor = ''
+    do {
+      const [next, items] = await page(cursor)
+      for (const item of items) all.push(item)
+      cursor = next
+    } while (cursor !== '')
+    return all
   }
 
   /**

@@ -126,9 +126,10 @@ export class HostEngine {
     })
   }
 
-  snapshot (): EngineSnapshot {
+  /** With `entries: false`, the state's entries are left out (a caller walks `state.snapshotParts`). */
+  snapshot (options: { entries: boolean } = { entries: true }): EngineSnapshot {
     return {
-      state: this.state.snapshot(),
+      state: options.entries ? this.state.snapshot() : { entries: [], clock: this.state.clock },
       tokens: this.locks.tokens(),
       holders: this.locks.held(),
       applied: this.applied.entries()

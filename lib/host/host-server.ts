@@ -1,22 +1,26 @@
 import type { Server, Socket } from 'node:net'
 import { SharedStateHostLostError } from '../errors'
-import { PUSH_HANDOVER, PUSH_HANDOVER_END, PUSH_ID } from '../protocol/messages'
 import type { TlsTransport } from '../tls-transport'
+import { OutgoingHandover, type HandoverOutcome } from './handover'
 import type { HostEngine } from './host-engine'
 import { HostSession, type HostDescription, type PushSink } from './host-session'
-import { Peer, type PeerContext } from './peer'
+import { Peer, type HandoverSignal, type PeerContext } from './peer'
+
+export type { HandoverField } from './handover'
 
 const WATCH_BACKLOG_BYTES = 8 * 1024 * 1024
-// A handover part carries entries up to this share of the frame limit; one entry always fits,
-// since it once arrived in a frame of its own.
-const HANDOVER_PART_SHARE = 0.5
 
 export interface HostSettings {
   key: Buffer
   maxFrameBytes: number
   handshakeTimeout: number
-  /** How long a successor has to take the state, and a restored lock holder to come back. */
+  /** How long each step of a handover may take, and a restored lock holder has to come back. */
   handoverTimeout: number
+  /** Workers of the previous host, still to reconnect here (empty for a host that was elected). */
+  expected: readonly string[]
+  /** This host took over while workers were closing together (it may be closing too). */
+  closingTogether: boolean
+  info: (message: string) => void
   /** Connections kept open in all; more are closed at once. */
   maxConnections: number
   /** Connections kept open before they authenticate; at the cap the oldest is evicted. */
@@ -32,30 +36,6 @@ export interface HostSettings {
 // A worker resends a call only within its timeout; its replies are kept this many timeouts after
 // its connection went, so a worker that reconnects in time still gets every retry exactly once.
 const REPLY_GRACE_TIMEOUTS = 3
-
-/** What a handover part carries: one list of the engine's snapshot. */
-export type HandoverField = 'entries' | 'tokens' | 'holders' | 'applied'
-
-// Per item, on top of what sizeOf counts: MessagePack headers, numbers, a reply.
-const ITEM_OVERHEAD_BYTES = 48
-
-/** Sends `items` to the successor in parts that stay well inside its frame limit. */
-function sendInParts<T> (successor: Peer, field: HandoverField, items: readonly T[], sizeOf: (item: T) => number): void {
-  const limit = successor.maxFrameBytes * HANDOVER_PART_SHARE
-  let part: T[] = []
-  let bytes = 0
-  for (const item of items) {
-    const size = sizeOf(item) + ITEM_OVERHEAD_BYTES
-    if (bytes + size > limit && part.length > 0) {
-      successor.push([PUSH_ID, PUSH_HANDOVER, field, part])
-      part = []
-      bytes = 0
-    }
-    part.push(item)
-    bytes += size
-  }
-  if (part.length > 0) successor.push([PUSH_ID, PUSH_HANDOVER, field, part])
-}
 
 export interface ConnectedWorker {
   clientId: string
@@ -78,9 +58,17 @@ export class HostServer {
   readonly #localOwners = new Set<string>()
   readonly #context: PeerContext
   #frozen = false
-  #successorReady: ((taken: boolean) => void) | undefined
-  #successor: Peer | undefined
+  #handover: OutgoingHandover | undefined
   #graceTimer: NodeJS.Timeout | undefined
+  /** Workers of the previous host that have not reconnected yet, and until when they are awaited. */
+  readonly #expected: Set<string>
+  readonly #expectedUntil: number
+  /** When this host's app began to close (its preClose, or close() itself). */
+  #closingSince: number | undefined
+  /** Other workers close together with this host: a restart of them all, whose new workers start now. */
+  #closingTogether = false
+  /** Wakes a closing host that waits for a worker it could hand the state to. */
+  #workerArrived: (() => void) | undefined
 
   constructor (server: Server, engine: HostEngine, settings: HostSettings) {
     this.#server = server
@@ -97,9 +85,12 @@ export class HostServer {
       frozen: () => this.#frozen,
       authenticated: (peer) => this.#admit(peer),
       closed: (peer) => this.#forget(peer),
-      handoverReady: (peer) => { if (peer === this.#successor) this.#successorReady?.(true) },
+      handoverSignal: (peer, signal) => this.#handoverSignal(peer, signal),
       warn: settings.warn
     }
+    this.#expected = new Set(settings.expected)
+    this.#closingTogether = settings.closingTogether
+    this.#expectedUntil = Date.now() + settings.handoverTimeout
     server.on('connection', (socket: Socket) => this.adopt(socket))
     // A listening socket that fails after the election (an accept error) must not take the
     // process down as an unhandled 'error': it is logged, and the connections already open go on.
@@ -183,61 +174,122 @@ export class HostServer {
   }
 
   /**
-   * Stops serving. With workers connected, the oldest becomes the successor: it receives the
-   * state, binds the socket and says so; only then are the others let go, so they reconnect to it
-   * and resend what this host left unanswered. `frozen` runs once no request is served any more.
-   * Resolves true when a successor took the state.
+   * This host's app begins to close. Workers that said they are closing and are still connected
+   * close together with it (a worker stopped before is gone by now, as in a sequential shutdown).
+   */
+  closing (): void {
+    if (this.#closingSince !== undefined) return
+    this.#closingSince = Date.now()
+    for (const peer of this.#byClient.values()) if (peer.leaving) this.#closingTogether = true
+  }
+
+  /**
+   * Stops serving and hands the state to a worker that is not closing itself (the newest: in a
+   * rolling restart it is the one with the longest life ahead). The port stays bound until that
+   * successor has opened the state, so a worker that starts meanwhile finds this host and waits,
+   * instead of a free port and an empty state. Only once the successor listens are the others let
+   * go, to reconnect to it and resend what this host left unanswered. `frozen` runs once no
+   * request is served any more. Resolves true when a successor took the state.
    */
   async close (frozen: () => Promise<void>): Promise<boolean> {
     this.#frozen = true
+    this.closing()
     clearTimeout(this.#graceTimer)
     // This worker is leaving: its own locks must not travel to the successor.
     for (const owner of this.#localOwners) this.engine.locks.dropOwner(owner, new SharedStateHostLostError('the host closed'))
-    // Stop listening now, so the successor can bind; the open connections stay up meanwhile.
-    const stopped = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    let stopped: Promise<void> | undefined
+    const freePort = (): void => { stopped ??= new Promise<void>((resolve) => this.#server.close(() => resolve())) }
     // Nothing changes from here on; what was logged is flushed before a successor reads the file.
     await frozen()
-    let handedOver = false
-    for (const successor of this.#successorsByAge()) {
-      if (await this.#handOver(successor)) {
-        handedOver = true
-        break
-      }
-    }
+    const handedOver = await this.#handOverToAWorker(freePort)
+    freePort()
     for (const peer of this.#peers) peer.close()
     await stopped
     this.engine.close(new SharedStateHostLostError('the host closed'))
     return handedOver
   }
 
-  #successorsByAge (): Peer[] {
-    return [...this.#byClient.values()].filter((peer) => !peer.leaving).sort((a, b) => a.connectedAt - b.connectedAt)
+  async #handOverToAWorker (freePort: () => void): Promise<boolean> {
+    const tried = new Set<Peer>()
+    let waitUntil = Date.now() + this.#settings.handoverTimeout
+    for (;;) {
+      const successor = this.#nextSuccessor(tried)
+      if (successor === undefined) {
+        if (!this.#workersComing() || !await this.#workerArrives(waitUntil)) return false
+        continue
+      }
+      tried.add(successor)
+      const expected = [...this.#byClient.values()]
+        .filter((peer) => peer !== successor && !peer.leaving).map((peer) => peer.clientId)
+      const plan = { engine: this.engine, expected, together: this.#closingTogether, stepTimeout: this.#settings.handoverTimeout, freePort }
+      const outcome = await this.#handOver(successor, plan)
+      if (outcome === 'taken') return true
+      // The port was freed for that successor alone: a second copy must never be served.
+      if (outcome === 'undecided') return false
+      waitUntil = Date.now() + this.#settings.handoverTimeout
+    }
   }
 
-  async #handOver (successor: Peer): Promise<boolean> {
-    this.#successor = successor
-    let timedOut = false
-    const ready = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        timedOut = true
-        resolve(false)
-      }, this.#settings.handoverTimeout)
-      this.#successorReady = (taken) => {
+  async #handOver (successor: Peer, plan: Parameters<OutgoingHandover['run']>[0]): Promise<HandoverOutcome> {
+    const handover = new OutgoingHandover(successor)
+    this.#handover = handover
+    const started = Date.now()
+    const outcome = await handover.run(plan).finally(() => { this.#handover = undefined })
+    const keys = this.engine.state.size
+    const took = Date.now() - started
+    if (outcome === 'taken') {
+      this.#settings.info(`shared state: handed ${keys} keys over to worker ${successor.info.pid} in ${took} ms`)
+    } else if (outcome === 'declined') {
+      this.#settings.info(`shared state: worker ${successor.info.pid} did not take the state (${took} ms)`)
+    } else {
+      this.#settings.warn(`shared state: worker ${successor.info.pid} was given the port and did not confirm it took the state`)
+    }
+    return outcome
+  }
+
+  /** The newest authenticated worker that has not said it is closing, and was not tried yet. */
+  #nextSuccessor (tried: Set<Peer>): Peer | undefined {
+    let newest: Peer | undefined
+    for (const peer of this.#byClient.values()) {
+      if (peer.leaving || tried.has(peer)) continue
+      if (newest === undefined || peer.connectedAt >= newest.connectedAt) newest = peer
+    }
+    return newest
+  }
+
+  /**
+   * Whether a worker may still come to take the state: one that is authenticating right now; a new
+   * one while others close together with this host (a restart of every worker at once, whose new
+   * workers start now; when the whole app stops for good, the host lingers that long); or one of
+   * the previous host's workers, let go when this host took over and not reconnected yet (a host
+   * that closes right after it took over must not take the state with it).
+   */
+  #workersComing (): boolean {
+    for (const peer of this.#peers) if (!peer.authenticated) return true
+    const now = Date.now()
+    if (this.#closingTogether && now < (this.#closingSince ?? 0) + this.#settings.handoverTimeout) return true
+    return this.#expected.size > 0 && now < this.#expectedUntil
+  }
+
+  #workerArrives (until: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(false), Math.max(0, until - Date.now()))
+      const done = (arrived: boolean): void => {
         clearTimeout(timer)
-        resolve(taken)
+        this.#workerArrived = undefined
+        resolve(arrived)
       }
+      this.#workerArrived = () => done(true)
     })
-    const snapshot = this.engine.snapshot()
-    sendInParts(successor, 'entries', snapshot.state.entries, ([key, raw]) => key.length + raw.length)
-    sendInParts(successor, 'tokens', snapshot.tokens, ([name]) => name.length)
-    sendInParts(successor, 'holders', snapshot.holders, ({ name, owner }) => name.length + owner.length)
-    sendInParts(successor, 'applied', snapshot.applied, ([clientId]) => clientId.length)
-    const sent = successor.push([PUSH_ID, PUSH_HANDOVER_END, snapshot.state.clock])
-    const taken = sent && await ready
-    this.#successorReady = undefined
-    // A successor that left is the normal case when every worker stops; one that stayed silent is not.
-    if (timedOut) this.#settings.warn(`shared state: worker ${successor.info.pid} did not take over the state in time`)
-    return taken
+  }
+
+  #handoverSignal (peer: Peer, signal: HandoverSignal): void {
+    if (this.#handover?.successor === peer) this.#handover.signal(signal)
+    if (signal === 'leaving') {
+      if (this.#closingSince !== undefined) this.#closingTogether = true
+      this.#expected.delete(peer.clientId)
+      this.#workerArrived?.()
+    }
   }
 
   /**
@@ -267,13 +319,17 @@ export class HostServer {
     }
     this.#byClient.set(peer.clientId, peer)
     this.engine.applied.back(peer.clientId)
+    this.#expected.delete(peer.clientId)
+    this.#workerArrived?.()
   }
 
   #forget (peer: Peer): boolean {
     this.#peers.delete(peer)
     this.#strangers.delete(peer)
     // A successor that leaves before taking the state: try the next one now, not after a timeout.
-    if (peer === this.#successor) this.#successorReady?.(false)
+    if (this.#handover?.successor === peer) this.#handover.signal('gone')
+    // A worker that failed its handshake is no longer coming.
+    this.#workerArrived?.()
     if (this.#byClient.get(peer.clientId) !== peer) return false
     this.#byClient.delete(peer.clientId)
     if (!this.#frozen) this.engine.applied.away(peer.clientId, this.#replyGrace)

@@ -17,6 +17,8 @@ const UNWATCH = opCode('unwatch')
 const BYE = opCode('bye')
 const STATS = opCode('stats')
 const DESCRIBE_KEYS = opCode('describeKeys')
+// A page of the inspect command's key list stays this small, whatever the keys' lengths.
+const DESCRIBE_PAGE_BYTES = 1024 * 1024
 
 /** The host as its workers and the inspect command see it. */
 export interface HostDescription {
@@ -64,7 +66,10 @@ export class HostSession {
         this.#engine.applied.forget(this.owner)
         return [0, null]
       case STATS: return [0, this.#describeHost()]
-      case DESCRIBE_KEYS: return [0, this.#engine.state.describe(args[0] as string)]
+      case DESCRIBE_KEYS: {
+        const page = this.#engine.state.describePage(args[0] as string, args[1] as string, args[2] as number, DESCRIBE_PAGE_BYTES)
+        return [0, [page.cursor, page.items]]
+      }
       default: return this.#engine.execute(this.store, id, op, args)
     }
   }

@@ -8,8 +8,18 @@ import type { Reply } from './applied-replies'
 import { HostSession, type HostDescription } from './host-session'
 import type { HostEngine } from './host-engine'
 
-const HANDOVER_READY = opCode('handoverReady')
 const BYE = opCode('bye')
+const LEAVING = opCode('leaving')
+
+/** What a worker tells its host about a handover, outside the request flow (see messages.ts). */
+export type HandoverSignal = 'prepared' | 'ready' | 'failed' | 'leaving'
+
+const HANDOVER_SIGNALS = new Map<number, HandoverSignal>([
+  [opCode('handoverPrepared'), 'prepared'],
+  [opCode('handoverReady'), 'ready'],
+  [opCode('handoverFailed'), 'failed'],
+  [LEAVING, 'leaving']
+])
 
 export interface PeerContext {
   readonly key: Buffer
@@ -28,7 +38,8 @@ export interface PeerContext {
    * for one its client replaced by reconnecting, whose watches and waits alone go.
    */
   closed: (peer: Peer) => boolean
-  handoverReady: (peer: Peer) => void
+  /** A handover message from this worker; it arrives even while the host is frozen. */
+  handoverSignal: (peer: Peer, signal: HandoverSignal) => void
   warn: (message: string, error?: Error) => void
 }
 
@@ -50,7 +61,7 @@ export class Peer {
   clientId = ''
   info: PeerInfo = { pid: 0 }
   readonly connectedAt = Date.now()
-  /** The worker said goodbye: it is leaving and cannot be a successor. */
+  /** The worker said it is closing, or goodbye: it cannot be a successor. */
   leaving = false
 
   constructor (socket: Socket, context: PeerContext) {
@@ -157,7 +168,11 @@ export class Peer {
       return this.#channel.destroy()
     }
     const id = message[0] as number
-    if (message[1] === HANDOVER_READY) return this.#context.handoverReady(this)
+    const signal = HANDOVER_SIGNALS.get(message[1] as number)
+    if (signal !== undefined) {
+      if (signal === 'leaving') this.leaving = true
+      return this.#context.handoverSignal(this, signal)
+    }
     if (message[1] === BYE) this.leaving = true
     if (this.#context.frozen()) return
     let args: unknown[]

@@ -19,9 +19,21 @@ export const REPLY_ERROR = 1
 export const PUSH_ID = 0
 export const PUSH_CHANGE = 1
 export const PUSH_OVERFLOW = 2
-/** A part of the closing host's state, for its successor; then PUSH_HANDOVER_END. */
+/**
+ * A handover, between a closing host and the successor it chose:
+ *
+ *   host -> successor   PUSH_HANDOVER (parts of the state) ..., PUSH_HANDOVER_END [clock, expected, together]
+ *   successor -> host   handoverPrepared (the state is open, ready to bind)
+ *   host -> successor   PUSH_PORT_FREE (the host stopped listening)  or  PUSH_HANDOVER_CANCEL
+ *   successor -> host   handoverReady (bound and serving)  or  handoverFailed (could not bind)
+ *
+ * The host keeps the port until its successor is prepared and frees it for that one successor
+ * alone, so a worker starting meanwhile finds a host (frozen, it waits) rather than a free port.
+ */
 export const PUSH_HANDOVER = 3
 export const PUSH_HANDOVER_END = 4
+export const PUSH_PORT_FREE = 5
+export const PUSH_HANDOVER_CANCEL = 6
 
 /** The longest duration an op takes (see deadlines.ts), here too for the op checks' callers. */
 export { MAX_MS }
@@ -73,14 +85,26 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   op('handoverReady', [], false),
   // Inspection: what `app.shared.stats()` and the inspect command show.
   op('stats', [], false),
-  op('describeKeys', ['string'], false),
+  // A page of [key, bytes, ms left] rows: prefix, cursor, count.
+  op('describeKeys', ['string', 'string', 'token'], false),
   // acquireLock with the epoch ms at which the caller stops waiting: a host that reads it late (a
   // blocked loop) grants nothing the caller gave up on, and a resend after a change of host waits
   // only what was left.
   op('acquireLockUntil', ['string', 'ms', 'ms', 'token'], true),
   // watch under an id the worker chose, so an event that arrives before the reply finds its
   // listener, and the same id serves again after a change of host.
-  op('watchAs', ['string', 'token'], false)
+  op('watchAs', ['string', 'token'], false),
+  // Pages of a walk over a prefix: prefix, cursor ('' to start), count (and a byte budget for
+  // values); the reply is [next cursor ('' when done), items]. Whole-map reads are made of these,
+  // so no reply outgrows a frame and no request holds the host for long.
+  op('scan', ['string', 'string', 'token', 'token'], false),
+  op('scanKeys', ['string', 'string', 'token', 'token'], false),
+  // The worker is closing: the host must not choose it as a successor (it says so before it stops).
+  op('leaving', [], false),
+  // The successor has opened the handed-over state and waits for the port.
+  op('handoverPrepared', [], false),
+  // The successor was told the port was free, and could not bind it.
+  op('handoverFailed', [], false)
 ])
 
 export type OpName = typeof OPS[number]['name']

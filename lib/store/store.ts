@@ -13,6 +13,12 @@ export type Encoded = Uint8Array
 /** `[key, ...segments]`: strings index objects, integers index arrays. */
 export type Path = readonly [string, ...Array<string | number>]
 
+/**
+ * One page of a walk over the keys of a prefix: the cursor to pass for the next page ('' once the
+ * walk is done) and the entries found. Every key present for the whole walk is in some page.
+ */
+export type ScanPage = [cursor: string, entries: Array<[string, Encoded]>]
+
 export interface LockAcquireOptions {
   /** ms to wait in the queue before LOCK_TIMEOUT. */
   timeout: number
@@ -76,6 +82,8 @@ export interface Backend {
   store: Store
   /** Closes what the mode opened, after `store.close()`. */
   close: () => Promise<void>
+  /** The app is about to close: says so before the store closes (a host then never picks it). */
+  leaving?: () => void
 }
 
 export interface Store {
@@ -86,8 +94,11 @@ export interface Store {
   setIfAbsent (key: string, value: Encoded, ttl: number): Promise<boolean>
   has (key: string): Promise<boolean>
   delete (key: string): Promise<boolean>
+  /** Whole-prefix reads, any size: a backend builds them from pages, never one huge reply. */
   keys (prefix: string): Promise<string[]>
   entries (prefix: string): Promise<Array<[string, Encoded]>>
+  /** A page of about `count` entries; `cursor` '' starts a walk. */
+  scan (prefix: string, cursor: string, count: number): Promise<ScanPage>
   size (): Promise<number>
   clear (): Promise<void>
   /** Adds `by`; a key it creates gets `ttl` ms (0: none), in the same atomic step. */

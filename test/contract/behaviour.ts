@@ -119,6 +119,77 @@ export function describeStore (name: string, open: () => Promise<Workers>, close
       })
     })
 
+    describe('scan', () => {
+      /** Every page of a scan, as arrays of keys, with `between(pageNumber)` run after each page. */
+      async function pagesOf (worker: FastifyInstance, prefix: string, count: number, between: (page: number) => Promise<void> = async () => {}): Promise<Array<Array<[string, unknown]>>> {
+        const pages: Array<Array<[string, unknown]>> = []
+        for await (const page of worker.shared.scan(prefix, { count })) {
+          pages.push(page)
+          await between(pages.length)
+        }
+        return pages
+      }
+
+      const name = (i: number): string => `scan:${String(i).padStart(4, '0')}`
+
+      test('pages of `count` entries (the last one shorter) that together hold every key of the prefix once', async () => {
+        for (let i = 0; i < 250; i++) await a.shared.set(name(i), { i })
+        await a.shared.set('other', 1)
+        for (const worker of [a, b]) {
+          const pages = await pagesOf(worker, 'scan:', 100)
+          expect(pages.map((page) => page.length)).toEqual([100, 100, 50])
+          const entries = pages.flat()
+          expect(new Map(entries).size).toBe(250)
+          for (const [key, value] of entries) expect(value).toEqual({ i: Number(key.slice(5)) })
+        }
+        expect((await pagesOf(b, '', 1000)).flat().map(([key]) => key).sort()).toEqual([...Array.from({ length: 250 }, (_, i) => name(i)), 'other'].sort())
+        expect(await pagesOf(b, 'none:', 10)).toEqual([])
+      })
+
+      test('a key present for the whole scan is returned; keys added or removed meanwhile may or may not be', async () => {
+        for (let i = 0; i < 300; i++) await a.shared.set(name(i), i)
+        const removed = new Set<string>()
+        const added = new Set<string>()
+        const pages = await pagesOf(b, 'scan:', 50, async (page) => {
+          // Removals and additions all over the range, ahead of and behind the scan.
+          for (let j = 0; j < 5; j++) {
+            const gone = name((page * 37 + j * 59) % 300)
+            if (await a.shared.delete(gone)) removed.add(gone)
+            const fresh = `${name((page * 41 + j * 61) % 300)}:new`
+            await a.shared.set(fresh, -1)
+            added.add(fresh)
+          }
+        })
+        const seen = new Set(pages.flat().map(([key]) => key))
+        for (let i = 0; i < 300; i++) {
+          if (!removed.has(name(i))) expect(seen).toContain(name(i))
+        }
+        for (const key of seen) expect(key.endsWith(':new') ? added.has(key) : Number(key.slice(5)) < 300).toBe(true)
+      })
+
+      test('a scan stopped early leaves nothing behind, and a bad count is refused', async () => {
+        for (let i = 0; i < 30; i++) await a.shared.set(name(i), i)
+        const iterator = b.shared.scan('scan:', { count: 10 })[Symbol.asyncIterator]()
+        expect((await iterator.next()).value).toHaveLength(10)
+        await iterator.return?.()
+        expect(await b.shared.size()).toBe(30)
+        for (const count of [0, -1, 1.5]) {
+          expect((await settle(b.shared.scan('scan:', { count })[Symbol.asyncIterator]().next())).code).toBe('FST_SHARED_STATE_OPTIONS')
+        }
+      })
+
+      test('keys and entries of more than one frame arrive whole', async () => {
+        // 20 MB of values against the default 16 MiB frame limit.
+        const big = 'v'.repeat(10_000)
+        await Promise.all(Array.from({ length: 2000 }, (_, i) => a.shared.set(name(i), big)))
+        const entries = await b.shared.entries<string>('scan:')
+        expect(entries).toHaveLength(2000)
+        expect(entries.every(([, value]) => value === big)).toBe(true)
+        expect((await a.shared.keys('scan:')).sort()).toEqual(Array.from({ length: 2000 }, (_, i) => name(i)))
+        expect(await b.shared.size()).toBe(2000)
+      })
+    })
+
     describe('values', () => {
       test('every supported type round-trips with its type', async () => {
         const value = {

@@ -4,7 +4,7 @@ import { TEST_KEY } from '../helpers/processes'
 import { Teardown } from '../helpers/teardown'
 
 // A graceful handover keeps locks: the host, a plain process, is SIGTERMed while a client holds
-// a lock. It hands its state, lock holders included, to its oldest worker, which binds the socket
+// a lock. It hands its state, lock holders included, to its newest worker, which binds the socket
 // and hosts; the holder, reconnected, still holds the lock, and nobody else can take it until the
 // holder releases it with its old handle.
 
@@ -13,7 +13,7 @@ afterEach(() => teardown.run())
 
 interface Workers {
   host: FailoverWorker
-  /** The oldest client: the one the closing host hands its state to. */
+  /** The newest client: the one the closing host hands its state to. */
   successor: FailoverWorker
   second: FailoverWorker
   third: FailoverWorker
@@ -23,10 +23,10 @@ async function fourWorkers (): Promise<Workers> {
   const options = { port: await freePort(), key: TEST_KEY }
   const host = await startFailoverWorker(teardown, options)
   expect(host.role).toBe('host')
-  // One at a time, so their age (the successor is the oldest) is known.
-  const successor = await startFailoverWorker(teardown, options)
+  // One at a time, so their age (the successor is the newest) is known.
   const second = await startFailoverWorker(teardown, options)
   const third = await startFailoverWorker(teardown, options)
+  const successor = await startFailoverWorker(teardown, options)
   return { host, successor, second, third }
 }
 

@@ -109,12 +109,12 @@ test('a relay on the local socket name through a graceful handover gets nothing:
   const relay = await Relay.listen({ path: localName(port) }, { port }, forgedSet('forged'), teardown)
   const options = { port, key: TEST_KEY, connectTimeout: 5000 }
   const host = await startWorker(teardown, options)
-  const successor = await startWorker(teardown, options)
   const client = await startWorker(teardown, options)
+  const successor = await startWorker(teardown, options)
   const before = uniqueSecret()
   await roundTrip(client, host, before)
   const refusalsBefore = client.output.split('refused the local socket').length
-  // The host hands its state to its oldest worker, and the others reconnect to that one.
+  // The host hands its state to its newest worker, and the others reconnect to that one.
   await host.call('close')
   await waitFor(async () => await successor.call('role') === 'host', 15000, 'the successor to host')
   const after = uniqueSecret()

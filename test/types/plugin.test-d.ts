@@ -69,6 +69,9 @@ export async function decorators (): Promise<void> {
 
   exactly<number>()(await app.sharedLock.withLock(async (held) => held.token + 1))
   exactly<number>()(await app.shared.update<number>('n', (current) => (current ?? 0) + 1))
+  for await (const page of app.shared.scan<number>('user:', { count: 100 })) exactly<Array<[string, number]>>()(page)
+  // @ts-expect-error a scan's count is a number
+  app.shared.scan('user:', { count: '100' })
 
   // @ts-expect-error a value read back is `T | undefined`, not `T`
   const sure: number = await app.shared.get<number>('x')

@@ -259,3 +259,19 @@ describe('byte arguments are copied', () => {
     expect([...(args[1] as Uint8Array)]).toEqual([4, 2])
   })
 })
+
+describe('paged reads', () => {
+  test('scan, scanKeys and describeKeys take a prefix, a cursor, a count (and a byte budget), and change nothing', () => {
+    expect(parseRequest(opCode('scan'), ['user:', '', 100, 65536]).args).toEqual(['user:', '', 100, 65536])
+    expect(parseRequest(opCode('scanKeys'), ['', '>user:1', 2000, 65536]).args).toEqual(['', '>user:1', 2000, 65536])
+    expect(parseRequest(opCode('describeKeys'), ['', '', 1000]).args).toEqual(['', '', 1000])
+    for (const name of ['scan', 'scanKeys', 'describeKeys']) expect(OPS[opCode(name)]?.mutates).toBe(false)
+  })
+
+  test('a cursor that is not a string, or a count that is not a whole number, is refused', () => {
+    expectProtocol(() => parseRequest(opCode('scan'), ['', 0, 100, 65536]), 'argument 1 of scan must be string')
+    expectProtocol(() => parseRequest(opCode('scan'), ['', '', -1, 65536]), 'argument 2 of scan must be token')
+    expectProtocol(() => parseRequest(opCode('scanKeys'), ['', '', 1.5, 65536]), 'argument 2 of scanKeys must be token')
+    expectProtocol(() => parseRequest(opCode('describeKeys'), ['']), 'describeKeys takes 3 arguments, got 1')
+  })
+})

@@ -59,15 +59,15 @@ describe('map operations', () => {
     expect(state.delete('k')).toBe(false)
   })
 
-  test('keys and entries, all or by prefix, and size', () => {
-    state.set('user:1', enc('ann'), 0)
+  test('keys and entries, all or by prefix, in key order, and size', () => {
     state.set('user:2', enc('bob'), 0)
+    state.set('user:1', enc('ann'), 0)
     state.set('order:1', enc(99), 0)
-    expect(state.keys('')).toEqual(['user:1', 'user:2', 'order:1'])
+    expect(state.keys('')).toEqual(['order:1', 'user:1', 'user:2'])
     expect(state.keys('user:')).toEqual(['user:1', 'user:2'])
     expect(state.keys('none')).toEqual([])
     expect(state.entries('user:').map(([key, raw]) => [key, dec(raw)])).toEqual([['user:1', 'ann'], ['user:2', 'bob']])
-    expect(state.entries('').map(([key]) => key)).toEqual(['user:1', 'user:2', 'order:1'])
+    expect(state.entries('').map(([key]) => key)).toEqual(['order:1', 'user:1', 'user:2'])
     expect(state.size).toBe(3)
   })
 
@@ -520,15 +520,15 @@ describe('snapshot and restore', () => {
 
     const snapshot = state.snapshot()
     expect(snapshot.entries.map(([key, raw, expiresAt]) => [key, dec(raw), expiresAt])).toEqual([
+      ['n', 5, 0],
       ['plain', { a: [1, 2], b: new Map([[1, 'one']]) }, 0],
-      ['ttl', 'soon', T0 + 1000],
-      ['n', 5, 0]
+      ['ttl', 'soon', T0 + 1000]
     ])
 
     const next = new MemoryState(codec)
     try {
       next.restore(snapshot)
-      expect(next.keys('')).toEqual(['plain', 'ttl', 'n'])
+      expect(next.keys('')).toEqual(['n', 'plain', 'ttl'])
       expect(dec(next.get('plain'))).toStrictEqual({ a: [1, 2], b: new Map([[1, 'one']]) })
       expect(next.ttl('ttl')).toBe(900)
       expect(next.ttl('plain')).toBe(-1)
@@ -578,5 +578,92 @@ describe('close', () => {
     expect(jest.getTimerCount()).toBe(0)
     state.set('later', enc(1), 0)
     expect(events.map((event) => event.type)).toEqual(['set'])
+  })
+})
+
+describe('pages', () => {
+  /** Every page of a walk of keys with `prefix`, `count` at a time, with `between` run after each. */
+  function walk (prefix: string, count: number, between: (page: number) => void = () => {}): string[][] {
+    const pages: string[][] = []
+    let cursor = ''
+    do {
+      const page = state.keysPage(prefix, cursor, count)
+      pages.push(page.items)
+      cursor = page.cursor
+      between(pages.length)
+    } while (cursor !== '')
+    return pages
+  }
+
+  test('pages of `count` keys of a prefix, in order, then an empty cursor', () => {
+    for (let i = 0; i < 25; i++) state.set(`a:${String(i).padStart(2, '0')}`, enc(i), 0)
+    state.set('b:1', enc(1), 0)
+    const pages = walk('a:', 10)
+    expect(pages.map((page) => page.length)).toEqual([10, 10, 5])
+    expect(pages.flat()).toEqual(state.keys('a:'))
+  })
+
+  test('a key present for the whole walk is returned once; keys added or removed meanwhile do not disturb it', () => {
+    for (let i = 0; i < 100; i++) state.set(`k:${String(i).padStart(3, '0')}`, enc(i), 0)
+    const pages = walk('k:', 10, (page) => {
+      // Remove keys on both sides of the cursor, add keys on both sides.
+      state.delete(`k:${String(page * 10 - 5).padStart(3, '0')}`)
+      state.delete(`k:${String(page * 10 + 5).padStart(3, '0')}`)
+      state.set(`k:${String(page * 10 - 3).padStart(3, '0')}x`, enc(0), 0)
+      state.set(`k:${String(page * 10 + 3).padStart(3, '0')}x`, enc(0), 0)
+    })
+    const seen = pages.flat()
+    expect(new Set(seen).size).toBe(seen.length)
+    for (let i = 0; i < 100; i++) {
+      if (i % 10 !== 5) expect(seen).toContain(`k:${String(i).padStart(3, '0')}`)
+    }
+  })
+
+  test('expired keys are skipped, and a page stops at its byte budget but holds at least one entry', () => {
+    state.set('a', enc('x'.repeat(100)), 0)
+    state.set('b', enc('y'.repeat(100)), 10)
+    state.set('c', enc('z'.repeat(100)), 0)
+    jest.setSystemTime(T0 + 20)
+    const first = state.entriesPage('', '', 10, 50)
+    expect(first.items.map(([key]) => key)).toEqual(['a'])
+    const second = state.entriesPage('', first.cursor, 10, 50)
+    expect(second.items.map(([key, raw]) => [key, dec(raw)])).toEqual([['c', 'z'.repeat(100)]])
+    expect(second.cursor).toBe('')
+  })
+
+  test('describePage gives each key its encoded size and ms left', () => {
+    state.set('n', enc(300), 0)
+    state.set('s', enc('abc'), 1000)
+    expect(state.describePage('', '', 10)).toEqual({ cursor: '', items: [['n', 3, -1], ['s', 4, 1000]] })
+  })
+
+  test('snapshotParts cuts the entries by bytes, and together they are the snapshot', () => {
+    for (let i = 0; i < 50; i++) state.set(`p${i}`, enc('v'.repeat(50)), 0)
+    const parts = [...state.snapshotParts(1000)]
+    expect(parts.length).toBeGreaterThan(1)
+    expect(parts.flat()).toEqual(state.snapshot().entries)
+  })
+})
+
+describe('stored values', () => {
+  test('every kind of value reads back as the bytes the codec makes of it', () => {
+    const values = [0, 127, 128, -1, -32, -33, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -(2 ** 31), -(2 ** 31) - 1,
+      1.5, Number.NaN, Number.MAX_SAFE_INTEGER, '', 'short', 'é'.repeat(10), 'x'.repeat(5000), true, null,
+      [1, 2], { a: 1 }, new Uint8Array([1, 2, 3]), new Map([[1, 2]]), 10n]
+    values.forEach((value, i) => state.set(`v${i}`, enc(value), 0))
+    values.forEach((value, i) => {
+      expect(Buffer.from(state.get(`v${i}`) as Encoded)).toEqual(Buffer.from(enc(value)))
+      expect(dec(state.get(`v${i}`))).toStrictEqual(value)
+    })
+  })
+
+  test('incr works on a number of any stored form', () => {
+    state.set('small', enc(1), 0)
+    state.set('big', enc(2 ** 40), 0)
+    state.set('float', enc(0.5), 0)
+    expect(state.incr('small', 1)).toBe(2)
+    expect(state.incr('big', 1)).toBe(2 ** 40 + 1)
+    expect(state.incr('float', 1)).toBe(1.5)
+    expect(dec(state.get('big'))).toBe(2 ** 40 + 1)
   })
 })

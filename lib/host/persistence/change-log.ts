@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { SharedStatePersistError } from '../../errors'
 import type { FsyncPolicy } from '../../options'
 import { AppendQueue } from './append-queue'
@@ -173,19 +174,24 @@ export class ChangeLog {
    * fsynced. On failure before the rename the old log stays, complete, and in use.
    */
   async compact (snapshot: ReadonlyArray<readonly unknown[]>): Promise<void> {
+    await this.compactParts([snapshot])
+  }
+
+  /**
+   * `compact`, with the snapshot's records taken a part at a time and a turn of the event loop
+   * between parts, so a large state is never encoded in one go. The records appended from the
+   * first part on are captured for the tail, so a part may describe a key as it was when that
+   * part was taken: replaying the tail after the snapshot ends in the same state, as every record
+   * carries a whole value.
+   */
+  async compactParts (parts: Iterable<ReadonlyArray<readonly unknown[]>>): Promise<void> {
     if (this.#closing) throw new SharedStatePersistError(`compacting ${this.#file} after close`)
     if (this.#failure !== undefined) throw this.#failure
     if (this.#compaction !== undefined) {
       throw new SharedStatePersistError(`a compaction of ${this.#file} is already running`)
     }
-    let body: Buffer
-    try {
-      body = this.#encoder.frameAll(snapshot)
-    } catch (error) {
-      throw persistError('encoding the snapshot of', this.#file, error)
-    }
     const tail = this.#queue.startCapture()
-    const compaction = this.#compactInto(body, tail)
+    const compaction = this.#encodeParts(parts).then((body) => this.#compactInto(body, tail))
     this.#compaction = compaction
     try {
       await compaction
@@ -193,6 +199,21 @@ export class ChangeLog {
       this.#compaction = undefined
       this.#queue.endCapture()
     }
+  }
+
+  async #encodeParts (parts: Iterable<ReadonlyArray<readonly unknown[]>>): Promise<Buffer> {
+    const bodies: Buffer[] = []
+    try {
+      let first = true
+      for (const part of parts) {
+        if (!first) await nextTurn()
+        first = false
+        bodies.push(this.#encoder.frameAll(part))
+      }
+    } catch (error) {
+      throw persistError('encoding the snapshot of', this.#file, error)
+    }
+    return Buffer.concat(bodies)
   }
 
   /** Writes what is queued, fsyncs (unless 'no') and closes the file; the same promise each time. */

@@ -54,6 +54,20 @@ function snapshotRecords (snapshot: EngineSnapshot): Record[] {
   return records
 }
 
+// A part of a snapshot stays about this small, so encoding it is a short step.
+const SNAPSHOT_PART_BYTES = 1024 * 1024
+
+/**
+ * The same records as snapshotRecords, a part at a time: the engine's lists first, then the
+ * state's entries as the walk reaches them (taken lazily, once the log captures its tail).
+ */
+function * snapshotParts (engine: HostEngine): Generator<Record[]> {
+  yield snapshotRecords(engine.snapshot({ entries: false }))
+  for (const part of engine.state.snapshotParts(SNAPSHOT_PART_BYTES)) {
+    yield part.map(([key, raw, expiresAt]) => ['put', key, raw, expiresAt])
+  }
+}
+
 class StateJournal implements Journal {
   readonly #log: ChangeLog
   readonly #engine: HostEngine
@@ -118,9 +132,9 @@ class StateJournal implements Journal {
   }
 
   compact (): void {
-    // The snapshot shows every change made so far: none may follow it in the log a second time.
+    // Changes still grouped go to the log now, ahead of the tail the compaction captures.
     this.#flush()
-    this.#log.compact(snapshotRecords(this.#engine.snapshot())).catch((error: Error) => {
+    this.#log.compactParts(snapshotParts(this.#engine)).catch((error: Error) => {
       this.#warn('shared state: compacting the change log failed; it keeps growing', error)
     })
   }

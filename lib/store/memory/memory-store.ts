@@ -1,6 +1,16 @@
-import type { ChangeListener, Encoded, LockAcquireOptions, Path } from '../store'
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import type { ChangeListener, Encoded, LockAcquireOptions, Path, ScanPage } from '../store'
 import type { LockTable } from './lock-table'
 import type { MemoryState } from './state'
+
+// Expired keys reclaimed per turn while `size` waits for an exact count.
+const RECLAIM_SLICE = 10_000
+
+async function reclaimThenCount (state: MemoryState): Promise<number> {
+  do await nextTurn()
+  while (state.reclaimExpired(RECLAIM_SLICE))
+  return state.size
+}
 
 /**
  * The host's state seen by one owner (a worker's client id), with the Store contract's methods, so
@@ -26,7 +36,22 @@ export class MemoryStore {
   delete (key: string): boolean { return this.#state.delete(key) }
   keys (prefix: string): string[] { return this.#state.keys(prefix) }
   entries (prefix: string): Array<[string, Encoded]> { return this.#state.entries(prefix) }
-  size (): number { return this.#state.size }
+
+  scan (prefix: string, cursor: string, count: number, maxBytes: number): ScanPage {
+    const page = this.#state.entriesPage(prefix, cursor, count, maxBytes)
+    return [page.cursor, page.items]
+  }
+
+  scanKeys (prefix: string, cursor: string, count: number, maxBytes: number): [string, string[]] {
+    const page = this.#state.keysPage(prefix, cursor, count, maxBytes)
+    return [page.cursor, page.items]
+  }
+
+  /** The count of live keys; many expired keys not yet reclaimed are reclaimed a slice at a time. */
+  size (): number | Promise<number> {
+    return this.#state.reclaimExpired(RECLAIM_SLICE) ? reclaimThenCount(this.#state) : this.#state.size
+  }
+
   clear (): void { this.#state.clear() }
   incr (key: string, by: number, ttl: number): number { return this.#state.incr(key, by, ttl) }
 

@@ -2,27 +2,22 @@ import { SharedStateNotANumberError } from '../../errors'
 import type { ValueCodec } from '../../protocol/codec'
 import type { ChangeEvent, ChangeListener, Encoded, Path } from '../store'
 import { describePath } from '../path'
+import { EntryTable } from './entry-table'
 import { ExpirySweeper } from './expiry-sweeper'
+import { KeyIndex } from './key-index'
 import * as nested from './nested'
-
-/**
- * The host's map. A value is kept as the bytes a client sent (`raw`) and decoded (`live`) only when
- * an operation needs to look inside it (incr, path edits); after such an edit the bytes are
- * re-encoded lazily, on the next read. A key that is only set and read is never decoded on the host.
- */
-interface Entry {
-  raw: Encoded | undefined
-  live: unknown
-  decoded: boolean
-  version: number
-  /** Epoch ms, or 0 for no expiry. Wall-clock, so it survives handover and persistence. */
-  expiresAt: number
-}
+import { liveOf, rawLength, rawOf, storedFromLive, storedFromRaw, type StoredValue } from './stored-value'
 
 /** What a new host needs to carry on where the old one stopped. */
 export interface StateSnapshot {
   entries: Array<[string, Encoded, number]>
   clock: number
+}
+
+/** One page of a walk over the keys of a prefix: the cursor to resume from ('' when done). */
+export interface Page<T> {
+  cursor: string
+  items: T[]
 }
 
 interface Watcher {
@@ -40,13 +35,38 @@ export type StateChange =
   | readonly ['expiry', string, number]
   | readonly ['clear']
 
+// A page never holds more than this many items, nor looks at more than VISITS_PER_ITEM times as
+// many keys (expired ones are skipped), so one page is a short task whatever its caller asks.
+const MAX_PAGE_ITEMS = 10_000
+// A part of a snapshot holds fewer: its caller takes parts back to back, a turn apart.
+const SNAPSHOT_PART_ITEMS = 2000
+const VISITS_PER_ITEM = 4
+// Per item of a page, on top of the key and value bytes: MessagePack headers and the array.
+const ITEM_OVERHEAD_BYTES = 16
+const VERSION_RANGE = 2 ** 32
+
+/** A cursor names the last key a page returned, so a walk resumes after it whatever changed. */
+function cursorAfter (key: string): string {
+  return `>${key}`
+}
+
+function keyOfCursor (cursor: string): string | undefined {
+  return cursor === '' ? undefined : cursor.slice(1)
+}
+
+/**
+ * The host's map: entries in an EntryTable (columns, values stored as compactly as their kind
+ * allows: see stored-value.ts), every key also in a KeyIndex, so a prefix query and a page of a
+ * walk cost what they return. A value that is only set and read is never decoded on the host.
+ */
 export class MemoryState {
   readonly #codec: ValueCodec
-  readonly #entries = new Map<string, Entry>()
+  #table = new EntryTable()
+  #index = new KeyIndex()
   readonly #sweeper = new ExpirySweeper((key, deadline) => {
-    const entry = this.#entries.get(key)
-    if (entry === undefined || entry.expiresAt !== deadline) return
-    this.#entries.delete(key)
+    const slot = this.#table.slotOf(key)
+    if (slot === undefined || this.#table.deadline(slot) !== deadline) return
+    this.#remove(key, slot)
     this.#emit('expire', key)
   })
 
@@ -59,14 +79,22 @@ export class MemoryState {
     this.#codec = codec
   }
 
+  /** Keys held, counting those expired but not yet reclaimed (see `reclaimExpired`). */
   get size (): number {
-    this.#sweeper.sweepDue(Infinity)
-    return this.#entries.size
+    return this.#table.size
+  }
+
+  /**
+   * Reclaims up to `limit` expired keys, so `size` counts only live ones; true when more are due.
+   * A caller with many due keys reclaims them a slice at a time, yielding in between.
+   */
+  reclaimExpired (limit: number): boolean {
+    return this.#sweeper.sweepDue(limit)
   }
 
   get (key: string): Encoded | undefined {
-    const entry = this.#find(key)
-    return entry === undefined ? undefined : this.#rawOf(entry)
+    const slot = this.#find(key)
+    return slot === undefined ? undefined : rawOf(this.#table.value(slot), this.#codec)
   }
 
   set (key: string, raw: Encoded, ttl: number): void {
@@ -75,7 +103,7 @@ export class MemoryState {
 
   /** Sets `key` with an absolute deadline (0: none), as a handover or a reloaded log does. */
   put (key: string, raw: Encoded, expiresAt: number): void {
-    this.#write(key, this.#entries.get(key), raw, undefined, false, expiresAt)
+    this.#write(key, this.#table.slotOf(key), storedFromRaw(raw), expiresAt, raw)
   }
 
   setIfAbsent (key: string, raw: Encoded, ttl: number): boolean {
@@ -89,78 +117,98 @@ export class MemoryState {
   }
 
   delete (key: string): boolean {
-    if (this.#find(key) === undefined) return false
-    this.#entries.delete(key)
+    const slot = this.#find(key)
+    if (slot === undefined) return false
+    this.#remove(key, slot)
     this.onChange?.(['del', key])
     this.#emit('delete', key)
     return true
   }
 
+  /** Every live key starting with `prefix`, in order; for a map of any size, walk `keysPage`. */
   keys (prefix: string): string[] {
-    const now = Date.now()
-    const keys: string[] = []
-    for (const [key, entry] of this.#entries) {
-      if (key.startsWith(prefix) && !expired(entry, now)) keys.push(key)
-    }
-    return keys
-  }
-
-  /** `[key, encoded bytes, ms left or -1]` for keys starting with `prefix`, for inspection. */
-  describe (prefix: string): Array<[string, number, number]> {
-    const now = Date.now()
-    return this.keys(prefix).map((key) => {
-      const entry = this.#entries.get(key) as Entry
-      return [key, this.#rawOf(entry).length, entry.expiresAt === 0 ? -1 : Math.max(0, entry.expiresAt - now)]
-    })
+    return this.#collect((cursor) => this.keysPage(prefix, cursor, MAX_PAGE_ITEMS))
   }
 
   entries (prefix: string): Array<[string, Encoded]> {
-    return this.keys(prefix).map((key) => [key, this.#rawOf(this.#entries.get(key) as Entry)])
+    return this.#collect((cursor) => this.entriesPage(prefix, cursor, MAX_PAGE_ITEMS, Infinity))
   }
 
+  /**
+   * Up to `count` live keys starting with `prefix`, in order, after `cursor` ('' for the first
+   * page). Every key present from the first page to the last is returned exactly once.
+   */
+  keysPage (prefix: string, cursor: string, count: number, maxBytes = Infinity): Page<string> {
+    return this.#page(prefix, cursor, count, maxBytes, (key) => [key, key.length * 3])
+  }
+
+  /** As `keysPage`, with the values, and stopping early once the page holds `maxBytes`. */
+  entriesPage (prefix: string, cursor: string, count: number, maxBytes: number): Page<[string, Encoded]> {
+    return this.#page(prefix, cursor, count, maxBytes, (key, slot) => {
+      const raw = rawOf(this.#table.value(slot), this.#codec)
+      return [[key, raw], key.length * 3 + raw.length]
+    })
+  }
+
+  /** `[key, encoded bytes, ms left or -1]` per key, for inspection, a page at a time. */
+  describePage (prefix: string, cursor: string, count: number, maxBytes = Infinity): Page<[string, number, number]> {
+    const now = Date.now()
+    return this.#page(prefix, cursor, count, maxBytes, (key, slot) => {
+      const deadline = this.#table.deadline(slot)
+      const row: [string, number, number] = [key, rawLength(this.#table.value(slot), this.#codec), deadline === 0 ? -1 : Math.max(0, deadline - now)]
+      return [row, key.length * 3]
+    })
+  }
+
+  /** Empties the map at once: the old entries are left to the garbage collector, not walked. */
   clear (): void {
-    this.#entries.clear()
+    this.#table = new EntryTable()
+    this.#index = new KeyIndex()
     this.#sweeper.clear()
     this.onChange?.(['clear'])
     this.#emit('clear', '')
   }
 
   incr (key: string, by: number, ttl = 0): number {
-    const entry = this.#find(key)
-    const current = entry === undefined ? 0 : this.#liveOf(entry)
+    const slot = this.#find(key)
+    let current: unknown = 0
+    if (slot !== undefined) {
+      const stored = this.#table.value(slot)
+      current = typeof stored === 'number' ? stored : liveOf(stored, this.#codec)[0]
+    }
     if (typeof current !== 'number') throw new SharedStateNotANumberError(describePath([key]))
     const next = current + by
-    const expiresAt = entry !== undefined ? entry.expiresAt : ttl > 0 ? Date.now() + ttl : 0
-    this.#write(key, entry, undefined, next, true, expiresAt)
+    const expiresAt = slot !== undefined ? this.#table.deadline(slot) : ttl > 0 ? Date.now() + ttl : 0
+    this.#write(key, slot, next, expiresAt, undefined)
     return next
   }
 
   getVersioned (key: string): [Encoded | undefined, number] {
-    const entry = this.#find(key)
-    return entry === undefined ? [undefined, 0] : [this.#rawOf(entry), entry.version]
+    const slot = this.#find(key)
+    return slot === undefined ? [undefined, 0] : [rawOf(this.#table.value(slot), this.#codec), this.#table.version(slot)]
   }
 
   setIfVersion (key: string, raw: Encoded, version: number): boolean {
-    const entry = this.#find(key)
-    if ((entry?.version ?? 0) !== version) return false
-    this.#write(key, entry, raw, undefined, false, entry?.expiresAt ?? 0)
+    const slot = this.#find(key)
+    if ((slot === undefined ? 0 : this.#table.version(slot)) !== version) return false
+    this.#write(key, slot, storedFromRaw(raw), slot === undefined ? 0 : this.#table.deadline(slot), raw)
     return true
   }
 
   compareAndSet (key: string, expected: Encoded | null, next: Encoded): boolean {
-    const entry = this.#find(key)
-    if (entry === undefined ? expected !== null : expected === null || !sameBytes(this.#rawOf(entry), expected)) {
+    const slot = this.#find(key)
+    if (slot === undefined ? expected !== null : expected === null || !sameBytes(rawOf(this.#table.value(slot), this.#codec), expected)) {
       return false
     }
-    this.#write(key, entry, next, undefined, false, entry?.expiresAt ?? 0)
+    this.#write(key, slot, storedFromRaw(next), slot === undefined ? 0 : this.#table.deadline(slot), next)
     return true
   }
 
   getIn (path: Path): Encoded | undefined {
     if (path.length === 1) return this.get(path[0])
-    const entry = this.#find(path[0])
-    if (entry === undefined) return undefined
-    const value = nested.getIn(this.#liveOf(entry), path)
+    const slot = this.#find(path[0])
+    if (slot === undefined) return undefined
+    const value = nested.getIn(this.#liveAt(slot), path)
     return value === undefined ? undefined : this.#codec.encode(value)
   }
 
@@ -171,9 +219,11 @@ export class MemoryState {
 
   deleteIn (path: Path): boolean {
     if (path.length === 1) return this.delete(path[0])
-    const entry = this.#find(path[0])
-    if (entry === undefined || !nested.deleteIn(this.#liveOf(entry), path)) return false
-    this.#write(path[0], entry, undefined, entry.live, true, entry.expiresAt)
+    const slot = this.#find(path[0])
+    if (slot === undefined) return false
+    const root = this.#liveAt(slot)
+    if (!nested.deleteIn(root, path)) return false
+    this.#write(path[0], slot, storedFromLive(root), this.#table.deadline(slot), undefined)
     return true
   }
 
@@ -192,19 +242,20 @@ export class MemoryState {
 
   /** Gives `key` an absolute deadline (0: none); false when it is absent. */
   expireAt (key: string, expiresAt: number): boolean {
-    const entry = this.#find(key)
-    if (entry === undefined) return false
-    const previous = entry.expiresAt
-    entry.expiresAt = expiresAt
+    const slot = this.#find(key)
+    if (slot === undefined) return false
+    const previous = this.#table.deadline(slot)
+    this.#table.setDeadline(slot, expiresAt)
     if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt, previous)
     this.onChange?.(['expiry', key, expiresAt])
     return true
   }
 
   ttl (key: string): number {
-    const entry = this.#find(key)
-    if (entry === undefined) return -2
-    return entry.expiresAt === 0 ? -1 : Math.max(0, entry.expiresAt - Date.now())
+    const slot = this.#find(key)
+    if (slot === undefined) return -2
+    const deadline = this.#table.deadline(slot)
+    return deadline === 0 ? -1 : Math.max(0, deadline - Date.now())
   }
 
   watch (prefix: string, listener: ChangeListener): () => void {
@@ -215,12 +266,32 @@ export class MemoryState {
 
   /** The values with their remaining TTLs (absolute deadlines), for a handover or a snapshot. */
   snapshot (): StateSnapshot {
-    const now = Date.now()
     const entries: Array<[string, Encoded, number]> = []
-    for (const [key, entry] of this.#entries) {
-      if (!expired(entry, now)) entries.push([key, this.#rawOf(entry), entry.expiresAt])
-    }
+    for (const part of this.snapshotParts(Infinity)) for (const entry of part) entries.push(entry)
     return { entries, clock: this.#clock }
+  }
+
+  /**
+   * The same entries as `snapshot`, a part of at most about `maxBytes` (and SNAPSHOT_PART_ITEMS) at a
+   * time, so a caller can send or write each part and yield before it asks for the next. Walked
+   * by key: a key changed between two parts is seen with its value at the time its part was made.
+   */
+  * snapshotParts (maxBytes: number): Generator<Array<[string, Encoded, number]>> {
+    let cursor = ''
+    do {
+      const page = this.#page('', cursor, SNAPSHOT_PART_ITEMS, maxBytes, (key, slot) => {
+        const raw = rawOf(this.#table.value(slot), this.#codec)
+        const entry: [string, Encoded, number] = [key, raw, this.#table.deadline(slot)]
+        return [entry, key.length * 3 + raw.length]
+      })
+      cursor = page.cursor
+      if (page.items.length > 0) yield page.items
+    } while (cursor !== '')
+  }
+
+  /** The version clock, which a successor continues from. */
+  get clock (): number {
+    return this.#clock
   }
 
   restore (snapshot: StateSnapshot): void {
@@ -233,65 +304,105 @@ export class MemoryState {
     this.#watchers.clear()
   }
 
+  #page<T> (prefix: string, cursor: string, count: number, maxBytes: number, take: (key: string, slot: number) => [T, number]): Page<T> {
+    const limit = Math.max(1, Math.min(count, MAX_PAGE_ITEMS))
+    let visits = limit * VISITS_PER_ITEM
+    const now = Date.now()
+    const items: T[] = []
+    let bytes = 0
+    let last: string | undefined
+    const done = this.#index.forEach(prefix, keyOfCursor(cursor), (key) => {
+      if (items.length >= limit || bytes >= maxBytes || visits-- === 0) return false
+      last = key
+      const slot = this.#table.slotOf(key) as number
+      const deadline = this.#table.deadline(slot)
+      if (deadline !== 0 && deadline <= now) return true
+      const [item, size] = take(key, slot)
+      items.push(item)
+      bytes += size + ITEM_OVERHEAD_BYTES
+      return true
+    })
+    return { cursor: done || last === undefined ? '' : cursorAfter(last), items }
+  }
+
+  #collect<T> (page: (cursor: string) => Page<T>): T[] {
+    const all: T[] = []
+    let cursor = ''
+    do {
+      const next = page(cursor)
+      for (const item of next.items) all.push(item)
+      cursor = next.cursor
+    } while (cursor !== '')
+    return all
+  }
+
   /** Applies `change` to the decoded value at `path[0]` (created when absent) and stores the result. */
   #edit<R> (path: Path, change: (root: unknown) => [unknown, R]): R {
     const key = path[0]
-    const entry = this.#find(key)
-    const [root, result] = change(entry === undefined ? undefined : this.#liveOf(entry))
-    this.#write(key, entry, undefined, root, true, entry?.expiresAt ?? 0)
+    const slot = this.#find(key)
+    const [root, result] = change(slot === undefined ? undefined : this.#liveAt(slot))
+    this.#write(key, slot, storedFromLive(root), slot === undefined ? 0 : this.#table.deadline(slot), undefined)
     return result
   }
 
-  #write (key: string, entry: Entry | undefined, raw: Encoded | undefined, live: unknown, decoded: boolean, expiresAt: number): void {
-    const version = ++this.#clock
-    const previous = entry?.expiresAt ?? 0
-    if (entry === undefined) {
-      this.#entries.set(key, { raw, live, decoded, version, expiresAt })
-    } else {
-      entry.raw = raw
-      entry.live = live
-      entry.decoded = decoded
-      entry.version = version
-      entry.expiresAt = expiresAt
-    }
-    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt, previous)
-    if (this.onChange !== undefined) this.onChange(['put', key, this.#rawOf(this.#entries.get(key) as Entry), expiresAt])
-    if (this.#watchers.size > 0) this.#emit('set', key, this.#entries.get(key))
+  /** The decoded value at `slot`, kept decoded for the edits that follow. */
+  #liveAt (slot: number): unknown {
+    const [value, stored] = liveOf(this.#table.value(slot), this.#codec)
+    this.#table.setValue(slot, stored)
+    return value
   }
 
-  /** The live entry for `key`; an expired one is removed on the spot, so it is never visible. */
-  #find (key: string): Entry | undefined {
-    const entry = this.#entries.get(key)
-    if (entry === undefined || !expired(entry, Date.now())) return entry
-    this.#entries.delete(key)
+  /** Stores `stored` under `key` (`raw`: its bytes, when the caller has them). */
+  #write (key: string, slot: number | undefined, stored: StoredValue, expiresAt: number, raw: Encoded | undefined): void {
+    const version = this.#tick()
+    const previous = slot === undefined ? 0 : this.#table.deadline(slot)
+    if (slot === undefined) {
+      this.#table.add(key, stored, version, expiresAt)
+      this.#index.add(key)
+    } else {
+      this.#table.write(slot, stored, version, expiresAt)
+    }
+    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt, previous)
+    if (this.onChange === undefined && this.#watchers.size === 0) return
+    const bytes = raw ?? rawOf(stored, this.#codec)
+    this.onChange?.(['put', key, bytes, expiresAt])
+    this.#emit('set', key, bytes)
+  }
+
+  /**
+   * The next version. A key keeps the clock's low 32 bits: a version only has to differ from the
+   * key's earlier ones while an `update` of it runs, and four billion writes of the whole map
+   * inside one update's read and write is out of reach. 0 stays "absent".
+   */
+  #tick (): number {
+    let version = ++this.#clock % VERSION_RANGE
+    if (version === 0) version = ++this.#clock % VERSION_RANGE
+    return version
+  }
+
+  #remove (key: string, slot: number): void {
+    this.#table.remove(key, slot)
+    this.#index.delete(key)
+  }
+
+  /** The live slot of `key`; an expired key is removed on the spot, so it is never visible. */
+  #find (key: string): number | undefined {
+    const slot = this.#table.slotOf(key)
+    if (slot === undefined) return undefined
+    const deadline = this.#table.deadline(slot)
+    if (deadline === 0 || deadline > Date.now()) return slot
+    this.#remove(key, slot)
     this.#emit('expire', key)
     return undefined
   }
 
-  #rawOf (entry: Entry): Encoded {
-    if (entry.raw === undefined) entry.raw = this.#codec.encode(entry.live)
-    return entry.raw
-  }
-
-  #liveOf (entry: Entry): unknown {
-    if (!entry.decoded) {
-      entry.live = this.#codec.decode(entry.raw as Encoded)
-      entry.decoded = true
-    }
-    return entry.live
-  }
-
-  #emit (type: ChangeEvent['type'], key: string, entry?: Entry): void {
+  #emit (type: ChangeEvent['type'], key: string, value?: Encoded): void {
     if (this.#watchers.size === 0) return
-    const event: ChangeEvent = entry === undefined ? { type, key } : { type, key, value: this.#rawOf(entry) }
+    const event: ChangeEvent = value === undefined ? { type, key } : { type, key, value }
     for (const watcher of this.#watchers) {
       if (type === 'clear' || key.startsWith(watcher.prefix)) watcher.listener(event)
     }
   }
-}
-
-function expired (entry: Entry, now: number): boolean {
-  return entry.expiresAt !== 0 && entry.expiresAt <= now
 }
 
 function sameBytes (a: Uint8Array, b: Uint8Array): boolean {

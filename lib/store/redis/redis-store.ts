@@ -3,7 +3,7 @@ import { OpMeter } from '../../host/op-meter'
 import type { ValueCodec } from '../../protocol/codec'
 import { opCode } from '../../protocol/messages'
 import { describePath } from '../path'
-import type { ChangeListener, Encoded, LockAcquireOptions, Path, Role, Store, StoreStats } from '../store'
+import type { ChangeListener, Encoded, LockAcquireOptions, Path, Role, ScanPage, Store, StoreStats } from '../store'
 import type { KeyLayout } from './keys'
 import { PathEdits } from './path-edits'
 import type { RedisLink } from './redis-link'
@@ -16,7 +16,7 @@ const SCAN_COUNT = 1000
 const METERED = [
   'get', 'set', 'setIfAbsent', 'has', 'delete', 'keys', 'entries', 'size', 'clear', 'incr',
   'getVersioned', 'setIfVersion', 'compareAndSet', 'getIn', 'setIn', 'deleteIn', 'incrIn', 'push',
-  'expire', 'ttl', 'watch', 'acquireLock', 'releaseLock', 'isLocked', 'stats'
+  'expire', 'ttl', 'watch', 'acquireLock', 'releaseLock', 'isLocked', 'stats', 'scan'
 ] as const
 
 // The ops as the socket protocol numbers them, so `stats()` reports the same names in both modes.
@@ -114,6 +114,25 @@ export class RedisStore implements Store {
         })
       })
       return entries
+    })
+  }
+
+  /** One SCAN step over the prefix, with the values of the keys it found. */
+  scan (prefix: string, cursor: string, count: number): Promise<ScanPage> {
+    this.#meter.count(OP.scan)
+    return this.#afterEdits(async () => {
+      const [next, found] = await this.#link.call('scan', (client) =>
+        client.scan(cursor === '' ? '0' : cursor, 'MATCH', this.#keys.dataPattern(prefix), 'COUNT', Math.max(1, count)))
+      const entries: Array<[string, Encoded]> = []
+      if (found.length > 0) {
+        const values = await this.#link.call('scan', (client) => client.ssValuesBuffer(found.length, ...found))
+        found.forEach((key, i) => {
+          const value = values[i]
+          // null: deleted or expired between the SCAN and this read.
+          if (value !== null && value !== undefined) entries.push([this.#keys.userKey(key) as string, value])
+        })
+      }
+      return [next === '0' ? '' : next, entries]
     })
   }
 

@@ -1,0 +1,171 @@
+'use strict'
+
+// A large map on one host: resident memory per small key against a redis-server filled with the
+// same keys and a plain Map; the longest host event-loop stall while a client reads or clears
+// the whole map; a prefix query of 11 matches against a get; get/set/incr throughput on a large
+// map against a map of 1 k keys. 1 M keys by default; BENCH_BIGMAP_10M=1 adds the 10 M rows
+// (a few more minutes: most of it filling).
+
+const { join } = require('node:path')
+const { call, freePort, scope, stop } = require('../lib/processes')
+const { redisAvailable, startRedis } = require('../lib/redis-server')
+const { repeatWithin } = require('../lib/repeat')
+const { row } = require('../lib/rows')
+const { median } = require('../lib/stats')
+
+const HOST = join(__dirname, '..', 'workers', 'bigmap-host.js')
+const CLIENT = join(__dirname, '..', 'workers', 'bigmap-client.js')
+const REDIS_FILLER = join(__dirname, '..', 'workers', 'bigmap-redis.js')
+const MILLION = 1000000
+const SMALL = 1000
+const IN_FLIGHT = 64
+const FILL_LIMIT_MS = 600000
+const TEN_MILLION = process.env.BENCH_BIGMAP_10M === '1'
+
+function label (keys) {
+  return keys >= MILLION ? `${keys / MILLION} M` : `${keys / 1000} k`
+}
+
+/** The prefix of `key:<keys/10 - 1>`: that key and the ten made of it and one more digit. */
+function elevenMatches (keys) {
+  return `key:${keys / 10 - 1}`
+}
+
+async function hostRss (mode, keys) {
+  const env = { BENCH_BIGMAP_MODE: mode, BENCH_SHARED_PORT: String(await freePort()) }
+  return scope(async (start) => {
+    const host = await start(HOST, { env, name: `bigmap host (${mode})`, execArgv: ['--expose-gc'] })
+    return call(host, 'fill', { keys }, FILL_LIMIT_MS)
+  })
+}
+
+async function redisRss (keys) {
+  if (!redisAvailable()) return undefined
+  const redis = await startRedis()
+  try {
+    return await scope(async (start) => {
+      const filler = await start(REDIS_FILLER, { name: 'bigmap redis filler' })
+      return call(filler, 'fill', { url: redis.url, pid: redis.child.pid, keys }, FILL_LIMIT_MS)
+    })
+  } finally {
+    await stop(redis.child)
+  }
+}
+
+async function throughputs (client, keys, ms) {
+  const rates = {}
+  for (const op of ['get', 'set', 'incr']) rates[op] = await call(client, 'throughput', { op, keys, ms, inFlight: IN_FLIGHT }, ms + 60000)
+  return rates
+}
+
+/** A host with `keys` keys and a client: prefix query, throughput, and (with `stalls`) whole-map reads. */
+async function onHost (keys, ctx, stalls) {
+  const env = { BENCH_BIGMAP_MODE: 'shared', BENCH_SHARED_PORT: String(await freePort()) }
+  return scope(async (start) => {
+    const host = await start(HOST, { env, name: `bigmap host ${label(keys)}`, execArgv: ['--expose-gc'] })
+    const filled = await call(host, 'fill', { keys }, FILL_LIMIT_MS)
+    const client = await start(CLIENT, { env, name: `bigmap client ${label(keys)}` })
+    const result = { filled }
+    if (keys >= MILLION) {
+      const { us, matches } = await call(client, 'latency', { calls: [['keys', elevenMatches(keys)], ['get', 'key:1']], rounds: 2000 }, 120000)
+      result.prefix = { us: us[0], matches }
+      result.get = { us: us[1] }
+    }
+    result.rates = await throughputs(client, keys, Math.round(2000 * ctx.scale))
+    if (stalls) {
+      result.stalls = {}
+      for (const op of ['keys', 'entries', 'scan', 'clear']) {
+        await call(host, 'watchLoop')
+        const read = await call(client, 'wholeRead', { op }, 300000)
+        if (op !== 'clear' && read.count !== keys) throw new Error(`${op} returned ${read.count} of ${keys} keys`)
+        result.stalls[op] = { ...read, maxDelayMs: await call(host, 'loopDelay', { tailMs: 300 }) }
+      }
+    }
+    return result
+  })
+}
+
+function memoryRow (keys, results) {
+  const perKey = (result) => result.rssBytes / keys
+  const redis = results.filter((result) => result.redis !== undefined)
+  return row({
+    group: 'Big map',
+    label: `host RSS per key, ${label(keys)} small keys (key:i -> i)`,
+    unit: 'B',
+    better: 'lower',
+    samples: results.map((result) => perKey(result.shared)),
+    vs: [
+      redis.length > 0
+        ? { label: 'redis-server RSS per key, same keys', samples: redis.map((result) => perKey(result.redis)) }
+        : { label: 'redis-server', na: 'n/a: redis-server not found' },
+      { label: 'plain Map of the same keys and values', samples: results.map((result) => perKey(result.map)) }
+    ],
+    note: (redis.length > 0 ? `Redis used_memory ${median(redis.map((result) => result.redis.usedBytes / keys)).toFixed(0)} B/key; ` : '') +
+      `filled in ${median(results.map((result) => result.shared.seconds)).toFixed(1)} s in-process`
+  })
+}
+
+function prefixRow (keys, results) {
+  return row({
+    group: 'Big map',
+    label: `keys('${elevenMatches(keys)}'): ${results[0].prefix.matches} matches of ${label(keys)} keys`,
+    unit: 'µs',
+    better: 'lower',
+    samples: results.map((result) => result.prefix.us),
+    vs: [{ label: 'get of one key, same host', samples: results.map((result) => result.get.us) }],
+    note: 'median of 2000 calls each, one after another and taking turns, from a client worker'
+  })
+}
+
+function throughputRows (keys, results, small) {
+  return ['get', 'set', 'incr'].map((op) => row({
+    group: 'Big map',
+    label: `${op} throughput at ${label(keys)} keys (${IN_FLIGHT} in flight, random keys)`,
+    unit: 'ops/s',
+    samples: results.map((result) => result.rates[op]),
+    vs: [{ label: `${op} at ${label(SMALL)} keys, same run`, samples: small.map((result) => result.rates[op]) }]
+  }))
+}
+
+function stallRows (keys, results) {
+  return ['keys', 'entries', 'scan', 'clear'].map((op) => row({
+    group: 'Big map',
+    label: `max host event-loop delay during ${op === 'scan' ? "a scan('')" : `${op}()`} of ${label(keys)} keys`,
+    unit: 'ms',
+    better: 'lower',
+    samples: results.map((result) => result.stalls[op].maxDelayMs),
+    note: `${op} took ${median(results.map((result) => result.stalls[op].ms)).toFixed(0)} ms from a client worker` +
+      (op === 'clear' ? '; the window runs 300 ms past the answer, for the collection of what it freed' : '')
+  }))
+}
+
+async function measureSize (ctx, keys, stalls, small) {
+  const { results, cut } = await repeatWithin(ctx, 60000 * ctx.scale, `bigmap ${label(keys)}`, async () => {
+    const host = await onHost(keys, ctx, stalls)
+    return {
+      host,
+      shared: host.filled,
+      map: await hostRss('map', keys),
+      redis: await redisRss(keys),
+      small: small ?? await onHost(SMALL, ctx, false)
+    }
+  })
+  const rows = [
+    memoryRow(keys, results),
+    prefixRow(keys, results.map((result) => result.host)),
+    ...throughputRows(keys, results.map((result) => result.host), small !== undefined ? [small] : results.map((result) => result.small)),
+    ...(stalls ? stallRows(keys, results.map((result) => result.host)) : [])
+  ]
+  if (cut) rows[0].note += `; ${cut}`
+  return { rows, small: results[0].small }
+}
+
+async function run (ctx) {
+  const million = await measureSize(ctx, MILLION, true)
+  const rows = million.rows
+  // The 1 k baseline of the 1 M run serves the 10 M rows too: same run, same code.
+  if (TEN_MILLION) rows.push(...(await measureSize({ ...ctx, runs: 1 }, 10 * MILLION, false, million.small)).rows)
+  return rows
+}
+
+module.exports = { name: 'bigmap', run, limitMs: TEN_MILLION ? 1200000 : undefined }

@@ -1,0 +1,69 @@
+'use strict'
+
+// The host of a large map: fills N small keys (`key:i` -> i) in-process and reports the resident
+// memory they added, after garbage collection; or, in map mode, the same for a plain Map. Also
+// watches its own event loop while a client reads or clears the map. Run with --expose-gc.
+
+const { monitorEventLoopDelay } = require('node:perf_hooks')
+const { setTimeout: sleep } = require('node:timers/promises')
+const { openShared } = require('../lib/plugin-app')
+const { main, serve } = require('../lib/worker-ipc')
+
+const BATCH = 1000
+
+function settledRss () {
+  for (let i = 0; i < 3; i++) global.gc()
+  return process.memoryUsage().rss
+}
+
+async function fillShared (shared, keys) {
+  for (let start = 0; start < keys; start += BATCH) {
+    const batch = []
+    for (let i = start; i < Math.min(keys, start + BATCH); i++) batch.push(shared.set(`key:${i}`, i))
+    await Promise.all(batch)
+  }
+}
+
+function fillMap (keys) {
+  const map = new Map()
+  for (let i = 0; i < keys; i++) map.set(`key:${i}`, i)
+  return map
+}
+
+main(async () => {
+  if (typeof global.gc !== 'function') throw new Error('run with --expose-gc')
+  const app = process.env.BENCH_BIGMAP_MODE === 'shared'
+    ? await openShared({ port: Number(process.env.BENCH_SHARED_PORT), timeout: 120000 })
+    : undefined
+  if (app !== undefined && app.shared.role !== 'host') throw new Error('expected to host')
+  let map
+  let delay
+  serve({
+    fill: async ({ keys }) => {
+      const before = settledRss()
+      const started = process.hrtime.bigint()
+      if (app !== undefined) await fillShared(app.shared, keys)
+      else map = fillMap(keys)
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      const after = settledRss()
+      const size = app !== undefined ? await app.shared.size() : map.size
+      if (size !== keys) throw new Error(`expected ${keys} keys, found ${size}`)
+      return { rssBytes: after - before, seconds }
+    },
+    // A full collection first, so a window holds the collections its own operation causes, not
+    // one the fill or an earlier operation left due.
+    watchLoop: () => {
+      global.gc()
+      delay = monitorEventLoopDelay({ resolution: 1 })
+      delay.enable()
+      return null
+    },
+    // The longest stall since watchLoop, including `tailMs` after the operation answered (a
+    // collection of what it freed, for one).
+    loopDelay: async ({ tailMs }) => {
+      await sleep(tailMs)
+      delay.disable()
+      return delay.max / 1e6
+    }
+  })
+})

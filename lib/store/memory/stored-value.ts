@@ -1,0 +1,89 @@
+import type { ValueCodec } from '../../protocol/codec'
+import type { Encoded } from '../store'
+
+/**
+ * A value the host decoded to work inside it (a nested edit, a non-inline number), with its
+ * bytes once they are needed again.
+ */
+export class LiveValue {
+  value: unknown
+  raw: Encoded | undefined
+
+  constructor (value: unknown, raw: Encoded | undefined) {
+    this.value = value
+    this.raw = raw
+  }
+}
+
+/**
+ * How the host keeps one value, as cheaply as its kind allows:
+ * - a number, as the number itself: no bytes at all, and incr needs no decoding;
+ * - bytes up to INLINE_BYTES, as a one-byte string of those bytes: a string costs its length plus
+ *   a small header, where a Uint8Array costs an object and a backing store on top;
+ * - larger bytes, as they arrived (their own size dwarfs the object around them);
+ * - a decoded value, as a LiveValue.
+ */
+export type StoredValue = number | string | Uint8Array | LiveValue
+
+const INLINE_BYTES = 4096
+
+/** The number `raw` encodes, for the number formats the codec writes and reads back the same. */
+function numberOf (raw: Encoded): number | undefined {
+  const head = raw[0] as number
+  const length = raw.length
+  if (head <= 0x7f) return length === 1 ? head : undefined
+  if (head >= 0xe0) return length === 1 ? head - 0x100 : undefined
+  if (head < 0xcb || head > 0xd2) return undefined
+  const view = new DataView(raw.buffer, raw.byteOffset, length)
+  switch (head) {
+    case 0xcb: return length === 9 ? view.getFloat64(1) : undefined
+    case 0xcc: return length === 2 ? view.getUint8(1) : undefined
+    case 0xcd: return length === 3 ? view.getUint16(1) : undefined
+    case 0xce: return length === 5 ? view.getUint32(1) : undefined
+    case 0xd0: return length === 2 ? view.getInt8(1) : undefined
+    case 0xd1: return length === 3 ? view.getInt16(1) : undefined
+    case 0xd2: return length === 5 ? view.getInt32(1) : undefined
+    default: return undefined
+  }
+}
+
+/** What to keep for bytes a client sent. */
+export function storedFromRaw (raw: Encoded): StoredValue {
+  if (raw.length === 0) return raw
+  const number = numberOf(raw)
+  if (number !== undefined) return number
+  if (raw.length > INLINE_BYTES) return raw
+  return Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('latin1')
+}
+
+/** What to keep for a value the host computed. */
+export function storedFromLive (value: unknown): StoredValue {
+  return typeof value === 'number' ? value : new LiveValue(value, undefined)
+}
+
+/** The bytes of a stored value, as a client would have sent them. */
+export function rawOf (stored: StoredValue, codec: ValueCodec): Encoded {
+  if (typeof stored === 'string') return Buffer.from(stored, 'latin1')
+  if (typeof stored === 'number') return codec.encode(stored)
+  if (stored instanceof LiveValue) {
+    if (stored.raw === undefined) stored.raw = codec.encode(stored.value)
+    return stored.raw
+  }
+  return stored
+}
+
+/** The size of the bytes of a stored value, without making them when it can be helped. */
+export function rawLength (stored: StoredValue, codec: ValueCodec): number {
+  if (typeof stored === 'string') return stored.length
+  if (typeof stored === 'number' || stored instanceof LiveValue) return rawOf(stored, codec).length
+  return stored.length
+}
+
+/** The decoded value; a decoded object is kept, so a run of nested edits decodes it once. */
+export function liveOf (stored: StoredValue, codec: ValueCodec): [unknown, StoredValue] {
+  if (typeof stored === 'number') return [stored, stored]
+  if (stored instanceof LiveValue) return [stored.value, stored]
+  const raw = rawOf(stored, codec)
+  const value = codec.decode(raw)
+  return [value, new LiveValue(value, raw)]
+}
