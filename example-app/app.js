@@ -36,6 +36,15 @@ async function buildApp (config) {
       return String(n)
     }))
 
+  // The same section with the key named up front: the grant brings its value and the release
+  // takes the write, so the section costs two messages instead of six.
+  app.get('/read', async () =>
+    app.sharedLock.withLock((lock) => {
+      const n = (lock.get('number') ?? 0) + 1
+      lock.set('number', n)
+      return String(n)
+    }, { read: ['number'] }))
+
   // The same counter in one atomic step on the host: no lock, no race.
   app.get('/incr', async () => String(await app.shared.incr('counter')))
 

@@ -8,6 +8,7 @@ const TARGETS = {
   throughput: { text: '4 workers x 64 in flight, incr >= 1.0x Redis + ioredis auto-pipelined', op: '>=', ratio: 1.0 },
   seed: { text: 'seed pattern from 4 workers >= 1.5x Python BaseManager', op: '>=', ratio: 1.5 },
   atomic: { text: 'atomic incr from 4 workers >= 30x Python BaseManager', op: '>=', ratio: 30 },
+  httpSeed: { text: 'HTTP / (the seed route under the lock) >= 0.3x /incr on the same cluster', op: '>=', ratio: 0.3 },
   httpLocal: { text: 'HTTP /incr >= 0.9x the per-worker-global route (/local)', op: '>=', ratio: 0.9 },
   httpRedis: { text: 'HTTP /incr >= 1.2x the Redis INCR route', op: '>=', ratio: 1.2 }
 }

@@ -8,6 +8,7 @@ const { existsSync } = require('node:fs')
 const { join } = require('node:path')
 const { call, freePort, scope, stop, waitForOutput } = require('../lib/processes')
 const { BENCH_KEY } = require('../lib/plugin-app')
+const { withBurners, BURNERS } = require('../lib/cpu-burners')
 const { row, naRow } = require('../lib/rows')
 const { TARGETS } = require('../lib/targets')
 
@@ -64,7 +65,7 @@ async function startTargets (ctx, startRaw) {
     SHARED_STATE_PORT: String(await freePort()),
     SHARED_STATE_KEY: BENCH_KEY
   }, 'example app (socket mode)')
-  const targets = { incr: `${app}/incr`, locked: `${app}/`, local: `${app}/local` }
+  const targets = { incr: `${app}/incr`, locked: `${app}/`, lockedRead: `${app}/read`, local: `${app}/local` }
   const na = {}
   if (ctx.redisUrl) {
     const direct = await startCluster(startRaw, REDIS_CLUSTER, { REDIS_URL: ctx.redisUrl }, 'ioredis route cluster')
@@ -78,21 +79,31 @@ async function startTargets (ctx, startRaw) {
   return { targets, na }
 }
 
+// The routes measured again with CPU burners alongside: the lock's hand-offs against the atomic
+// route on a busy machine.
+const BUSY = ['incr', 'locked', 'lockedRead']
+
 async function measure (ctx, start, targets) {
   const loader = await start(LOADER, { name: 'autocannon' })
   const seconds = Math.max(1, Math.round(2 * ctx.scale))
-  const samples = Object.fromEntries(Object.keys(targets).map((name) => [name, { rps: [], p99: [], bad: 0 }]))
+  const names = [...Object.keys(targets), ...BUSY.filter((name) => targets[name]).map((name) => `${name}Busy`)]
+  const samples = Object.fromEntries(names.map((name) => [name, { rps: [], p99: [], bad: 0 }]))
+  const load = async (name, url) => {
+    const result = await call(loader, 'load', { url, connections: CONNECTIONS, seconds }, 60000)
+    samples[name].rps.push(result.rps)
+    samples[name].p99.push(result.p99Ms)
+    samples[name].bad += result.bad
+  }
   for (const url of Object.values(targets)) {
     await call(loader, 'load', { url, connections: CONNECTIONS, seconds: 1 }, 60000)
   }
   for (let i = 0; i < ctx.runs; i++) {
     ctx.log(`http run ${i + 1}/${ctx.runs}`)
-    for (const [name, url] of Object.entries(targets)) {
-      const result = await call(loader, 'load', { url, connections: CONNECTIONS, seconds }, 60000)
-      samples[name].rps.push(result.rps)
-      samples[name].p99.push(result.p99Ms)
-      samples[name].bad += result.bad
-    }
+    for (const [name, url] of Object.entries(targets)) await load(name, url)
+    ctx.log(`http run ${i + 1}/${ctx.runs}, ${BURNERS} CPU burners alongside`)
+    await withBurners(async () => {
+      for (const name of BUSY) if (targets[name]) await load(`${name}Busy`, targets[name])
+    })
   }
   return samples
 }
@@ -116,7 +127,20 @@ function rows (samples, na) {
       baseline(samples, na, 'local', 'GET /local (per-worker global)', TARGETS.httpLocal),
       baseline(samples, na, 'ioredis', 'GET /incr on ioredis directly', TARGETS.httpRedis)
     ]),
-    route('locked', 'GET / (seed pattern under the lock)', [baseline(samples, na, 'local', 'GET /local (per-worker global)')]),
+    route('locked', 'GET / (seed pattern as written under the lock)', [
+      baseline(samples, na, 'incr', 'GET /incr (same cluster)', TARGETS.httpSeed),
+      baseline(samples, na, 'local', 'GET /local (per-worker global)')
+    ]),
+    route('lockedRead', 'GET /read (seed pattern with { read })', [
+      baseline(samples, na, 'incr', 'GET /incr (same cluster)', TARGETS.httpSeed)
+    ]),
+    route('incrBusy', `GET /incr, ${BURNERS} CPU burners alongside`, []),
+    route('lockedBusy', `GET / (seed pattern as written), ${BURNERS} CPU burners alongside`, [
+      baseline(samples, na, 'incrBusy', `GET /incr, ${BURNERS} CPU burners alongside`, TARGETS.httpSeed)
+    ]),
+    route('lockedReadBusy', `GET /read (seed pattern with { read }), ${BURNERS} CPU burners alongside`, [
+      baseline(samples, na, 'incrBusy', `GET /incr, ${BURNERS} CPU burners alongside`, TARGETS.httpSeed)
+    ]),
     route('local', 'GET /local (per-worker global: wrong, the ceiling)', []),
     route('redisMode', 'GET /incr, plugin in Redis mode (REDIS_URL)', [
       baseline(samples, na, 'local', 'GET /local (per-worker global)'),

@@ -1,9 +1,12 @@
 'use strict'
 
 // The seed's pattern (lock, get, set, release) and the atomic incr from 4 client workers, against
-// Python's multiprocessing BaseManager doing `with lock: d['n'] += 1` from 4 processes.
+// Python's multiprocessing BaseManager doing `with lock: d['n'] += 1` from 4 processes. The lock
+// rows run twice, on a quiet machine and with CPU-burning processes alongside both sides, and
+// each condition's Python runs in the same run, interleaved with the plugin's measurements.
 
 const { join } = require('node:path')
+const { withBurners, BURNERS } = require('../lib/cpu-burners')
 const { commandRuns, freePort, scope, startProgram, stop } = require('../lib/processes')
 const { row } = require('../lib/rows')
 const { TARGETS } = require('../lib/targets')
@@ -12,12 +15,21 @@ const { loadTogether, startLoaders, warmUp, WORKERS } = require('./load')
 const HOST = join(__dirname, '..', 'workers', 'host.js')
 const PYTHON_SCRIPT = join(__dirname, '..', 'baselines', 'manager_counter.py')
 
-// The same pattern where one of the 4 workers hosts, as the plugin runs in a 4-worker app; its
-// own calls skip the socket.
-const IN_APP = { id: 'seedInApp', op: 'seed', inflight: 1, label: 'seed pattern x 1 in flight, one of the 4 workers hosting', target: TARGETS.seed }
+const CONDITIONS = [
+  { id: 'quiet', label: 'quiet machine', burners: 0 },
+  { id: 'busy', label: `${BURNERS} CPU-burning processes alongside`, burners: BURNERS }
+]
 
-const CASES = [
-  { id: 'seed', op: 'seed', inflight: 1, label: 'seed pattern (lock, get, set, release) x 1 in flight', target: TARGETS.seed },
+// Lock sections, in both placements: client workers of a separate host, and one of the 4 workers
+// hosting (as the plugin runs in a 4-worker app; its own calls skip the socket).
+const LOCK_CASES = [
+  { id: 'seed', op: 'seed', inflight: 1, inApp: false, label: 'seed pattern as written (withLock; get; set) x 1 in flight, separate host', target: TARGETS.seed },
+  { id: 'seedRead', op: 'seedRead', inflight: 1, inApp: false, label: 'seed pattern with { read } (grant brings get, release takes set) x 1 in flight, separate host', target: TARGETS.seed },
+  { id: 'seedInApp', op: 'seed', inflight: 1, inApp: true, label: 'seed pattern as written x 1 in flight, one of the 4 workers hosting', target: TARGETS.seed },
+  { id: 'seedReadInApp', op: 'seedRead', inflight: 1, inApp: true, label: 'seed pattern with { read } x 1 in flight, one of the 4 workers hosting', target: TARGETS.seed }
+]
+
+const INCR_CASES = [
   { id: 'incr1', op: 'incr', inflight: 1, label: 'atomic incr x 1 in flight' },
   { id: 'incr64', op: 'incr', inflight: 64, label: 'atomic incr x 64 in flight', target: TARGETS.atomic }
 ]
@@ -44,45 +56,65 @@ async function runPython (seconds) {
   }
 }
 
-async function measurePlugin (ctx, samples, window) {
+/** The 4 loaders of one placement: clients of a separate host, or one of them hosting. */
+async function measurePlacement (inApp, cases, samples, window, withIncr) {
   const env = { BENCH_SHARED_PORT: String(await freePort()) }
+  if (inApp) env.BENCH_WORKER_HOSTS = '1'
   await scope(async (start) => {
-    await start(HOST, { env, name: 'seed host' })
+    if (!inApp) await start(HOST, { env, name: 'seed host' })
     const loaders = await startLoaders(start, 'shared', env)
-    await warmUp(loaders, ['incr', 'seed'], window.warmupMs * 2)
-    for (const each of CASES) samples[each.id].push(await loadTogether(loaders, { ...each, ...window }))
+    await warmUp(loaders, [...(withIncr ? ['incr'] : []), ...new Set(cases.map((each) => each.op))], window.warmupMs * 2)
+    for (const each of cases) samples[each.id].push(await loadTogether(loaders, { ...each, ...window }))
+    if (withIncr) for (const each of INCR_CASES) samples[each.id].push(await loadTogether(loaders, { ...each, ...window }))
   })
 }
 
-async function measureInApp (ctx, samples, window) {
-  const env = { BENCH_SHARED_PORT: String(await freePort()), BENCH_WORKER_HOSTS: '1' }
-  await scope(async (start) => {
-    const loaders = await startLoaders(start, 'shared', env)
-    await warmUp(loaders, ['seed'], window.warmupMs * 2)
-    samples[IN_APP.id].push(await loadTogether(loaders, { ...IN_APP, ...window }))
-  })
+/** One run of every lock case and of Python under `condition`. */
+async function measureCondition (condition, samples, window, python, seconds) {
+  const own = samples[condition.id]
+  const measure = async () => {
+    await measurePlacement(false, LOCK_CASES.filter((each) => !each.inApp), own, window, condition.burners === 0)
+    await measurePlacement(true, LOCK_CASES.filter((each) => each.inApp), own, window, false)
+    if (python) own.python.push(await runPython(seconds))
+  }
+  if (condition.burners === 0) await measure()
+  else await withBurners(measure, condition.burners)
+}
+
+function emptySamples () {
+  return Object.fromEntries([...LOCK_CASES, ...INCR_CASES, { id: 'python' }].map((each) => [each.id, []]))
 }
 
 async function run (ctx) {
   const python = pythonAvailable()
   const window = { warmupMs: Math.round(200 * ctx.scale), durationMs: Math.round(800 * ctx.scale) }
-  const samples = { seed: [], seedInApp: [], incr1: [], incr64: [], python: [] }
+  const samples = Object.fromEntries(CONDITIONS.map((condition) => [condition.id, emptySamples()]))
   for (let i = 0; i < ctx.runs; i++) {
-    ctx.log(`seed pattern run ${i + 1}/${ctx.runs}`)
-    await measurePlugin(ctx, samples, window)
-    await measureInApp(ctx, samples, window)
-    if (python) samples.python.push(await runPython(1.5 * ctx.scale))
+    // Alternating the order spreads any drift of the machine's load over both conditions.
+    const order = i % 2 === 0 ? CONDITIONS : [...CONDITIONS].reverse()
+    for (const condition of order) {
+      ctx.log(`seed pattern run ${i + 1}/${ctx.runs}, ${condition.label}`)
+      await measureCondition(condition, samples, window, python, 1.5 * ctx.scale)
+    }
   }
-  const baseline = python ? 'Python BaseManager, with lock: d[n] += 1, 4 processes' : 'Python BaseManager'
-  return [CASES[0], IN_APP, ...CASES.slice(1)].map((each) => row({
-    group: 'Seed pattern and atomic incr from 4 workers (client workers of a separate host, unless noted)',
-    label: each.label,
-    unit: 'ops/s',
-    samples: samples[each.id],
-    vs: [python
-      ? { label: baseline, samples: samples.python, target: each.target }
-      : { label: baseline, na: 'n/a: python3 not found', target: each.target }]
-  }))
+  const rows = []
+  for (const condition of CONDITIONS) {
+    const own = samples[condition.id]
+    const baseline = python ? `Python BaseManager, with lock: d[n] += 1, 4 processes (${condition.label})` : 'Python BaseManager'
+    const cases = condition.burners === 0 ? [...LOCK_CASES, ...INCR_CASES] : LOCK_CASES
+    for (const each of cases) {
+      rows.push(row({
+        group: `Seed pattern and atomic incr from 4 workers, ${condition.label}`,
+        label: each.label,
+        unit: 'ops/s',
+        samples: own[each.id],
+        vs: [python
+          ? { label: baseline, samples: own.python, target: each.target }
+          : { label: baseline, na: 'n/a: python3 not found', target: each.target }]
+      }))
+    }
+  }
+  return rows
 }
 
 module.exports = { name: 'seed', run }

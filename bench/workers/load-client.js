@@ -8,6 +8,8 @@ const { openShared } = require('../lib/plugin-app')
 const { main, serve } = require('../lib/worker-ipc')
 const { loadWindow } = require('./timing')
 
+const SEED_READ = { read: ['bench:seed'] }
+
 function sharedCalls (app) {
   const { shared, sharedLock } = app
   return {
@@ -18,7 +20,12 @@ function sharedCalls (app) {
     seed: () => sharedLock.withLock(async () => {
       const n = ((await shared.get('bench:seed')) ?? 0) + 1
       await shared.set('bench:seed', n)
-    })
+    }),
+    // The same section with the key named up front: the grant brings the value, the release
+    // takes the write.
+    seedRead: () => sharedLock.withLock((lock) => {
+      lock.set('bench:seed', (lock.get('bench:seed') ?? 0) + 1)
+    }, SEED_READ)
   }
 }
 

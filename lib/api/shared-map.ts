@@ -5,6 +5,7 @@ import { UnsupportedValue, type ValueCodec } from '../protocol/codec'
 import { MAX_MS } from '../deadlines'
 import { validatePath } from '../store/path'
 import type { ChangeEvent, Encoded, Path, Role, Store, StoreStats } from '../store/store'
+import type { LockValues } from './lock-handle'
 import { SharedLock } from './shared-lock'
 
 export interface SetOptions {
@@ -69,6 +70,12 @@ export class SharedMap {
   readonly #store: Store
   readonly #codec: ValueCodec
   readonly #lockTimeout: number
+  /** What a lock's handle encodes its writes and decodes its reads with. */
+  readonly #lockValues: LockValues = {
+    encode: (key, value) => this.#encode(key, value),
+    decode: (raw) => this.#codec.decode(raw)
+  }
+
   /** Per key, the tail of this worker's queued `update` calls: see update(). */
   readonly #updates = new Map<string, Promise<unknown>>()
 
@@ -236,7 +243,7 @@ export class SharedMap {
    * store, made afresh: a worker that locks `'order:' + id` for every order keeps nothing per name.
    */
   lock (name: string): SharedLock {
-    return new SharedLock(this.#store, checkKey(name), this.#lockTimeout)
+    return new SharedLock(this.#store, checkKey(name), this.#lockTimeout, this.#lockValues)
   }
 
   async #tryUpdate<T> (key: string, fn: (current: T | undefined) => T | Promise<T>, retries: number): Promise<T> {

@@ -20,6 +20,7 @@ import type { Transport, TransportEvents } from './transport'
 const LEAVING = opCode('leaving')
 const ACQUIRE_LOCK = opCode('acquireLock')
 const ACQUIRE_LOCK_UNTIL = opCode('acquireLockUntil')
+const ACQUIRE_LOCK_READING = opCode('acquireLockReading')
 const RELEASE_LOCK = opCode('releaseLock')
 // Acquires given up on locally and not yet answered are remembered up to this many, newest kept.
 const ABANDONED_LIMIT = 10000
@@ -86,7 +87,7 @@ export class HostLink {
     this.#settings = settings
     this.#pending = new PendingCalls(Math.max(5, Math.min(100, settings.timeout / 10)), (call, id) => {
       if (this.#transport === undefined) return new SharedStateHostLostError(`no host answered within ${call.timeout} ms`)
-      if (call.op === ACQUIRE_LOCK || call.op === ACQUIRE_LOCK_UNTIL) this.#abandon(id, call.args[0] as string)
+      if (call.op === ACQUIRE_LOCK || call.op === ACQUIRE_LOCK_UNTIL || call.op === ACQUIRE_LOCK_READING) this.#abandon(id, call.args[0] as string)
       return new SharedStateTimeoutError(OPS[call.op]?.name ?? String(call.op), call.timeout)
     })
   }
@@ -94,6 +95,11 @@ export class HostLink {
   /** Whether close() was called. */
   get closed (): boolean {
     return this.#closed
+  }
+
+  /** Whether calls reach a host now: this worker hosts, or its connection is up. */
+  get connected (): boolean {
+    return !this.#closed && (this.#local !== undefined || this.#transport !== undefined)
   }
 
   get role (): Role {
@@ -241,7 +247,9 @@ export class HostLink {
     if (name === undefined) return
     this.#abandoned.delete(id)
     if (status !== 0 || this.#closed) return
-    this.call(RELEASE_LOCK, [name, value]).catch((error: Error) =>
+    // acquireLockReading answers [token, values].
+    const token = Array.isArray(value) ? value[0] : value
+    this.call(RELEASE_LOCK, [name, token]).catch((error: Error) =>
       this.#settings.log.warn(`shared state: could not give back lock "${name}", granted after its acquire gave up`, error))
   }
 

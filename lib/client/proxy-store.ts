@@ -1,9 +1,10 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { deadlineIn } from '../deadlines'
-import { opCode, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
+import { opCode, OPS, PUSH_CHANGE, PUSH_OVERFLOW } from '../protocol/messages'
 import type { HostDescription } from '../host/host-session'
-import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, Path, Role, ScanPage, Store, StoreStats } from '../store/store'
+import type { ChangeEvent, ChangeListener, Encoded, LockAcquireOptions, LockWrite, Path, Role, ScanPage, Store, StoreStats } from '../store/store'
 import type { HostLink } from './host-link'
+import { LockCohort, type CohortHost } from './lock-cohort'
 
 const OP = {
   get: opCode('get'),
@@ -32,6 +33,9 @@ const OP = {
   releaseLock: opCode('releaseLock'),
   isLocked: opCode('isLocked'),
   stats: opCode('stats'),
+  acquireLockReading: opCode('acquireLockReading'),
+  releaseLockWriting: opCode('releaseLockWriting'),
+  writeUnderLock: opCode('writeUnderLock'),
   scan: opCode('scan'),
   scanKeys: opCode('scanKeys')
 } as const
@@ -44,9 +48,18 @@ const ENTRIES_PAGE = 1000
 const PAGE_FRAME_SHARE = 0.25
 const PAGE_MAX_BYTES = 1024 * 1024
 
+const MUTATES = OPS.map((spec) => spec.mutates)
+
 /** MessagePack has one nil; the store contract says `undefined` for "absent". */
 function orUndefined<T> (value: unknown): T | undefined {
   return (value ?? undefined) as T | undefined
+}
+
+/** acquireLockReading's reply: [token, values], or the token alone when no keys were asked for. */
+function granted (reply: unknown): [number, Array<Encoded | undefined>] {
+  if (typeof reply === 'number') return [reply, []]
+  const [token, values] = reply as [number, Array<Encoded | null>]
+  return [token, values.map((value) => orUndefined<Encoded>(value))]
 }
 
 interface Subscription {
@@ -70,13 +83,33 @@ export class ProxyStore implements Store {
   /** The byte budget of one page: its reply must fit in this worker's frame limit. */
   readonly #pageBytes: number
   #nextWatchId = 1
+  /** By lock name, while this worker's acquirers of that lock hold or wait for it. */
+  readonly #cohorts = new Map<string, LockCohort>()
+  readonly #cohortHost: CohortHost
+  /** Mutating calls sent, other than a lock cohort's own. */
+  #mutations = 0
 
   constructor (link: HostLink, timeout: number, maxFrameBytes = 16 * 1024 * 1024) {
     this.#link = link
     this.#timeout = timeout
     this.#pageBytes = Math.min(PAGE_MAX_BYTES, Math.floor(maxFrameBytes * PAGE_FRAME_SHARE))
     link.onPush = (message) => this.#pushed(message)
-    link.onNewHost = () => this.#resubscribe()
+    link.onNewHost = () => {
+      for (const cohort of this.#cohorts.values()) cohort.hostChanged()
+      this.#resubscribe()
+    }
+    this.#cohortHost = {
+      acquire: async (name, timeout, deadline, turns, keys) => {
+        return granted(await link.call(OP.acquireLockReading, [name, timeout, 0, deadline, turns, keys],
+          timeout + this.#timeout))
+      },
+      release: (name, token, writes) => (writes.length === 0
+        ? link.call(OP.releaseLock, [name, token])
+        : link.call(OP.releaseLockWriting, [name, token, writes])) as Promise<void>,
+      writeUnderLock: (name, token, writes) => link.call(OP.writeUnderLock, [name, token, writes]) as Promise<void>,
+      mutations: () => this.#mutations,
+      connected: () => link.connected
+    }
   }
 
   get role (): Role {
@@ -84,6 +117,7 @@ export class ProxyStore implements Store {
   }
 
   #call<T> (op: number, ...args: unknown[]): Promise<T> {
+    if (MUTATES[op] === true) this.#mutations++
     return this.#link.call(op, args) as Promise<T>
   }
 
@@ -149,17 +183,56 @@ export class ProxyStore implements Store {
     }
   }
 
-  acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
-    // The host grants nothing past the caller's deadline (beyond the call timeout it allows for
-    // the answer's way back), and a resend to a new host carries the same deadline. The local
-    // deadline only guards against a host that stops answering.
-    const deadline = options.deadline ?? deadlineIn(options.timeout)
-    return this.#link.call(OP.acquireLockUntil, [name, options.timeout, options.ttl, deadline],
-      options.timeout + this.#timeout) as Promise<number>
+  async acquireLock (name: string, options: LockAcquireOptions): Promise<number> {
+    if (options.ttl > 0) {
+      // A lease is the host's to time: such a holder is not passed on in-process.
+      // The host grants nothing past the caller's deadline (beyond the call timeout it allows for
+      // the answer's way back), and a resend to a new host carries the same deadline. The local
+      // deadline only guards against a host that stops answering.
+      const deadline = options.deadline ?? deadlineIn(options.timeout)
+      return this.#link.call(OP.acquireLockUntil, [name, options.timeout, options.ttl, deadline],
+        options.timeout + this.#timeout) as Promise<number>
+    }
+    const [token] = await this.#cohort(name).acquire([], options.timeout)
+    return token
   }
 
-  releaseLock (name: string, token: number): Promise<void> { return this.#call(OP.releaseLock, name, token) }
-  isLocked (name: string): Promise<boolean> { return this.#call(OP.isLocked, name) }
+  releaseLock (name: string, token: number): Promise<void> {
+    const cohort = this.#cohorts.get(name)
+    if (cohort?.owns(token) === true) return cohort.release(token, [])
+    return this.#link.call(OP.releaseLock, [name, token]) as Promise<void>
+  }
+
+  isLocked (name: string): Promise<boolean> {
+    // A grant kept for this worker's next acquirer is not held by anyone yet.
+    this.#cohorts.get(name)?.settle()
+    return this.#call(OP.isLocked, name)
+  }
+
+  async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[]): Promise<[number, Array<Encoded | undefined>]> {
+    if (options.ttl === 0) return this.#cohort(name).acquire(keys, options.timeout)
+    const deadline = options.deadline ?? deadlineIn(options.timeout)
+    return granted(await this.#link.call(OP.acquireLockReading, [name, options.timeout, options.ttl, deadline, 1, keys],
+      options.timeout + this.#timeout))
+  }
+
+  releaseLockWriting (name: string, token: number, writes: readonly LockWrite[]): Promise<void> {
+    const cohort = this.#cohorts.get(name)
+    if (cohort?.owns(token) === true) return cohort.release(token, writes)
+    return this.#link.call(OP.releaseLockWriting, [name, token, writes]) as Promise<void>
+  }
+
+  #cohort (name: string): LockCohort {
+    let cohort = this.#cohorts.get(name)
+    if (cohort === undefined) {
+      const created = new LockCohort(name, this.#cohortHost, () => {
+        if (this.#cohorts.get(name) === created) this.#cohorts.delete(name)
+      })
+      cohort = created
+      this.#cohorts.set(name, cohort)
+    }
+    return cohort
+  }
 
   async stats (): Promise<StoreStats> {
     const host = await this.#call<HostDescription>(OP.stats)
@@ -177,6 +250,8 @@ export class ProxyStore implements Store {
 
   async close (): Promise<void> {
     for (const subscription of this.#subscriptions.values()) clearTimeout(subscription.retry)
+    for (const cohort of this.#cohorts.values()) cohort.close()
+    this.#cohorts.clear()
     this.#subscriptions.clear()
     await this.#link.close()
   }

@@ -156,6 +156,10 @@ function run (store: MemoryStore, name: string, args: unknown[]): unknown {
     const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number, deadline: args[3] as number | undefined }
     return store.acquireLock(args[0] as string, options)
   }
+  if (name === 'acquireLockReading') {
+    const options: LockAcquireOptions = { timeout: args[1] as number, ttl: args[2] as number, deadline: args[3] as number }
+    return store.acquireLockReading(args[0] as string, options, args[5] as string[], args[4] as number)
+  }
   const method = store[name as keyof MemoryStore] as (...a: unknown[]) => unknown
   return method.apply(store, args)
 }

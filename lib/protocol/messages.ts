@@ -38,7 +38,7 @@ export const PUSH_HANDOVER_CANCEL = 6
 /** The longest duration an op takes (see deadlines.ts), here too for the op checks' callers. */
 export { MAX_MS }
 
-type ArgKind = 'string' | 'bytes' | 'bytes?' | 'bytes[]' | 'number' | 'ms' | 'path' | 'token'
+type ArgKind = 'string' | 'string[]' | 'bytes' | 'bytes?' | 'bytes[]' | 'number' | 'ms' | 'path' | 'token' | 'writes'
 
 interface OpSpec {
   readonly name: string
@@ -104,7 +104,18 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   // The successor has opened the handed-over state and waits for the port.
   op('handoverPrepared', [], false),
   // The successor was told the port was free, and could not bind it.
-  op('handoverFailed', [], false)
+  op('handoverFailed', [], false),
+  // acquireLock whose grant carries the values of the listed keys, read while the lock is held:
+  // the holder's reads need no round trip of their own. Args: as acquireLockUntil, then turns
+  // (tokens reserved for the worker's own hand-offs, capped by the host) and the keys. Replies
+  // [token, values (nil: absent)], or the token alone when no keys were asked for.
+  op('acquireLockReading', ['string', 'ms', 'ms', 'token', 'token', 'string[]'], true),
+  // releaseLock that first applies [key, bytes, ttl] writes, in the same step: a holder whose
+  // lease ran out writes nothing.
+  op('releaseLockWriting', ['string', 'token', 'writes'], true),
+  // The writes of a section the holder's worker passed on to its own next acquirer: applied only
+  // while that worker still holds the grant `token`.
+  op('writeUnderLock', ['string', 'token', 'writes'], true)
 ])
 
 export type OpName = typeof OPS[number]['name']
@@ -128,6 +139,14 @@ function ownBytes (value: unknown): Uint8Array | undefined {
   return value instanceof Uint8Array ? Uint8Array.prototype.slice.call(value) : undefined
 }
 
+/** One `[key, bytes, ttl ms]` of a release that writes. */
+function checkWrite (spec: OpSpec, index: number, write: unknown): [string, Uint8Array, number] {
+  if (!Array.isArray(write) || write.length !== 3 || typeof write[0] !== 'string') bad(spec, index, 'writes')
+  const ttl = write[2]
+  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 0 || ttl > MAX_MS) bad(spec, index, 'writes')
+  return [write[0], ownBytes(write[1]) ?? bad(spec, index, 'writes'), ttl]
+}
+
 function checkArg (spec: OpSpec, index: number, kind: ArgKind, value: unknown): unknown {
   switch (kind) {
     case 'string':
@@ -147,6 +166,12 @@ function checkArg (spec: OpSpec, index: number, kind: ArgKind, value: unknown): 
       return value.map((item) => ownBytes(item) ?? bad(spec, index, kind))
     case 'path':
       return validatePath(value)
+    case 'string[]':
+      if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) bad(spec, index, kind)
+      return value
+    case 'writes':
+      if (!Array.isArray(value)) bad(spec, index, kind)
+      return value.map((write) => checkWrite(spec, index, write))
   }
 }
 

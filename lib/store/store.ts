@@ -31,6 +31,9 @@ export interface LockAcquireOptions {
   deadline?: number
 }
 
+/** A write that travels with a release: `[key, value, ttl ms (0: none)]`. */
+export type LockWrite = [string, Encoded, number]
+
 export interface ChangeEvent {
   /**
    * `overflow`: the watcher fell too far behind; its watch ended and events were missed.
@@ -127,6 +130,16 @@ export interface Store {
   acquireLock (name: string, options: LockAcquireOptions): Promise<number>
   releaseLock (name: string, token: number): Promise<void>
   isLocked (name: string): Promise<boolean>
+  /**
+   * acquireLock whose grant comes with the values of `keys`, read while the lock is already held:
+   * the token and one value (or undefined) per key.
+   */
+  acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[]): Promise<[number, Array<Encoded | undefined>]>
+  /**
+   * releaseLock that applies `writes` first, while the lock is still held; LOCK_NOT_HELD when it
+   * was lost meanwhile (the memory store then writes nothing).
+   */
+  releaseLockWriting (name: string, token: number, writes: readonly LockWrite[]): Promise<void>
 
   stats (): Promise<StoreStats>
 

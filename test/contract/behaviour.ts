@@ -445,6 +445,45 @@ export function describeStore (name: string, open: () => Promise<Workers>, close
         await next.release()
       })
 
+      test('read: the grant carries the listed values; set on the handle lands with the release', async () => {
+        await a.shared.set('lr:n', 41)
+        const result = await b.sharedLock.withLock(async (lock) => {
+          const n = (lock.get<number>('lr:n') ?? 0) + 1
+          lock.set('lr:n', n)
+          lock.set('lr:new', { n }, { ttl: 60000 })
+          expect(lock.get('lr:n')).toBe(42)
+          expect(lock.get('lr:absent')).toBeUndefined()
+          return n
+        }, { read: ['lr:n', 'lr:absent'] })
+        expect(result).toBe(42)
+        expect(await a.shared.get('lr:n')).toBe(42)
+        expect(await a.shared.get('lr:new')).toEqual({ n: 42 })
+        expect(await a.shared.ttl('lr:new')).toBeGreaterThan(0)
+        const handle = await a.sharedLock.acquire()
+        expect(() => handle.get('lr:n')).toThrow(/read/)
+        await handle.release()
+        expect(() => handle.set('lr:n', 0)).toThrow(expect.objectContaining({ code: 'FST_SHARED_STATE_LOCK_NOT_HELD' }))
+      })
+
+      test('read and set: concurrent sections from two workers count exactly', async () => {
+        await a.shared.set('lr:count', 0)
+        const section = (app: typeof a) => app.sharedLock.withLock((lock) => {
+          lock.set('lr:count', (lock.get<number>('lr:count') ?? 0) + 1)
+        }, { read: ['lr:count'] })
+        await Promise.all(Array.from({ length: 20 }, (_, i) => section(i % 2 === 0 ? a : b)))
+        expect(await b.shared.get('lr:count')).toBe(20)
+      })
+
+      test('a section that throws writes nothing of what it set', async () => {
+        await a.shared.set('lr:kept', 'before')
+        await expect(a.sharedLock.withLock((lock) => {
+          lock.set('lr:kept', 'after')
+          throw new Error('inside')
+        }, { read: ['lr:kept'] })).rejects.toThrow('inside')
+        expect(await b.shared.get('lr:kept')).toBe('before')
+        expect(await b.sharedLock.isLocked()).toBe(false)
+      })
+
       test('withLock releases when the function throws, and its error wins', async () => {
         await expect(a.sharedLock.withLock(async () => { throw new Error('inside') })).rejects.toThrow('inside')
         expect(await b.sharedLock.isLocked()).toBe(false)

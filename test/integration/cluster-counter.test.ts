@@ -29,6 +29,13 @@ test('GET / (the seed pattern under the shared lock): 10,000 requests answer exa
   expect(numbers(answers)).toEqual(oneTo(10000))
 })
 
+test('GET /read (the same section with { read }, passed on in-process): 4,000 requests answer exactly 1..4,000', async () => {
+  // The counter `/` left behind is the start: /read continues it.
+  const start = Number((await fire(cluster.url, '/read', 1, 1))[0]?.body)
+  const answers = await fire(cluster.url, '/read', 4000, 100)
+  expect(numbers(answers)).toEqual(oneTo(4000).map((n) => n + start))
+})
+
 test('every worker answers, and exactly one of them is the host', async () => {
   const answers = await fire(cluster.url, '/stats', 200, 20)
   const roles = new Map<number, string>()

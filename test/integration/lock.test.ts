@@ -81,7 +81,9 @@ describe('a holder that dies', () => {
 describe('order and exclusion', () => {
   test('waiters in different processes are served first come, first served', async () => {
     const held = await a.call<number>('acquire', 'fifo')
-    const queue: Array<[string, WorkerProcess]> = [['c', c], ['host', host], ['b', b], ['a', a]]
+    // Not the holder's own worker: its acquirers are passed the lock in-process first (see the
+    // seed-fairness test for that bound).
+    const queue: Array<[string, WorkerProcess]> = [['c', c], ['host', host], ['b', b]]
     const granted: string[] = []
     const waiters = []
     for (const [name, worker] of queue) {

@@ -69,6 +69,12 @@ export async function decorators (): Promise<void> {
 
   exactly<number>()(await app.sharedLock.withLock(async (held) => held.token + 1))
   exactly<number>()(await app.shared.update<number>('n', (current) => (current ?? 0) + 1))
+  exactly<number>()(await app.sharedLock.withLock((held) => {
+    const n = (held.get<number>('n') ?? 0) + 1
+    held.set('n', n, { ttl: 1000 })
+    return n
+  }, { read: ['n'] }))
+  exactly<number | undefined>()(handle.get<number>('n'))
   for await (const page of app.shared.scan<number>('user:', { count: 100 })) exactly<Array<[string, number]>>()(page)
   // @ts-expect-error a scan's count is a number
   app.shared.scan('user:', { count: '100' })
@@ -79,5 +85,9 @@ export async function decorators (): Promise<void> {
   handle.token = 2
   // @ts-expect-error lock options are numbers of ms
   await app.sharedLock.acquire({ timeout: '1s' })
+  // @ts-expect-error `read` names keys: strings
+  await app.sharedLock.acquire({ read: [1] })
+  // @ts-expect-error a typo in a lock option does not compile
+  await app.sharedLock.acquire({ reads: ['n'] })
   expectType<number>(sure)
 }

@@ -284,6 +284,34 @@ describe('fencing tokens', () => {
     await expect(table.acquire('a', 'w', 1000, 0)).resolves.toBe(44)
   })
 
+  test('a grant that reserves turns takes a block: the next grant, queued or free, is above it', async () => {
+    const first = await table.acquire('a', 'w1', 1000, 0, { turns: 16 })
+    expect(first).toBe(1)
+    expect(table.tokens()).toEqual([['', 16]])
+    const queued = table.acquire('a', 'w2', 1000, 0, { turns: 4 })
+    table.release('a', 'w1', first)
+    await expect(queued).resolves.toBe(17)
+    expect(table.tokens()).toEqual([['', 20]])
+    await expect(table.acquire('b', 'w3', 1000, 0)).resolves.toBe(21)
+  })
+
+  test('onGrant is told the highest token a grant reserved, so a restored counter is above the block', async () => {
+    const told: Array<[string, number]> = []
+    table.onGrant = (name, token) => told.push([name, token])
+    await table.acquire('a', 'w', 1000, 0, { turns: 8 })
+    expect(told).toEqual([['a', 8]])
+  })
+
+  test('holds: only the owner, under the token it was granted', async () => {
+    const token = await table.acquire('a', 'w1', 1000, 0, { turns: 4 })
+    expect(table.holds('a', 'w1', token)).toBe(true)
+    expect(table.holds('a', 'w1', token + 1)).toBe(false)
+    expect(table.holds('a', 'w2', token)).toBe(false)
+    expect(table.holds('b', 'w1', token)).toBe(false)
+    table.release('a', 'w1', token)
+    expect(table.holds('a', 'w1', token)).toBe(false)
+  })
+
   test('a new table counts from its token base', async () => {
     const based = new LockTable(() => 1000)
     try {

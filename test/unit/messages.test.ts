@@ -275,3 +275,25 @@ describe('paged reads', () => {
     expectProtocol(() => parseRequest(opCode('describeKeys'), ['']), 'describeKeys takes 3 arguments, got 1')
   })
 })
+
+describe('lock sections that read and write', () => {
+  test('string[]: a list of keys is accepted; anything else is refused', () => {
+    expect(parseRequest(opCode('acquireLockReading'), ['l', 10, 0, 0, 1, ['a', '']]).args[5]).toEqual(['a', ''])
+    expect(parseRequest(opCode('acquireLockReading'), ['l', 10, 0, 0, 1, []]).args[5]).toEqual([])
+    for (const keys of ['a', [1], [null], null]) {
+      expectProtocol(() => parseRequest(opCode('acquireLockReading'), ['l', 10, 0, 0, 1, keys]),
+        'argument 5 of acquireLockReading must be string[]')
+    }
+  })
+
+  test('writes: [key, bytes, ms] triples are accepted, their bytes copied; anything else is refused', () => {
+    const source = Buffer.from([7])
+    const { args } = parseRequest(opCode('releaseLockWriting'), ['l', 3, [['k', source, 0]]])
+    source.fill(0)
+    expect(args[2]).toEqual([['k', new Uint8Array([7]), 0]])
+    for (const writes of ['k', [['k', BYTES]], [[1, BYTES, 0]], [['k', 'text', 0]], [['k', BYTES, -1]], [['k', BYTES, 0.5]]]) {
+      expectProtocol(() => parseRequest(opCode('releaseLockWriting'), ['l', 3, writes]),
+        'argument 2 of releaseLockWriting must be writes')
+    }
+  })
+})

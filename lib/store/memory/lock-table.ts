@@ -31,6 +31,11 @@ export interface AcquireContext {
   deadline?: number
   /** Whose request this is beyond the owner: the connection it came on (see dropWaits). */
   tag?: object
+  /**
+   * Tokens the grant reserves (1 when absent): the granted one and those after it, for hand-offs
+   * the owner makes itself. Every later grant is above all of them.
+   */
+  turns?: number
 }
 
 interface LockState {
@@ -51,6 +56,7 @@ interface Waiter extends Timed {
   owner: string
   tag: object | undefined
   ttl: number
+  turns: number
   timeout: number
   lock: LockState
   prev: Waiter | undefined
@@ -104,7 +110,7 @@ export class LockTable {
     const known = this.#locks.get(name)
     if (known === undefined || (known.holder === undefined && known.waiting === 0)) {
       if (now > deadline + this.grantGrace) return Promise.reject(new SharedStateLockTimeoutError(name, timeout))
-      return Promise.resolve(this.#grant(known ?? this.#open(name), owner, ttl))
+      return Promise.resolve(this.#grant(known ?? this.#open(name), owner, ttl, context.turns ?? 1))
     }
     if (deadline <= now) return Promise.reject(new SharedStateLockTimeoutError(name, timeout))
     this.waits++
@@ -113,6 +119,7 @@ export class LockTable {
         owner,
         tag: context.tag,
         ttl,
+        turns: context.turns ?? 1,
         timeout,
         lock: known,
         prev: known.last,
@@ -147,6 +154,12 @@ export class LockTable {
 
   isLocked (name: string): boolean {
     return this.#locks.get(name)?.holder !== undefined
+  }
+
+  /** Whether `owner` holds the lock under the grant `token`. */
+  holds (name: string, owner: string, token: number): boolean {
+    const holder = this.#locks.get(name)?.holder
+    return holder !== undefined && holder.owner === owner && holder.token === token
   }
 
   /**
@@ -250,10 +263,12 @@ export class LockTable {
     return state
   }
 
-  #grant (state: LockState, owner: string, ttl: number): number {
-    const token = ++this.#lastToken
+  #grant (state: LockState, owner: string, ttl: number, turns: number): number {
+    const token = this.#lastToken + 1
+    this.#lastToken += turns
     this.#hold(state, owner, token, ttl)
-    this.onGrant?.(state.name, token)
+    // The highest token reserved, so a host that restores it grants above the whole block.
+    this.onGrant?.(state.name, this.#lastToken)
     return token
   }
 
@@ -290,7 +305,7 @@ export class LockTable {
     this.#timeouts.remove(waiter)
     this.#unlink(waiter, false)
     this.handOffs++
-    waiter.resolve(this.#grant(state, waiter.owner, waiter.ttl))
+    waiter.resolve(this.#grant(state, waiter.owner, waiter.ttl, waiter.turns))
   }
 
   #timedOut (waiter: Waiter): void {

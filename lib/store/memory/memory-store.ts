@@ -1,5 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import type { ChangeListener, Encoded, LockAcquireOptions, Path, ScanPage } from '../store'
+import { SharedStateLockNotHeldError } from '../../errors'
+import type { ChangeListener, Encoded, LockAcquireOptions, LockWrite, Path, ScanPage } from '../store'
 import type { LockTable } from './lock-table'
 import type { MemoryState } from './state'
 
@@ -11,6 +12,12 @@ async function reclaimThenCount (state: MemoryState): Promise<number> {
   while (state.reclaimExpired(RECLAIM_SLICE))
   return state.size
 }
+
+/**
+ * The most tokens one grant reserves for its worker's own hand-offs: the bound on how many
+ * sections a worker runs in a row while another worker waits, whatever the worker asks for.
+ */
+export const MAX_LOCK_TURNS = 64
 
 /**
  * The host's state seen by one owner (a worker's client id), with the Store contract's methods, so
@@ -79,6 +86,34 @@ export class MemoryStore {
 
   releaseLock (name: string, token: number): void { this.#locks.release(name, this.owner, token) }
   isLocked (name: string): boolean { return this.#locks.isLocked(name) }
+
+  /**
+   * The token and the values of `keys`, read once granted: nobody else holds the lock, as if the
+   * holder had asked itself. With no keys, the token alone: the reply is kept for a retry, and a
+   * bare number is the smallest thing to keep.
+   */
+  async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[], turns = 1): Promise<number | [number, Array<Encoded | null>]> {
+    const reserved = Math.max(1, Math.min(MAX_LOCK_TURNS, turns))
+    const token = await this.#locks.acquire(name, this.owner, options.timeout, options.ttl, { deadline: options.deadline, tag: this, turns: reserved })
+    if (keys.length === 0) return token
+    return [token, keys.map((key) => this.#state.get(key) ?? null)]
+  }
+
+  /**
+   * The release is checked first and the writes follow in the same synchronous step: the next
+   * holder's grant (a promise callback, later in this turn) reads them, and a lost lock writes
+   * nothing.
+   */
+  releaseLockWriting (name: string, token: number, writes: readonly LockWrite[]): void {
+    this.#locks.release(name, this.owner, token)
+    for (const [key, value, ttl] of writes) this.#state.set(key, value, ttl)
+  }
+
+  /** The writes of a section this owner passed on itself, while it still holds grant `token`. */
+  writeUnderLock (name: string, token: number, writes: readonly LockWrite[]): void {
+    if (!this.#locks.holds(name, this.owner, token)) throw new SharedStateLockNotHeldError(name, token)
+    for (const [key, value, ttl] of writes) this.#state.set(key, value, ttl)
+  }
 
   /** The connection behind this owner is gone: its locks pass on, its waits are dropped unanswered. */
   detach (): void {

@@ -3,7 +3,7 @@ import { OpMeter } from '../../host/op-meter'
 import type { ValueCodec } from '../../protocol/codec'
 import { opCode } from '../../protocol/messages'
 import { describePath } from '../path'
-import type { ChangeListener, Encoded, LockAcquireOptions, Path, Role, ScanPage, Store, StoreStats } from '../store'
+import type { ChangeListener, Encoded, LockAcquireOptions, LockWrite, Path, Role, ScanPage, Store, StoreStats } from '../store'
 import type { KeyLayout } from './keys'
 import { PathEdits } from './path-edits'
 import type { RedisLink } from './redis-link'
@@ -234,6 +234,18 @@ export class RedisStore implements Store {
   isLocked (name: string): Promise<boolean> {
     this.#meter.count(OP.isLocked)
     return this.#locks.isLocked(name)
+  }
+
+  // Redis has no host to fold these into one step: the reads follow the grant and the writes
+  // precede the release, as separate calls on the same pipeline.
+  async acquireLockReading (name: string, options: LockAcquireOptions, keys: readonly string[]): Promise<[number, Array<Encoded | undefined>]> {
+    const token = await this.acquireLock(name, options)
+    return [token, await Promise.all(keys.map((key) => this.get(key)))]
+  }
+
+  async releaseLockWriting (name: string, token: number, writes: readonly LockWrite[]): Promise<void> {
+    await Promise.all(writes.map(([key, value, ttl]) => this.set(key, value, ttl)))
+    await this.releaseLock(name, token)
   }
 
   async stats (): Promise<StoreStats> {
