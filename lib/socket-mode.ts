@@ -22,7 +22,7 @@ export function linkSettings (options: ParsedOptions, codec: ValueCodec, log: Li
     tls: options.tls === undefined ? undefined : new TlsTransport(options.tls, options.key),
     warn: log.warn,
     log,
-    openEngine: (handedOver, progress) => openEngine(codec, options.persist, handedOver, log.warn, progress ?? loadProgress(log)),
+    openEngine: (handedOver, progress) => openEngine(codec, options.persist, handedOver, log, progress ?? loadProgress(log)),
     closeEngine,
     newState: () => new MemoryState(codec)
   }

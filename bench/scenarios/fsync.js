@@ -2,10 +2,11 @@
 
 // The cost of persist: incr from 4 client workers x 16 in flight against a host that logs every
 // change with fsync 'always' (group commit), 'everysec' and 'no', and against one without persist
-// (the baseline), in the same run; and the single awaited incr p50 from one client, 'always'
-// against no persist. Each run starts fresh processes: one host per mode, each on its own port,
-// and 4 client workers connected to all of them, which load one mode after the other. The logs
-// go to a temporary directory, removed afterwards.
+// (the baseline), in the same run; the same with nine gets for each incr (under 'always' a read
+// waits for the fsync of what was logged before it); and the single awaited incr p50 from one
+// client, 'always' against no persist. Each run starts fresh processes: one host per mode, each
+// on its own port, and 4 client workers connected to all of them, which load one mode after the
+// other. The logs go to a temporary directory, removed afterwards.
 
 const { mkdtempSync, readFileSync, realpathSync, rmSync } = require('node:fs')
 const os = require('node:os')
@@ -77,7 +78,9 @@ async function oneRun (ctx, dir, run) {
       }
       await warmUp(clients, ['incr'], Math.round(500 * ctx.scale))
       const rate = await loadTogether(clients, { op: 'incr', inflight: INFLIGHT, ...window })
-      result[mode] = { rate, latency }
+      await warmUp(clients, ['mix'], Math.round(300 * ctx.scale))
+      const mixRate = await loadTogether(clients, { op: 'mix', inflight: INFLIGHT, ...window })
+      result[mode] = { rate, mixRate, latency }
     }
     return result
   })
@@ -94,6 +97,7 @@ async function run (ctx) {
   }
   const { results, cut } = measured
   const rates = (mode) => results.map((result) => result[mode].rate)
+  const mixRates = (mode) => results.map((result) => result[mode].mixRate)
   const p50 = (mode) => results.map((result) => result[mode].latency.p50)
   const p99 = (mode) => median(results.map((result) => result[mode].latency.p99))
   const where = `logs on ${filesystem} (${os.tmpdir()})`
@@ -105,6 +109,16 @@ async function run (ctx) {
     vs: [{ label: `no persist, incr x ${INFLIGHT} in flight`, samples: rates('none') }],
     note: mode === 'always' ? `${where}; group commit${cut ? `; ${cut}` : ''}` : undefined
   }))
+  for (const mode of ['always', 'everysec']) {
+    rows.push(row({
+      group: GROUP,
+      label: `9 get : 1 incr x ${INFLIGHT} in flight, fsync '${mode}'`,
+      unit: 'ops/s',
+      samples: mixRates(mode),
+      vs: [{ label: `no persist, 9 get : 1 incr x ${INFLIGHT} in flight`, samples: mixRates('none') }],
+      note: mode === 'always' ? 'a read waits for the fsync of the changes logged before it' : undefined
+    }))
+  }
   rows.push(row({
     group: GROUP,
     label: "single awaited incr p50 from 1 client, fsync 'always'",

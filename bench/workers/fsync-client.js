@@ -3,6 +3,8 @@
 // A client worker of the fsync scenario: one plugin instance per host, each host on its own port
 // with its own persist mode (BENCH_SHARED_PORTS=mode:port,...), so the same 4 processes load
 // every mode in turn. `use` picks the host that `run` (as load-client.js's) and `latency` call.
+// Ops: `incr`, and `mix`, nine gets for one incr (under 'always' a read waits for the fsync of
+// the changes logged before it, as a write does).
 
 const { openShared } = require('../lib/plugin-app')
 const { main, serve } = require('../lib/worker-ipc')
@@ -21,17 +23,22 @@ async function openAll (spec) {
 
 main(async () => {
   const targets = await openAll(process.env.BENCH_SHARED_PORTS)
-  let incr
+  let ops
   const needs = (op) => {
-    if (op !== 'incr') throw new Error(`the fsync client only runs incr, not ${op}`)
-    if (incr === undefined) throw new Error('no host chosen: send use first')
-    return incr
+    if (ops === undefined) throw new Error('no host chosen: send use first')
+    const fn = ops[op]
+    if (fn === undefined) throw new Error(`the fsync client runs incr and mix, not ${op}`)
+    return fn
   }
   serve({
     use: ({ target }) => {
       const shared = targets[target]
       if (shared === undefined) throw new Error(`no host for ${target}`)
-      incr = () => shared.incr('bench:n')
+      let calls = 0
+      ops = {
+        incr: () => shared.incr('bench:n'),
+        mix: () => ++calls % 10 === 0 ? shared.incr('bench:n') : shared.get('bench:n')
+      }
     },
     run: ({ op, inflight, startAt, warmupMs, durationMs }) =>
       loadWindow(needs(op), { inflight, startAt, warmupMs, durationMs }),

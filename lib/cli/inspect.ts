@@ -31,6 +31,7 @@ interface Report {
   keys: Array<{ key: string, bytes: number, ttl: number }>
   locks: HostDescription['lockList']
   opsPerSecond: Record<string, number>
+  persist: HostDescription['persist']
   value?: unknown
   deleted?: boolean
 }
@@ -86,6 +87,10 @@ function printReport (report: Report, prefix: string): void {
   out.push(`workers   ${report.workers.length}: ${report.workers.map((worker) => `pid ${worker.pid}`).join(', ')}`)
   const rates = Object.entries(report.opsPerSecond).map(([op, rate]) => `${op} ${rate}/s`).join(', ')
   out.push(`ops       ${rates === '' ? 'idle' : rates}`)
+  if (report.persist !== null) {
+    const { file, fsync, failure } = report.persist
+    out.push(`persist   ${file} (fsync ${fsync}): ${failure === null ? 'ok' : `FAILED, changes refused: ${failure}`}`)
+  }
   out.push(`keys      ${report.keys.length}${prefix === '' ? '' : ` starting with "${prefix}"`}`)
   for (const { key, bytes, ttl } of report.keys) {
     out.push(`  ${key}  ${bytes} B${ttl >= 0 ? `  ttl ${ttl} ms` : ''}`)
@@ -144,7 +149,8 @@ async function main (argv: string[]): Promise<number> {
       workers: host.workers.filter((worker) => worker.pid !== process.pid),
       keys: described.map(([name, bytes, ttl]) => ({ key: name, bytes, ttl })),
       locks: host.lockList,
-      opsPerSecond: host.opsPerSecond
+      opsPerSecond: host.opsPerSecond,
+      persist: host.persist ?? null
     }
     if (values.get !== undefined) {
       const raw = await call('get', values.get) as Uint8Array | null

@@ -243,7 +243,8 @@ export class ProxyStore implements Store {
       keys: host.keys,
       opsPerSecond: host.opsPerSecond,
       locks: host.locks,
-      failovers: this.#link.failovers
+      failovers: this.#link.failovers,
+      ...(host.persist === null || host.persist === undefined ? {} : { persist: host.persist })
     }
   }
 

@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { isSharedStateError } from '../errors'
 import type { ValueCodec } from '../protocol/codec'
 import { OPS } from '../protocol/messages'
-import type { LockAcquireOptions } from '../store/store'
+import type { LockAcquireOptions, PersistDescription } from '../store/store'
 import { LockTable, type HeldLock } from '../store/memory/lock-table'
 import { MemoryStore } from '../store/memory/memory-store'
 import { MemoryState, type StateSnapshot } from '../store/memory/state'
@@ -19,13 +19,16 @@ export interface EngineSnapshot {
 
 /**
  * Where changes go to become durable (see host/persistence). `commit()` resolves once every change
- * recorded so far is as durable as the policy promises; the engine awaits it before answering a
- * mutation.
+ * recorded so far is as durable as the policy promises; the engine awaits it before sending any
+ * reply, a read's too, since a read can show a change that a crash would then undo.
  */
 export interface Journal {
   record: (record: readonly unknown[]) => void
-  /** Resolves once what was recorded is durable; undefined when the policy waits for nothing. */
+  /** Resolves once what was recorded is durable; undefined when nothing recorded waits for it. */
   commit: () => Promise<void> | undefined
+  /** Why the log stopped, once it has: from then on every mutation is refused before it runs. */
+  readonly failure: Error | undefined
+  describe: () => PersistDescription
   close: () => Promise<void>
 }
 
@@ -68,44 +71,58 @@ export class HostEngine {
 
   /**
    * Runs request `id` of `store.owner` and returns the reply: at once for the ops the memory store
-   * answers synchronously (all but a lock wait), so a busy host allocates no promise per op. A
-   * mutation this client already had applied (a retry after its host went away) gets the first
-   * reply again, not a second effect. Id 0 is the host worker's own call, never retried and so
-   * not remembered.
+   * answers synchronously (all but a lock wait) while nothing logged waits for the disk, so a busy
+   * host allocates no promise per op. A mutation this client already had applied (a retry after
+   * its host went away) gets the first reply again, not a second effect. Id 0 is the host worker's
+   * own call, never retried and so not remembered.
    */
   execute (store: MemoryStore, id: number, op: number, args: unknown[]): Reply | Promise<Reply> {
     const spec = OPS[op]
     if (spec === undefined) return [ERROR, 'FST_SHARED_STATE_PROTOCOL', `op ${op} is not allowed`]
     this.meter.count(op)
+    if (spec.mutates) {
+      // A change the log cannot keep is not made: refused now, a retry cannot count twice.
+      const stopped = this.#journal?.failure
+      if (stopped !== undefined) return failure(stopped)
+    }
     const remembered = spec.mutates && id !== 0
     if (remembered) {
       const earlier = this.applied.get(store.owner, id)
-      if (earlier !== undefined) return earlier
+      if (earlier !== undefined) return this.#whenDurable(earlier)
     }
     let result: unknown
     try {
       result = run(store, spec.name, args)
     } catch (error) {
-      return this.#settle(store, id, spec.mutates, remembered, failure(error))
+      return this.#settle(store, id, remembered, failure(error))
     }
     if (result instanceof Promise) {
       return result.then(
-        (value) => this.#settle(store, id, spec.mutates, remembered, [OK, value]),
-        (error) => this.#settle(store, id, spec.mutates, remembered, failure(error)))
+        (value) => this.#settle(store, id, remembered, [OK, value]),
+        (error) => this.#settle(store, id, remembered, failure(error)))
     }
-    return this.#settle(store, id, spec.mutates, remembered, [OK, result])
+    return this.#settle(store, id, remembered, [OK, result])
   }
 
-  /** Remembers and logs the reply of a mutation; waits for the log when the policy says so. */
-  #settle (store: MemoryStore, id: number, mutates: boolean, remembered: boolean, reply: Reply): Reply | Promise<Reply> {
+  /** Remembers and logs the reply of a mutation, in the same turn as its change. */
+  #settle (store: MemoryStore, id: number, remembered: boolean, reply: Reply): Reply | Promise<Reply> {
     if (remembered) {
       this.applied.remember(store.owner, id, reply)
       this.#journal?.record(['applied', store.owner, id, reply])
     }
-    const durable = mutates ? this.#journal?.commit() : undefined
+    return this.#whenDurable(reply)
+  }
+
+  /**
+   * Holds a reply, whatever the op, until every change logged so far is as durable as the policy
+   * promises: a reply may show any of them (a read of a changed key, a replayed first answer).
+   * Replies held for one fsync are released in the order they were made.
+   */
+  #whenDurable (reply: Reply): Reply | Promise<Reply> {
+    const durable = this.#journal?.commit()
     if (durable === undefined) return reply
     return durable.then(() => reply, (error) => {
-      // Applied in memory but not durable: the caller must not take it as acknowledged.
+      // Applied in memory but maybe not durable: the caller must not take it as acknowledged.
       if (!isSharedStateError(error)) throw error
       return [ERROR, error.code, error.message] as const
     })

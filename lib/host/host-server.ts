@@ -140,7 +140,15 @@ export class HostServer {
   /** The host worker's own session, as owner `clientId`. */
   openLocalSession (clientId: string, push: PushSink): HostSession {
     this.#localOwners.add(clientId)
-    return new HostSession(this.engine, clientId, push, () => this.describe())
+    // Under fsync 'always' its events, like a remote worker's, wait for the fsync of their change.
+    const durablePush: PushSink = (message, always) => {
+      const durable = this.engine.journal?.commit()
+      if (durable === undefined) return push(message, always)
+      const send = (): void => { push(message, always) }
+      durable.then(send, send)
+      return true
+    }
+    return new HostSession(this.engine, clientId, durablePush, () => this.describe())
   }
 
   describe (): HostDescription {
@@ -156,7 +164,8 @@ export class HostServer {
         waiting: lockList.reduce((sum, lock) => sum + lock.waiting, 0),
         waits: engine.locks.waits
       },
-      lockList
+      lockList,
+      persist: engine.journal?.describe() ?? null
     }
   }
 

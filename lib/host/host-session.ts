@@ -1,6 +1,6 @@
 import { opCode, PUSH_CHANGE, PUSH_ID, PUSH_OVERFLOW } from '../protocol/messages'
 import type { MemoryStore } from '../store/memory/memory-store'
-import type { ChangeEvent } from '../store/store'
+import type { ChangeEvent, PersistDescription } from '../store/store'
 import type { Reply } from './applied-replies'
 import type { HostEngine } from './host-engine'
 
@@ -28,6 +28,8 @@ export interface HostDescription {
   opsPerSecond: Record<string, number>
   locks: { held: number, waiting: number, waits: number }
   lockList: Array<{ name: string, owner: string | null, token: number, waiting: number }>
+  /** The change log, when the host persists. */
+  persist: PersistDescription | null
 }
 
 /**

@@ -3,7 +3,7 @@ import { TLSSocket } from 'node:tls'
 import { hostView } from '../connection-view'
 import { HostHandshake, type PeerInfo } from '../protocol/auth'
 import { MessageChannel } from '../protocol/channel'
-import { opCode, parseRequest, REPLY_ERROR } from '../protocol/messages'
+import { opCode, parseRequest, PUSH_CHANGE, PUSH_ID, PUSH_OVERFLOW, REPLY_ERROR } from '../protocol/messages'
 import type { Reply } from './applied-replies'
 import { HostSession, type HostDescription } from './host-session'
 import type { HostEngine } from './host-engine'
@@ -140,6 +140,20 @@ export class Peer {
 
   #pushEvent (message: unknown[], always = false): boolean {
     if (!always && this.#channel.backlog > this.#context.watchBacklogBytes) return false
+    // Under fsync 'always' an event, like a reply, waits for the fsync of the change it shows.
+    const durable = this.#context.engine.journal?.commit()
+    if (durable !== undefined) {
+      const send = (): void => {
+        // Too large to send: the watcher is told it missed events, as the session would have told it.
+        if (!this.#sendEvent(message) && message[1] === PUSH_CHANGE) this.#sendEvent([PUSH_ID, PUSH_OVERFLOW, message[2]])
+      }
+      durable.then(send, send)
+      return true
+    }
+    return this.#sendEvent(message)
+  }
+
+  #sendEvent (message: unknown[]): boolean {
     try {
       this.#channel.send(message)
     } catch {

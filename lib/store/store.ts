@@ -68,6 +68,16 @@ export interface StoreStats {
   }
   /** How often this worker's host changed after registration. */
   failovers: number
+  /** Socket mode with `persist`: the host's change log, and why it stopped if it did. */
+  persist?: PersistDescription
+}
+
+/** The host's change log, as stats and the inspect command show it. */
+export interface PersistDescription {
+  file: string
+  fsync: 'always' | 'everysec' | 'no'
+  /** Why the log stopped (a failed write or fsync), or null while it works. */
+  failure: string | null
 }
 
 /** A store with whatever else its mode opened (a listening host, a Redis connection). */

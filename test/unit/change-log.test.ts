@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ChangeLog } from '../../lib/host/persistence'
 import type { FsyncPolicy } from '../../lib/options'
+import { processStart } from '../../lib/host/persistence/owner-lock'
 import { FILE_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
 
 const POLICIES: FsyncPolicy[] = ['always', 'everysec', 'no']
@@ -325,7 +326,8 @@ describe('compaction', () => {
     let total = 0
     let compactions = 0
     let running: Promise<void> | undefined
-    for (let turn = 0; turn < 300; turn++) {
+    // At least 300 turns, and on until two compactions have finished, however slow the disk.
+    for (let turn = 0; turn < 300 || compactions < 2; turn++) {
       const adds = (turn * 7) % 13
       for (let i = 0; i < adds; i++) {
         log.append(['add', 1])
@@ -355,7 +357,61 @@ describe('compaction', () => {
     await fs.writeFile(abandoned, 'half a snapshot')
     await fs.writeFile(join(dir, 'unrelated.tmp'), 'not ours')
     await openLog('always')
-    expect((await fs.readdir(dir)).sort()).toEqual(['state.log', 'unrelated.tmp'])
+    // The open log's lock file stays while it is open.
+    expect((await fs.readdir(dir)).sort()).toEqual(['state.log', 'state.log.lock', 'unrelated.tmp'])
+  })
+})
+
+describe('one host per log', () => {
+  test('a second open of a log in use is refused, naming the owner; a close frees it', async () => {
+    const { log } = await openLog('always')
+    const error = await expectPersistError(ChangeLog.open(file, 'always', undefined, 0))
+    expect(error.message).toContain(`in use by process ${process.pid}`)
+    expect(error.message).toContain(`${file}.lock`)
+    await log.close()
+    expect(await fs.readdir(dir)).toEqual(['state.log'])
+    await openLog('always')
+  })
+
+  test('a log claimed by a live process elsewhere is refused; one left by a dead process is taken over', async () => {
+    const lock = `${file}.lock`
+    // This test's parent process is alive and is not this process.
+    const started = processStart(process.ppid) ?? String(Date.now())
+    await fs.writeFile(lock, JSON.stringify({ pid: process.ppid, host: hostname(), started }))
+    const error = await expectPersistError(ChangeLog.open(file, 'always', undefined, 0))
+    expect(error.message).toContain(`in use by process ${process.ppid}`)
+    const dead = spawnSync(process.execPath, ['-e', '']).pid
+    await fs.writeFile(lock, JSON.stringify({ pid: dead, host: hostname(), started }))
+    await openLog('always')
+    expect(JSON.parse(await fs.readFile(lock, 'utf8'))).toMatchObject({ pid: process.pid })
+  })
+
+  test('an open waits a moment for a live owner to let go, as a successor does during a graceful handover', async () => {
+    const { log } = await openLog('always')
+    const closing = new Promise((resolve) => setTimeout(resolve, 100)).then(async () => await log.close())
+    const opened = await ChangeLog.open(file, 'always', undefined, 5000)
+    openLogs.push(opened.log)
+    await closing
+  })
+
+  test('a lock file with nothing readable in it is stale once it stays so', async () => {
+    const lock = `${file}.lock`
+    await fs.writeFile(lock, '')
+    const old = new Date(Date.now() - 60000)
+    await fs.utimes(lock, old, old)
+    await openLog('always')
+  })
+
+  test('a pid in a lock that now belongs to another process (a reboot, a restarted container) is stale', async () => {
+    const lock = `${file}.lock`
+    const earlier = (processStart(process.pid) ?? String(Date.now())).replace(/\d+$/, '1')
+    // The parent process is alive, but started at another time than the lock says.
+    await fs.writeFile(lock, JSON.stringify({ pid: process.ppid, host: hostname(), started: earlier }))
+    const { log } = await openLog('always')
+    await log.close()
+    // This very pid, in an earlier life.
+    await fs.writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), started: earlier }))
+    await openLog('always')
   })
 })
 

@@ -45,8 +45,8 @@ test('records appended between parts are replayed after the snapshot, and nothin
 test('a compaction of a state of many parts, changed while it runs, reloads as the state at the end', async () => {
   const codec = new ValueCodec()
   const persist = { file: join(dir, 'state.log'), fsync: 'no' as const }
-  const warn = jest.fn()
-  const engine = await openEngine(codec, persist, undefined, warn)
+  const log = { warn: jest.fn(), error: jest.fn() }
+  const engine = await openEngine(codec, persist, undefined, log)
   for (let i = 0; i < 20_000; i++) engine.state.set(`k:${i}`, codec.encode(i), 0)
   // The journal compacts on its own past a few MiB of log; this state is smaller, so ask.
   ;(engine.journal as unknown as { compact: () => void }).compact()
@@ -60,10 +60,11 @@ test('a compaction of a state of many parts, changed while it runs, reloads as t
   const expected = engine.state.entries('').map(([key, raw]) => [key, codec.decode(raw)])
   await closeEngine(engine)
   engine.close(new Error('closed'))
-  const reloaded = await openEngine(codec, persist, undefined, warn)
+  const reloaded = await openEngine(codec, persist, undefined, log)
   try {
     expect(reloaded.state.entries('').map(([key, raw]) => [key, codec.decode(raw)])).toEqual(expected)
-    expect(warn).not.toHaveBeenCalled()
+    expect(log.warn).not.toHaveBeenCalled()
+    expect(log.error).not.toHaveBeenCalled()
   } finally {
     await closeEngine(reloaded)
     reloaded.close(new Error('closed'))

@@ -6,6 +6,7 @@ import type { FsyncPolicy } from '../../options'
 import { AppendQueue } from './append-queue'
 import { removeAbandonedSnapshots, SnapshotFile } from './compaction'
 import { persistError, syncDirectory, writeAll } from './file-io'
+import { OwnerLock } from './owner-lock'
 import { FILE_HEADER_BYTES, RecordEncoder } from './record-format'
 import { recoverLog, type LoadedLog, type RecoveredLog } from './recovery'
 import { DurabilityWaiters } from './waiters'
@@ -42,7 +43,8 @@ const WRITE_BATCH_BYTES = 256 * 1024
  * numbered; `durable()` waits for the number of the last one appended. Under 'always' one fsync
  * covers everything written before it: records arriving while it runs wait for the next one
  * (group commit). A failed write or fsync fails the log for good: what was written after the
- * last successful fsync is in an unknown state, so every later `durable()` rejects.
+ * last successful fsync is in an unknown state, so every later `durable()` rejects, and
+ * `onFailure` hears of it once. A lock file beside the log keeps a second host out of it.
  */
 export class ChangeLog {
   readonly #file: string
@@ -51,6 +53,8 @@ export class ChangeLog {
   readonly #encoder = new RecordEncoder()
   readonly #queue = new AppendQueue()
   readonly #waiters = new DurabilityWaiters()
+  readonly #owner: OwnerLock
+  readonly #onFailure: (error: Error) => void
   #handle: FileHandle
   #size: number
   #snapshotBytes: number
@@ -73,9 +77,11 @@ export class ChangeLog {
   #writes = 0
   #fsyncs = 0
 
-  private constructor (file: string, policy: FsyncPolicy, recovered: RecoveredLog) {
+  private constructor (file: string, policy: FsyncPolicy, recovered: RecoveredLog, owner: OwnerLock, onFailure: (error: Error) => void) {
     this.#file = file
     this.#policy = policy
+    this.#owner = owner
+    this.#onFailure = onFailure
     this.#handle = recovered.handle
     this.#size = recovered.size
     this.#snapshotBytes = recovered.snapshotBytes
@@ -89,12 +95,21 @@ export class ChangeLog {
   /**
    * Opens the log, creating it if absent, and returns every record in it. A torn last record is
    * dropped (`tornTail`) and cut from the file; corruption anywhere else throws
-   * FST_SHARED_STATE_PERSIST naming the file and the offset, and loads nothing.
+   * FST_SHARED_STATE_PERSIST naming the file and the offset, and loads nothing. A log another
+   * live process keeps open (`ownerWait` ms at most) is refused the same way. `onFailure` hears
+   * of the first failed write.
    */
-  static async open (file: string, fsync: FsyncPolicy): Promise<{ log: ChangeLog, loaded: LoadedLog }> {
-    await removeAbandonedSnapshots(file)
-    const recovered = await recoverLog(file)
-    return { log: new ChangeLog(file, fsync, recovered), loaded: recovered.loaded }
+  static async open (file: string, fsync: FsyncPolicy, onFailure: (error: Error) => void = () => {},
+    ownerWait?: number): Promise<{ log: ChangeLog, loaded: LoadedLog }> {
+    const owner = await OwnerLock.claim(file, ownerWait)
+    try {
+      await removeAbandonedSnapshots(file)
+      const recovered = await recoverLog(file)
+      return { log: new ChangeLog(file, fsync, recovered, owner, onFailure), loaded: recovered.loaded }
+    } catch (error) {
+      await owner.release()
+      throw error
+    }
   }
 
   get file (): string {
@@ -113,6 +128,17 @@ export class ChangeLog {
 
   get compacting (): boolean {
     return this.#compaction !== undefined
+  }
+
+  /** Why the log stopped, once a write, fsync or compaction switch failed. */
+  get failure (): Error | undefined {
+    return this.#failure
+  }
+
+  /** True while a record appended under 'always' waits for its fsync. */
+  get pending (): boolean {
+    if (this.#failure !== undefined) return false
+    return this.#queue.lastSeq > (this.#policy === 'always' ? this.#syncedSeq : this.#writtenSeq)
   }
 
   get stats (): ChangeLogStats {
@@ -229,6 +255,7 @@ export class ChangeLog {
     } catch (error) {
       this.#fail('closing', error)
     }
+    await this.#owner.release()
     if (this.#failure !== undefined) throw this.#failure
   }
 
@@ -370,6 +397,7 @@ export class ChangeLog {
       this.#waiters.rejectAll(this.#failure)
       this.#exclusive?.reject(this.#failure)
       this.#exclusive = undefined
+      this.#onFailure(this.#failure)
     }
     return this.#failure
   }

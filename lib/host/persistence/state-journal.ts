@@ -1,8 +1,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { SharedStatePersistError } from '../../errors'
-import type { PersistOptions } from '../../options'
+import type { FsyncPolicy, PersistOptions } from '../../options'
 import type { ValueCodec } from '../../protocol/codec'
-import type { Encoded } from '../../store/store'
+import type { Encoded, PersistDescription } from '../../store/store'
 import type { Reply } from '../applied-replies'
 import { HostEngine, type EngineSnapshot, type Journal } from '../host-engine'
 import { ChangeLog } from './change-log'
@@ -12,9 +12,13 @@ import { ChangeLog } from './change-log'
  *
  *   ['put', key, value, expiresAt]   ['del', key]   ['expiry', key, expiresAt]   ['clear']
  *   ['token', lock, token]           ['applied', clientId, requestId, reply]
+ *   ['batch', [record, ...]]
  *
  * Values are logged whole (not the operation that changed them), so a reload replays no logic
- * and cannot diverge from what the host served. A snapshot holds the live entries as
+ * and cannot diverge from what the host served. The changes of one request and the memory of its
+ * reply go in one 'batch' record: a crash that tears the write keeps both or neither, never a
+ * change without the memory that it was made (a resent request would then be applied twice).
+ * A snapshot holds the live entries as
  *
  *   ['entries', part]   (part: the binary entry parts of store/memory/entry-parts.ts)
  *
@@ -29,6 +33,12 @@ const COMPACT_MIN_BYTES = 4 * 1024 * 1024
 
 type Record = readonly unknown[]
 
+/** Where the journal reports: a failed compaction is a warning, a stopped log an error. */
+export interface JournalLog {
+  warn: (message: string, error?: Error) => void
+  error: (message: string, error?: Error) => void
+}
+
 function apply (engine: HostEngine, record: Record): void {
   switch (record[0]) {
     case 'entries': return drain(engine.state.restoreParts([record[1] as Uint8Array]))
@@ -38,6 +48,7 @@ function apply (engine: HostEngine, record: Record): void {
     case 'clear': return engine.state.clear()
     case 'token': return engine.locks.restoreTokens([[record[1] as string, record[2] as number]])
     case 'applied': return engine.applied.remember(record[1] as string, record[2] as number, record[3] as Reply)
+    case 'batch': for (const part of record[1] as Record[]) apply(engine, part); return
     default: throw new SharedStatePersistError(`unknown record type ${String(record[0])}`)
   }
 }
@@ -88,17 +99,51 @@ class StateJournal implements Journal {
   readonly #log: ChangeLog
   readonly #engine: HostEngine
   readonly #always: boolean
+  readonly #fsync: FsyncPolicy
   readonly #warn: (message: string, error?: Error) => void
+  /** Records of the request being run, appended as one when its reply is remembered. */
+  #group: Record[] = []
+  #flushQueued = false
 
   constructor (log: ChangeLog, engine: HostEngine, persist: Required<PersistOptions>, warn: (message: string, error?: Error) => void) {
     this.#log = log
     this.#engine = engine
     this.#always = persist.fsync === 'always'
+    this.#fsync = persist.fsync
     this.#warn = warn
   }
 
+  get failure (): Error | undefined {
+    return this.#log.failure
+  }
+
+  describe (): PersistDescription {
+    return { file: this.#log.file, fsync: this.#fsync, failure: this.#log.failure?.message ?? null }
+  }
+
   record (record: Record): void {
-    this.#log.append(record)
+    this.#group.push(record)
+    if (record[0] === 'applied') return this.#flush()
+    // A change no reply follows (the host worker's own call, an expiry): appended before the next
+    // reply is held or sent, or at the end of this task at the latest.
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      queueMicrotask(() => {
+        this.#flushQueued = false
+        try {
+          this.#flush()
+        } catch (error) {
+          this.#warn('shared state: a change could not be logged', error as Error)
+        }
+      })
+    }
+  }
+
+  #flush (): void {
+    const group = this.#group
+    if (group.length === 0) return
+    this.#group = []
+    this.#log.append(group.length === 1 ? group[0] as Record : ['batch', group])
     if (this.#log.appendedBytes > COMPACT_MIN_BYTES &&
         this.#log.appendedBytes > COMPACT_RATIO * this.#log.snapshotBytes && !this.#log.compacting) {
       this.compact()
@@ -107,18 +152,26 @@ class StateJournal implements Journal {
 
   // Under 'everysec' and 'no' an answer does not wait for the disk: the log is written within the
   // turn and the promise is only what the policy says (the last second, or whatever the OS kept).
+  // Under 'always' every reply made while a record waits for its fsync waits for that fsync too.
   commit (): Promise<void> | undefined {
-    return this.#always ? this.#log.durable() : undefined
+    this.#flush()
+    return this.#always && this.#log.pending ? this.#log.durable() : undefined
   }
 
   compact (): void {
+    // Changes still grouped go to the log now, ahead of the tail the compaction captures.
+    this.#flush()
     this.#log.compactParts(snapshotParts(this.#engine)).catch((error: Error) => {
       this.#warn('shared state: compacting the change log failed; it keeps growing', error)
     })
   }
 
-  close (): Promise<void> {
-    return this.#log.close()
+  // A failure was reported when it happened; closing must go on to hand the state over.
+  async close (): Promise<void> {
+    try {
+      this.#flush()
+    } catch {}
+    await this.#log.close().catch(() => {})
   }
 }
 
@@ -128,14 +181,17 @@ class StateJournal implements Journal {
  * handed over. From then on every change is logged.
  */
 export async function openEngine (codec: ValueCodec, persist: Required<PersistOptions> | undefined,
-  handedOver: EngineSnapshot | undefined, warn: (message: string, error?: Error) => void,
+  handedOver: EngineSnapshot | undefined, report: JournalLog,
   progress?: (keys: number) => void): Promise<HostEngine> {
+  const warn = report.warn
   const engine = new HostEngine(codec, handedOver?.state.restored)
   if (persist === undefined) {
     if (handedOver !== undefined) await engine.restoreInTurns(handedOver, progress)
     return engine
   }
-  const { log, loaded } = await ChangeLog.open(persist.file, persist.fsync)
+  const { log, loaded } = await ChangeLog.open(persist.file, persist.fsync, (error) => {
+    report.error('shared state: the change log failed; every change is refused until the host restarts', error)
+  })
   if (loaded.tornTail) warn(`shared state: ${persist.file} ended in a torn record (a crash mid-write); it was dropped`)
   try {
     if (handedOver !== undefined) await engine.restoreInTurns(handedOver, progress)

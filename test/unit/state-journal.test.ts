@@ -1,0 +1,94 @@
+import * as fs from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { HostEngine } from '../../lib/host/host-engine'
+import { ChangeLog } from '../../lib/host/persistence'
+import { closeEngine, openEngine } from '../../lib/host/persistence/state-journal'
+import type { FsyncPolicy } from '../../lib/options'
+import { ValueCodec } from '../../lib/protocol/codec'
+import { opCode } from '../../lib/protocol/messages'
+
+// The journal between the engine and the change log: what a request leaves in the file, and what
+// a host that loads the file (after a crash) knows of the requests it already applied.
+
+let dir: string
+let file: string
+const codec = new ValueCodec()
+const errors: string[] = []
+const log = { warn: () => {}, error: (message: string, error?: Error) => { errors.push(`${message}: ${String(error?.message)}`) } }
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(join(tmpdir(), 'state-journal-'))
+  file = join(dir, 'state.log')
+  errors.length = 0
+})
+
+afterEach(async () => {
+  await fs.rm(dir, { recursive: true, force: true })
+})
+
+async function open (fsync: FsyncPolicy = 'always'): Promise<HostEngine> {
+  return await openEngine(codec, { file, fsync }, undefined, log)
+}
+
+async function records (): Promise<unknown[][]> {
+  const { log: opened, loaded } = await ChangeLog.open(file, 'no')
+  await opened.close()
+  return loaded.records
+}
+
+test('a request\'s change and the memory of its reply are one record: a torn write keeps both or neither', async () => {
+  const engine = await open()
+  const store = engine.storeFor('client-a')
+  const reply = await engine.execute(store, 7, opCode('incr'), ['n', 5, undefined])
+  expect(reply).toEqual([0, 5])
+  await closeEngine(engine)
+
+  const written = await records()
+  expect(written).toHaveLength(1)
+  const [kind, parts] = written[0] as [string, unknown[][]]
+  expect(kind).toBe('batch')
+  expect(parts.map((part) => part[0])).toEqual(['put', 'applied'])
+
+  // Reloaded: the resent request gets its first answer, not a second increment.
+  const reloaded = await open()
+  expect(await reloaded.execute(reloaded.storeFor('client-a'), 7, opCode('incr'), ['n', 5, undefined])).toEqual([0, 5])
+  expect(await reloaded.execute(reloaded.storeFor('client-a'), 0, opCode('get'), ['n'])).toEqual([0, codec.encode(5)])
+  await closeEngine(reloaded)
+
+  // A crash in the middle of that write: the record is torn, and neither half is loaded.
+  const { size } = await fs.stat(file)
+  await fs.truncate(file, size - 3)
+  const torn = await open()
+  expect(await torn.execute(torn.storeFor('client-a'), 0, opCode('get'), ['n'])).toEqual([0, undefined])
+  expect(await torn.execute(torn.storeFor('client-a'), 7, opCode('incr'), ['n', 5, undefined])).toEqual([0, 5])
+  await closeEngine(torn)
+})
+
+test('under always, a read made while a change waits for its fsync is answered after it; with nothing pending, at once', async () => {
+  const engine = await open('always')
+  const writer = engine.storeFor('client-a')
+  const reader = engine.storeFor('client-b')
+  const quiet = engine.execute(reader, 0, opCode('get'), ['k'])
+  expect(quiet).toEqual([0, undefined])
+  const write = engine.execute(writer, 1, opCode('set'), ['k', codec.encode('v'), undefined])
+  const read = engine.execute(reader, 0, opCode('get'), ['k'])
+  expect(write).toBeInstanceOf(Promise)
+  expect(read).toBeInstanceOf(Promise)
+  const order: string[] = []
+  await Promise.all([
+    Promise.resolve(write).then(() => order.push('write')),
+    Promise.resolve(read).then(() => order.push('read'))
+  ])
+  expect(order).toEqual(['write', 'read'])
+  expect(await read).toEqual([0, codec.encode('v')])
+  await closeEngine(engine)
+})
+
+test('under everysec, replies do not wait', async () => {
+  const engine = await open('everysec')
+  const store = engine.storeFor('client-a')
+  expect(engine.execute(store, 1, opCode('set'), ['k', codec.encode('v'), undefined])).toEqual([0, undefined])
+  expect(engine.execute(store, 0, opCode('get'), ['k'])).toEqual([0, codec.encode('v')])
+  await closeEngine(engine)
+})
