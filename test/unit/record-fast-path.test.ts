@@ -34,12 +34,15 @@ test('put, del and applied records decode as the generic encoder writes them', (
     same(['applied', 'client-1', Math.abs(number) || 1, [0, number]])
   }
   for (const value of [null, true, false]) same(['applied', 'client-1', 7, [0, value]])
+  same(['batch', [['put', 'k', BYTES[2] as Uint8Array, 0], ['del', 'j'], ['applied', 'client-1', 9, [0, 3]]]])
+  same(['batch', Array.from({ length: 15 }, (_, i) => ['del', `k${i}`])])
   expect(Object.is((decodedBody(common(['applied', 'c', 1, [0, -0]])) as [string, string, number, [number, number]])[3][1], -0)).toBe(true)
 })
 
 test('frames carry valid checksums: a log of them parses, next to generic ones', () => {
   const encoder = new RecordEncoder()
-  const records = [['put', 'a', new Uint8Array([1, 2]), 0], ['del', 'a'], ['applied', 'c', 300, [0, 5]], ['token', 'lock', 9], ['applied', 'c', 301, [0, { not: 'a number' }]]]
+  const records = [['put', 'a', new Uint8Array([1, 2]), 0], ['del', 'a'], ['applied', 'c', 300, [0, 5]], ['token', 'lock', 9],
+    ['applied', 'c', 301, [0, { not: 'a number' }]], ['batch', [['put', 'b', new Uint8Array([3]), 0], ['applied', 'c', 302, [0, null]]]]]
   const body = Buffer.concat(records.map((record) => encoder.frame(record)))
   const parsed = parseLog(Buffer.concat([encodeFileHeader(0), body]))
   expect(parsed.ok && parsed.records).toEqual(records)
@@ -51,4 +54,6 @@ test('records it does not know take the generic way', () => {
   expect(frameCommonRecord(['applied', 'c', 1, [1, 'CODE', 'message']])).toBeUndefined()
   expect(frameCommonRecord(['applied', 'c', 1, [0, 'text']])).toBeUndefined()
   expect(frameCommonRecord(['clear'])).toBeUndefined()
+  expect(frameCommonRecord(['batch', [['del', 'a'], ['token', 'lock', 1]]])).toBeUndefined()
+  expect(frameCommonRecord(['batch', Array.from({ length: 16 }, (_, i) => ['del', `k${i}`])])).toBeUndefined()
 })
