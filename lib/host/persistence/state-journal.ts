@@ -63,6 +63,7 @@ function snapshotRecords (snapshot: EngineSnapshot): Record[] {
 
 // A part of a snapshot stays about this small, so encoding it is a short step.
 const SNAPSHOT_PART_BYTES = 1024 * 1024
+const SNAPSHOT_PART_RECORDS = 10_000
 
 /**
  * The same records as snapshotRecords, a part at a time: the engine's lists first, then the
@@ -70,7 +71,9 @@ const SNAPSHOT_PART_BYTES = 1024 * 1024
  * its tail).
  */
 function * snapshotParts (engine: HostEngine): Generator<Record[]> {
-  yield snapshotRecords(engine.snapshot({ entries: false }))
+  // The replies kept for retries can number a hundred thousand: framed a slice per turn too.
+  const lists = snapshotRecords(engine.snapshot({ entries: false }))
+  for (let at = 0; at < lists.length; at += SNAPSHOT_PART_RECORDS) yield lists.slice(at, at + SNAPSHOT_PART_RECORDS)
   for (const part of engine.state.encodedParts(SNAPSHOT_PART_BYTES)) yield [['entries', part]]
 }
 
