@@ -69,3 +69,27 @@ test('a successor SIGKILLed while it receives the state: the next candidate take
   expect(await next.call('countFilled', 'key:', KEYS)).toBe(KEYS)
   expect(await next.call('size')).toBe(KEYS)
 })
+
+test('a successor that stops moving (SIGSTOP) is given up after connectTimeout without progress; the next takes over, nothing lost', async () => {
+  const options = { port: await freePort(), key: TEST_KEY, connectTimeout: 1000, timeout: 60000 }
+  const host = await filledHost(options)
+  const next = await startFailoverWorker(teardown, options)
+  const stalled = await startFailoverWorker(teardown, options, INFO)
+  // Killed by teardown even while stopped (SIGKILL needs no SIGCONT).
+  teardown.add(() => { if (!stalled.exited) stalled.child.kill('SIGKILL') })
+
+  const receiving = new Promise<void>((resolve) => {
+    stalled.child.stdout?.on('data', () => {
+      if (!/receiving the state of the closing host/.test(stalled.output)) return
+      stalled.child.kill('SIGSTOP')
+      resolve()
+    })
+  })
+  const closing = host.terminate(60000)
+  await receiving
+  await closing
+
+  expect(host.output).toMatch(/did not take the state/)
+  expect(await next.call('role')).toBe('host')
+  expect(await next.call('countFilled', 'key:', KEYS)).toBe(KEYS)
+})
