@@ -17,8 +17,9 @@ import { startWorker, type WorkerProcess } from '../helpers/worker-process'
 const teardown = new Teardown()
 afterEach(() => teardown.run())
 
-// Enough records to pass the size at which the log compacts.
+// Enough records, with values padded, to pass the size at which the log compacts (16 MiB).
 const KEYS = 150_000
+const PAD = 100
 const TAIL = 1000
 
 interface Persisted {
@@ -59,7 +60,7 @@ async function host (options: Record<string, unknown>): Promise<WorkerProcess> {
 test('kill -9 after a compaction: the snapshot and the tail load, a torn last record is dropped', async () => {
   const { dir, file, options } = await persisted()
   const first = await host(options)
-  await first.call('fill', 'key:', KEYS)
+  await first.call('fill', 'key:', KEYS, PAD)
   await waitFor(async () => await snapshotBytes(file) > 0 && !await compacting(dir), 60000, 'a compaction')
   await first.call('fill', 'tail:', TAIL)
   await first.kill('SIGKILL')
@@ -81,9 +82,9 @@ test('kill -9 after a compaction: the snapshot and the tail load, a torn last re
 test('kill -9 in the middle of a compaction: every acknowledged key loads from the old log', async () => {
   const { dir, file, options } = await persisted()
   const first = await host(options)
-  await first.call('fill', 'key:', KEYS)
+  await first.call('fill', 'key:', KEYS, PAD)
   // Writes go on until a compaction is caught writing its snapshot beside the log.
-  const more = first.call('fill', 'more:', 10_000_000).catch(() => undefined)
+  const more = first.call('fill', 'more:', 10_000_000, PAD).catch(() => undefined)
   const deadline = Date.now() + 60000
   while (!await compacting(dir)) {
     if (Date.now() > deadline) throw new Error('no compaction seen within 60 s')

@@ -3,7 +3,7 @@ import type { Encoded } from '../../lib/store/store'
 import { PartWriter, readPart } from '../../lib/store/memory/entry-parts'
 import { IncomingHandover } from '../../lib/client/incoming-handover'
 import { MemoryState } from '../../lib/store/memory/state'
-import { LiveValue, type StoredValue } from '../../lib/store/memory/stored-value'
+import { LiveValue, rawOf, type StoredValue } from '../../lib/store/memory/stored-value'
 
 // The binary parts a handover sends: every kind of stored value and key round-trips, parts split
 // where they fill, an oversized entry gets a part of its own, and a damaged part is refused.
@@ -100,4 +100,10 @@ test('a successor with a map restores each part as it arrives, in order across p
   expect(incoming.error).toBeUndefined()
   incoming.collect('entries', new Uint8Array([9, 9, 9]))
   expect(incoming.error?.message).toMatch(/malformed/)
+})
+
+test("a stored integer's bytes are the codec's own, at every boundary of its forms", () => {
+  const values = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -1, -32, -33, -128, -129, -32768, -32769,
+    -(2 ** 31), -(2 ** 31) - 1, -0, 0.5, 1e300]
+  for (const value of values) expect(Buffer.from(rawOf(value, codec))).toEqual(Buffer.from(enc(value)))
 })

@@ -27,9 +27,10 @@ import { ChangeLog } from './change-log'
  */
 
 // Compact once the changes since the last snapshot outweigh it (as Redis rewrites its AOF once it
-// doubled), and are past this size: a small state is not rewritten on every few changes.
+// doubled), and are past this size: a small state, whose snapshot is mostly the replies kept for
+// retries, is not rewritten every fraction of a second under a steady load of writes.
 const COMPACT_RATIO = 1
-const COMPACT_MIN_BYTES = 4 * 1024 * 1024
+const COMPACT_MIN_BYTES = 16 * 1024 * 1024
 
 type Record = readonly unknown[]
 

@@ -71,10 +71,33 @@ export function storedFromLive (value: unknown): StoredValue {
   return typeof value === 'number' ? value : new LiveValue(value, undefined)
 }
 
+const INT32_MIN = -(2 ** 31)
+const UINT32_END = 2 ** 32
+
+/**
+ * The MessagePack bytes of a 32-bit integer, in the smallest form, as the codec writes it; made
+ * here because a counter's new value is encoded on every incr that is logged or watched.
+ */
+function integerBytes (value: number): Uint8Array {
+  if (value >= 0) {
+    if (value < 0x80) return Uint8Array.of(value)
+    if (value < 0x100) return Uint8Array.of(0xcc, value)
+    if (value < 0x10000) return Uint8Array.of(0xcd, value >>> 8, value & 0xff)
+    return Uint8Array.of(0xce, value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff)
+  }
+  if (value >= -32) return Uint8Array.of(value & 0xff)
+  if (value >= -0x80) return Uint8Array.of(0xd0, value & 0xff)
+  if (value >= -0x8000) return Uint8Array.of(0xd1, (value >> 8) & 0xff, value & 0xff)
+  return Uint8Array.of(0xd2, (value >> 24) & 0xff, (value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff)
+}
+
 /** The bytes of a stored value, as a client would have sent them. */
 export function rawOf (stored: StoredValue, codec: ValueCodec): Encoded {
   if (typeof stored === 'string') return Buffer.from(stored, 'latin1')
-  if (typeof stored === 'number') return codec.encode(stored)
+  if (typeof stored === 'number') {
+    const integer = Number.isInteger(stored) && stored >= INT32_MIN && stored < UINT32_END && !Object.is(stored, -0)
+    return integer ? integerBytes(stored) : codec.encode(stored)
+  }
   if (stored instanceof LiveValue) {
     if (stored.raw === undefined) stored.raw = codec.encode(stored.value)
     return stored.raw
