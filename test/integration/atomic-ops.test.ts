@@ -71,8 +71,10 @@ test('a watcher in one process sees another process\'s set, set, delete in that 
 
 test('a key with a ttl disappears for every worker', async () => {
   const workers = await fourWorkers()
-  await workers[1]?.call('set', 'short', 'lived', { ttl: 200 })
+  // Long enough that a slow machine still reads it before it goes; then cut short.
+  await workers[1]?.call('set', 'short', 'lived', { ttl: 60000 })
   expect(await workers[2]?.call('get', 'short')).toBe('lived')
+  expect(await workers[3]?.call('expire', 'short', 50)).toBe(true)
   await waitFor(async () => {
     const seen = await Promise.all(workers.map((worker) => worker.call('has', 'short')))
     return seen.every((present) => present === false)
