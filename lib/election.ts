@@ -90,10 +90,17 @@ async function inodeOf (endpoint: Endpoint): Promise<number | undefined> {
   return (await lstat(endpoint.path).catch(() => undefined))?.ino
 }
 
+// How long a worker that finds nobody answering waits before it binds the socket itself. A
+// successor taking over from a closing host binds the moment the port is free, without waiting:
+// this head start lets it win, so a worker that starts in that moment connects to the state being
+// handed over instead of hosting an empty copy beside it.
+export const ELECTION_SETTLE_MS = 50
+
 /**
- * Runs the election: listen exclusively, or connect and authenticate to whoever did. A host that
- * vanished between our failed listen and our connect just means another round, until `deadline`.
- * Errors that another round cannot fix (wrong key, a stranger on the port) end it at once.
+ * Runs the election: connect and authenticate to whoever hosts, or, when nobody answers, listen
+ * exclusively after a short wait. A host that vanished, or a rival that bound first, just means
+ * another round, until `deadline`. Errors that another round cannot fix (wrong key, a stranger on
+ * the port) end it at once.
  */
 export async function electHost (settings: ConnectionSettings, connectTimeout: number, events: TransportEvents): Promise<ElectionResult> {
   const { endpoint } = settings
@@ -101,8 +108,6 @@ export async function electHost (settings: ConnectionSettings, connectTimeout: n
   let round = 0
   let refusals = 0
   while (Date.now() < deadline) {
-    const server = await tryListen(endpoint)
-    if (server !== undefined) return { role: 'host', server }
     const inode = await inodeOf(endpoint)
     try {
       return { role: 'client', connection: await connectToHost(settings, deadline, events) }
@@ -114,9 +119,11 @@ export async function electHost (settings: ConnectionSettings, connectTimeout: n
       if (!isRefused(error)) throw error
       if (endpoint.kind === 'unix') await removeStaleSocket(endpoint.path, inode)
     }
-    // Jitter spreads the survivors of a dead host so they do not retry in lockstep.
+    // Jitter spreads the survivors of a dead host so they do not bind in lockstep.
     round++
-    await sleep(Math.min(100, 5 * round) + Math.random() * 20)
+    await sleep(ELECTION_SETTLE_MS + Math.min(100, 5 * round) + Math.random() * 20)
+    const server = await tryListen(endpoint)
+    if (server !== undefined) return { role: 'host', server }
   }
   throw new SharedStateConnectTimeoutError(describeEndpoint(endpoint), connectTimeout)
 }

@@ -69,9 +69,12 @@ export class WorkerProcess {
     if (message.type === 'event') this.events.push(message.event)
   }
 
-  /** Starts a worker; resolves once it is host or client, rejects with the registration error. */
-  static start (options: Record<string, unknown>, env: WorkerEnv = {}): Promise<WorkerProcess> {
-    return launch('worker.js', options, env, (child) => new WorkerProcess(child))
+  /**
+   * Starts a worker (test/fixtures/worker.js, or another fixture built on ipc-worker.js); resolves
+   * once it is host or client, rejects with the registration error.
+   */
+  static start (options: Record<string, unknown>, env: WorkerEnv = {}, fixture = 'worker.js'): Promise<WorkerProcess> {
+    return launch(fixture, options, env, (child) => new WorkerProcess(child))
   }
 
   /** Calls `app.shared[method](...args)` in the worker. */
