@@ -24,11 +24,16 @@ import { Teardown } from '../helpers/teardown'
 const teardown = new Teardown()
 afterEach(() => teardown.run())
 
+/** The listening server on `port` in this process, once there is one. */
+function listeningOn (port: number): Server | undefined {
+  const handles = (process as unknown as { _getActiveHandles: () => unknown[] })._getActiveHandles()
+  return handles.find((handle): handle is Server =>
+    handle instanceof Server && (handle.address() as AddressInfo | null)?.port === port)
+}
+
 /** The connections the listening server on `port` in this process has accepted so far. */
 function acceptedOn (port: number): Promise<number> {
-  const handles = (process as unknown as { _getActiveHandles: () => unknown[] })._getActiveHandles()
-  const server = handles.find((handle): handle is Server =>
-    handle instanceof Server && (handle.address() as AddressInfo | null)?.port === port)
+  const server = listeningOn(port)
   if (server === undefined) return Promise.resolve(0)
   return new Promise((resolve) => server.getConnections((error, count) => resolve(error === null ? count : 0)))
 }
@@ -51,6 +56,8 @@ test('a worker that connects while the host is still opening its state registers
   teardown.add(() => link.close())
   const hosting = link.start()
   teardown.add(() => { open() })
+  // This worker wins the election before the other starts: it alone binds the socket.
+  await waitFor(() => listeningOn(port) !== undefined, 5000, 'the host to bind the socket')
 
   const client = Fastify()
   teardown.add(async () => {
