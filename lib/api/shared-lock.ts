@@ -49,7 +49,11 @@ export class SharedLock {
     this.#values = values
   }
 
-  /** Waits its turn (first come, first served) and resolves with a handle once this caller holds the lock. */
+  /**
+   * Waits its turn and resolves with a handle once this caller holds the lock. Turns are first come,
+   * first served, except that a worker holding the lock may first pass it to its own waiting
+   * acquirers, for a bounded number of sections (README: the fairness bound).
+   */
   async acquire (options: LockOptions = {}): Promise<LockHandle> {
     const timeout = lockOption('timeout', options.timeout, this.#defaultTimeout)
     const ttl = lockOption('ttl', options.ttl, 0)

@@ -54,6 +54,13 @@ function checkMs (what: string, value: unknown): number {
   return value
 }
 
+function checkRetries (value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new SharedStateOptionsError(`"retries" must be a whole number of retries from 0, got ${String(value)}`)
+  }
+  return value
+}
+
 function checkCount (value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new SharedStateOptionsError(`"count" must be a positive integer, got ${String(value)}`)
@@ -173,7 +180,7 @@ export class SharedMap {
    */
   async update<T = unknown> (key: string, fn: (current: T | undefined) => T | Promise<T>, options: UpdateOptions = {}): Promise<T> {
     checkKey(key)
-    const retries = options.retries === undefined ? DEFAULT_RETRIES : checkMs('retries', options.retries)
+    const retries = options.retries === undefined ? DEFAULT_RETRIES : checkRetries(options.retries)
     const previous = this.#updates.get(key)
     const run = (previous === undefined ? this.#tryUpdate(key, fn, retries) : previous.then(() => this.#tryUpdate(key, fn, retries), () => this.#tryUpdate(key, fn, retries)))
     this.#updates.set(key, run)

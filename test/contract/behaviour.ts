@@ -281,6 +281,13 @@ export function describeStore (name: string, open: () => Promise<Workers>, close
         }, { retries: 2 }))
         expect(result.code).toBe('FST_SHARED_STATE_CONFLICT')
       })
+
+      test('update refuses a retries option that is not a whole number from 0', async () => {
+        for (const retries of [-1, 1.5, '3']) {
+          const result = await settle(a.shared.update('any', () => 1, { retries: retries as number }))
+          expect(result.code).toBe('FST_SHARED_STATE_OPTIONS')
+        }
+      })
     })
 
     describe('path operations', () => {
