@@ -9,25 +9,10 @@ const { setTimeout: sleep } = require('node:timers/promises')
 const { openShared } = require('../lib/plugin-app')
 const { main, serve } = require('../lib/worker-ipc')
 
-const BATCH = 1000
+const { fillMap, fillShared, settledMemory } = require('../lib/small-keys')
 
 function settledRss () {
-  for (let i = 0; i < 3; i++) global.gc()
-  return process.memoryUsage().rss
-}
-
-async function fillShared (shared, keys) {
-  for (let start = 0; start < keys; start += BATCH) {
-    const batch = []
-    for (let i = start; i < Math.min(keys, start + BATCH); i++) batch.push(shared.set(`key:${i}`, i))
-    await Promise.all(batch)
-  }
-}
-
-function fillMap (keys) {
-  const map = new Map()
-  for (let i = 0; i < keys; i++) map.set(`key:${i}`, i)
-  return map
+  return settledMemory().rss
 }
 
 main(async () => {
