@@ -1,8 +1,9 @@
-import type { Server, Socket } from 'node:net'
+import type { Server } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { electHost } from '../election'
 import { errorFromWire, SharedStateHostLostError, SharedStateTimeoutError } from '../errors'
 import type { Reply } from '../host/applied-replies'
+import { EarlyConnections } from '../host/early-connections'
 import type { EngineSnapshot, HostEngine } from '../host/host-engine'
 import { HostServer, type ConnectedWorker, type HandoverField, type HostSettings } from '../host/host-server'
 import { describeEndpoint } from '../options'
@@ -185,24 +186,18 @@ export class HostLink {
 
   async #becomeHost (server: Server, open: () => Promise<HostEngine>, events: TransportEvents,
     predecessor: Pick<HostSettings, 'expected' | 'closingTogether'>): Promise<void> {
-    // Workers that connect while the state loads (a persist file can take a while) wait, paused,
-    // for the host to be ready, instead of timing out with no greeting.
-    const early: Socket[] = []
-    const holdEarly = (socket: Socket): void => {
-      socket.pause()
-      early.push(socket)
-    }
-    server.on('connection', holdEarly)
+    const early = new EarlyConnections(this.#settings.maxHandshakes)
+    server.on('connection', early.hold)
     let engine: HostEngine
     try {
       engine = await open()
     } catch (error) {
       // The socket won in the election must not outlive a host that could not start.
-      for (const socket of early) socket.destroy()
+      early.destroyAll()
       await new Promise((resolve) => server.close(resolve))
       throw error
     } finally {
-      server.off('connection', holdEarly)
+      server.off('connection', early.hold)
     }
     const { log } = this.#settings
     const host = new HostServer(server, engine, {
@@ -223,7 +218,7 @@ export class HostLink {
       events.push(message)
       return true
     })
-    for (const socket of early) host.adopt(socket)
+    early.release((socket) => host.adopt(socket))
     this.#host = host
     this.#connection = undefined
     this.#transport = undefined
