@@ -7,7 +7,7 @@ import { frameCommonRecord } from '../../lib/host/persistence/record-fast-path'
 
 // -0 apart: the generic encoder writes it as 0, these frames keep it (see below).
 const NUMBERS = [0, 127, 128, 2 ** 32 - 1, 2 ** 32, -1, -(2 ** 31), -(2 ** 31) - 1, 1.5, 1796035542218, Number.MAX_SAFE_INTEGER, NaN, Infinity]
-const KEYS = ['', 'k', 'x'.repeat(31), 'x'.repeat(32), 'y'.repeat(255), 'y'.repeat(256), 'z'.repeat(65536), 'ключ 🔑']
+const KEYS = ['', 'k', 'é', 'x'.repeat(31), 'x'.repeat(32), 'w'.repeat(64), 'w'.repeat(65), 'w'.repeat(63) + 'é', 'y'.repeat(255), 'y'.repeat(256), 'z'.repeat(65536), 'ключ 🔑']
 const BYTES = [0, 1, 255, 256, 65535, 65536].map((length) => new Uint8Array(length).fill(length % 251))
 
 function decodedBody (frame: Buffer): unknown {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import * as zlib from 'node:zlib'
-import { crc32, portableCrc32 } from '../../lib/host/persistence/crc32'
+import { crc32, crc32Range, portableCrc32 } from '../../lib/host/persistence/crc32'
 import {
   encodeFileHeader, FILE_HEADER_BYTES, parseLog, RECORD_HEADER_BYTES, RecordEncoder
 } from '../../lib/host/persistence/record-format'
@@ -37,6 +37,15 @@ describe('crc32', () => {
     for (let i = 0; i < 20; i++) {
       const bytes = randomBytes(i * 37)
       expect(portableCrc32(bytes)).toBe(zlib.crc32(bytes))
+    }
+  })
+
+  test('of a range, by table below the native threshold and natively above, as zlib of that range', () => {
+    const bytes = randomBytes(1200)
+    for (const start of [0, 1, 2, 3, 7]) {
+      for (const length of [0, 1, 3, 4, 5, 8, 12, 63, 255, 256, 257, 1000]) {
+        expect(crc32Range(bytes, start, start + length)).toBe(zlib.crc32(bytes.subarray(start, start + length)))
+      }
     }
   })
 })

@@ -1,10 +1,24 @@
+import type { FrameSink } from './record-fast-path'
+
+// Frames are written into chunks of this size (a larger frame gets a chunk of its own size): one
+// allocation for hundreds of records, and one write for all of them when the queue is taken.
+const CHUNK_BYTES = 64 * 1024
+
 /**
  * Framed records waiting for the writer chain, numbered in append order: record n is durable
- * once the file holds the first n. While a compaction runs, a copy of each record is also kept
- * for the new file (`capture`), since the snapshot describes only what came before it.
+ * once the file holds the first n. Records are written into a chunk, each after the last, and a
+ * byte once written is never overwritten, so what `take` hands to a write stays as it was while
+ * the write runs and later records fill the rest of the chunk. While a compaction runs, each
+ * record is also kept for the new file (`capture`), since the snapshot describes only what came
+ * before it.
  */
-export class AppendQueue {
-  #frames: Buffer[] = []
+export class AppendQueue implements FrameSink {
+  /** Chunks filled before the current one, each cut to its untaken frames. */
+  #filled: Buffer[] = []
+  #chunk: Buffer = Buffer.allocUnsafeSlow(CHUNK_BYTES)
+  /** The current chunk's frames from `#taken` to `end` are queued. */
+  #taken = 0
+  #end = 0
   #bytes = 0
   #lastSeq = 0
   #captured: Buffer[] | undefined
@@ -18,29 +32,54 @@ export class AppendQueue {
     return this.#bytes
   }
 
-  push (frame: Buffer): void {
-    this.#frames.push(frame)
-    this.#bytes += frame.length
+  /** Where the next frame starts in the buffer `room` returns. */
+  get end (): number {
+    return this.#end
+  }
+
+  /** The chunk, with at least `bytes` free from `end`: a new one when the current one is full. */
+  room (bytes: number): Buffer {
+    if (this.#chunk.length - this.#end >= bytes) return this.#chunk
+    if (this.#end > this.#taken) this.#filled.push(this.#chunk.subarray(this.#taken, this.#end))
+    this.#chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes))
+    this.#taken = 0
+    this.#end = 0
+    return this.#chunk
+  }
+
+  /** Queues the frame written at `end` of the chunk, up to `frameEnd`. */
+  commit (frameEnd: number): void {
+    this.#captured?.push(this.#chunk.subarray(this.#end, frameEnd))
+    this.#bytes += frameEnd - this.#end
+    this.#end = frameEnd
     this.#lastSeq++
-    this.#captured?.push(frame)
+  }
+
+  /** Queues a frame framed elsewhere (a copy of it). */
+  push (frame: Uint8Array): void {
+    this.room(frame.length).set(frame, this.#end)
+    this.commit(this.#end + frame.length)
   }
 
   /** Everything queued, as one buffer for one write, and the number of its last record. */
   take (): { batch: Buffer, seq: number } | undefined {
-    if (this.#frames.length === 0) return undefined
-    const batch = this.#frames.length === 1 ? this.#frames[0] as Buffer : Buffer.concat(this.#frames, this.#bytes)
-    this.#frames = []
+    if (this.#bytes === 0) return undefined
+    const current = this.#chunk.subarray(this.#taken, this.#end)
+    const batch = this.#filled.length === 0 ? current : Buffer.concat([...this.#filled, current], this.#bytes)
+    this.#filled = []
+    this.#taken = this.#end
     this.#bytes = 0
     return { batch, seq: this.#lastSeq }
   }
 
   /** Drops what is queued (the log failed: it will never be written). */
   clear (): void {
-    this.#frames = []
+    this.#filled = []
+    this.#taken = this.#end
     this.#bytes = 0
   }
 
-  /** From now on, every record pushed is also kept in the returned list, until `endCapture`. */
+  /** From now on, every record queued is also kept in the returned list, until `endCapture`. */
   startCapture (): Buffer[] {
     this.#captured = []
     return this.#captured

@@ -7,6 +7,7 @@ import { AppendQueue } from './append-queue'
 import { removeAbandonedSnapshots, SnapshotFile } from './compaction'
 import { persistError, syncDirectory, writeAll } from './file-io'
 import { OwnerLock } from './owner-lock'
+import { writeCommonRecord } from './record-fast-path'
 import { FILE_HEADER_BYTES, RecordEncoder } from './record-format'
 import { recoverLog, type LoadedLog, type RecoveredLog } from './recovery'
 import { DurabilityWaiters } from './waiters'
@@ -153,14 +154,13 @@ export class ChangeLog {
   append (record: readonly unknown[]): void {
     if (this.#closing) throw new SharedStatePersistError(`appending to ${this.#file} after close`)
     if (this.#failure !== undefined) return
-    let frame: Buffer
+    const before = this.#queue.bytes
     try {
-      frame = this.#encoder.frame(record)
+      if (!writeCommonRecord(record, this.#queue)) this.#queue.push(this.#encoder.frame(record))
     } catch (error) {
       throw persistError('encoding a record for', this.#file, error)
     }
-    this.#queue.push(frame)
-    this.#appendedBytes += frame.length
+    this.#appendedBytes += this.#queue.bytes - before
     if (this.#policy !== 'always' && this.#queue.bytes < WRITE_BATCH_BYTES) {
       this.#writeTimer ??= setTimeout(() => {
         this.#writeTimer = undefined
