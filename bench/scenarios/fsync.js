@@ -4,7 +4,8 @@
 // change with fsync 'always' (group commit), 'everysec' and 'no', and against one without persist
 // (the baseline), in the same run; the same with nine gets for each incr (under 'always' a read
 // waits for the fsync of what was logged before it); and the single awaited incr p50 from one
-// client, 'always' against no persist. Each run starts fresh processes: one host per mode, each
+// client, 'always' against no persist. Within a run the modes take turns three times, a short window
+// each. Each run starts fresh processes: one host per mode, each
 // on its own port, and 4 client workers connected to all of them, which load one mode after the
 // other. The logs go to a temporary directory, removed afterwards.
 
@@ -22,6 +23,7 @@ const CLIENT = join(__dirname, '..', 'workers', 'fsync-client.js')
 const MODES = ['none', 'always', 'everysec', 'no']
 const LATENCY_MODES = ['none', 'always']
 const INFLIGHT = 16
+const ROUNDS = 3
 const GROUP = `Persistence: incr with persist.fsync modes (${WORKERS} client workers; host logs every change)`
 
 /** The filesystem type `path` lives on, from /proc/mounts (Linux); fsync's cost depends on it. */
@@ -56,31 +58,43 @@ async function startAll (start, dir, run) {
   })))
 }
 
+async function useAll (clients, mode) {
+  await Promise.all(clients.map((client) => call(client, 'use', { target: mode })))
+}
+
 async function oneRun (ctx, dir, run) {
   return scope(async (start) => {
     const clients = await startAll(start, dir, run)
-    const window = { warmupMs: Math.round(200 * ctx.scale), durationMs: Math.round(600 * ctx.scale) }
+    const window = { warmupMs: Math.round(150 * ctx.scale), durationMs: Math.round(450 * ctx.scale) }
     // The clients' code reaches the optimizing compiler once, on the host without persist; each
-    // host then gets its own untimed load before its window.
-    await Promise.all(clients.map((client) => call(client, 'use', { target: 'none' })))
+    // host then gets its own untimed load, and the single-call latency is taken before any load
+    // of its host, so a compaction the load started does not sit in the timed calls.
+    await useAll(clients, 'none')
     await warmUp(clients, ['incr'], Math.round(800 * ctx.scale))
-    const result = {}
-    // The order turns each run, so drift over a run does not always favour the same mode.
-    for (let k = 0; k < MODES.length; k++) {
-      const mode = MODES[(k + run) % MODES.length]
-      await Promise.all(clients.map((client) => call(client, 'use', { target: mode })))
-      let latency
+    const latency = {}
+    for (const mode of MODES) {
+      await useAll(clients, mode)
       if (LATENCY_MODES.includes(mode)) {
-        // Before this host's load, so a compaction the load started does not sit in the timed calls.
-        latency = await call(clients[0], 'latency', {
+        latency[mode] = await call(clients[0], 'latency', {
           op: 'incr', warmupCalls: Math.round(200 * ctx.scale), calls: Math.round(500 * ctx.scale)
         }, 60000)
       }
-      await warmUp(clients, ['incr'], Math.round(500 * ctx.scale))
-      const rate = await loadTogether(clients, { op: 'incr', inflight: INFLIGHT, ...window })
-      await warmUp(clients, ['mix'], Math.round(300 * ctx.scale))
-      const mixRate = await loadTogether(clients, { op: 'mix', inflight: INFLIGHT, ...window })
-      result[mode] = { rate, mixRate, latency }
+      await warmUp(clients, ['incr', 'mix'], Math.round(400 * ctx.scale))
+    }
+    // Then the modes take turns, ROUNDS times, each round in another order, so drift of the
+    // machine's load over the run reaches every mode alike; a mode's figure is its median.
+    const rates = Object.fromEntries(MODES.map((mode) => [mode, { rate: [], mixRate: [] }]))
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let k = 0; k < MODES.length; k++) {
+        const mode = MODES[(k + run + round) % MODES.length]
+        await useAll(clients, mode)
+        rates[mode].rate.push(await loadTogether(clients, { op: 'incr', inflight: INFLIGHT, ...window }))
+        rates[mode].mixRate.push(await loadTogether(clients, { op: 'mix', inflight: INFLIGHT, ...window }))
+      }
+    }
+    const result = {}
+    for (const mode of MODES) {
+      result[mode] = { rate: median(rates[mode].rate), mixRate: median(rates[mode].mixRate), latency: latency[mode] }
     }
     return result
   })
@@ -91,7 +105,7 @@ async function run (ctx) {
   const filesystem = filesystemOf(realpathSync(dir))
   let measured
   try {
-    measured = await repeatWithin(ctx, 30000 * ctx.scale, 'fsync modes', (i) => oneRun(ctx, dir, i))
+    measured = await repeatWithin(ctx, 60000 * ctx.scale, 'fsync modes', (i) => oneRun(ctx, dir, i))
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
