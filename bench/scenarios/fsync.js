@@ -41,8 +41,22 @@ function filesystemOf (path) {
   }
 }
 
+/**
+ * CPU time the process `pid` has used so far, in ms, from /proc (Linux; undefined elsewhere): its
+ * main thread's own (schedstat, in ns) and all its threads' (stat, in clock ticks of 10 ms).
+ */
+function cpuOf (pid) {
+  try {
+    const mainNs = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0])
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+    return { main: mainNs / 1e6, all: (Number(fields[11]) + Number(fields[12])) * 10 }
+  } catch {
+    return undefined
+  }
+}
+
 /** Starts one host per mode, each on its own port, and the 4 client workers of them all. */
-async function startAll (start, dir, run) {
+async function startAll (start, dir, run, pids) {
   const ports = {}
   for (const mode of MODES) ports[mode] = await freePort()
   await Promise.all(MODES.map((mode) => start(HOST, {
@@ -50,7 +64,7 @@ async function startAll (start, dir, run) {
     env: mode === 'none'
       ? { BENCH_SHARED_PORT: String(ports[mode]) }
       : { BENCH_SHARED_PORT: String(ports[mode]), BENCH_PERSIST_FILE: join(dir, `${mode}-${run}.log`), BENCH_PERSIST_FSYNC: mode }
-  })))
+  }))).then((hosts) => { hosts.forEach((host, i) => { pids[MODES[i]] = host.pid }) })
   const spec = MODES.map((mode) => `${mode}:${ports[mode]}`).join(',')
   return Promise.all(Array.from({ length: WORKERS }, (_, i) => start(CLIENT, {
     env: { BENCH_SHARED_PORTS: spec },
@@ -64,7 +78,8 @@ async function useAll (clients, mode) {
 
 async function oneRun (ctx, dir, run) {
   return scope(async (start) => {
-    const clients = await startAll(start, dir, run)
+    const pids = {}
+    const clients = await startAll(start, dir, run, pids)
     const window = { warmupMs: Math.round(150 * ctx.scale), durationMs: Math.round(450 * ctx.scale) }
     // The clients' code reaches the optimizing compiler once, on the host without persist; each
     // host then gets its own untimed load, and the single-call latency is taken before any load
@@ -83,18 +98,32 @@ async function oneRun (ctx, dir, run) {
     }
     // Then the modes take turns, ROUNDS times, each round in another order, so drift of the
     // machine's load over the run reaches every mode alike; a mode's figure is its median.
-    const rates = Object.fromEntries(MODES.map((mode) => [mode, { rate: [], mixRate: [] }]))
+    const rates = Object.fromEntries(MODES.map((mode) => [mode, { rate: [], mixRate: [], cpu: [] }]))
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < MODES.length; k++) {
         const mode = MODES[(k + run + round) % MODES.length]
         await useAll(clients, mode)
-        rates[mode].rate.push(await loadTogether(clients, { op: 'incr', inflight: INFLIGHT, ...window }))
+        const before = cpuOf(pids[mode])
+        const rate = await loadTogether(clients, { op: 'incr', inflight: INFLIGHT, ...window })
+        const after = cpuOf(pids[mode])
+        rates[mode].rate.push(rate)
+        // The host's CPU per incr over the whole window (its warm-up included), in µs.
+        if (before !== undefined && after !== undefined) {
+          const calls = rate * (window.warmupMs + window.durationMs) / 1000
+          rates[mode].cpu.push({ main: (after.main - before.main) * 1000 / calls, all: (after.all - before.all) * 1000 / calls })
+        }
         rates[mode].mixRate.push(await loadTogether(clients, { op: 'mix', inflight: INFLIGHT, ...window }))
       }
     }
     const result = {}
     for (const mode of MODES) {
-      result[mode] = { rate: median(rates[mode].rate), mixRate: median(rates[mode].mixRate), latency: latency[mode] }
+      const cpu = rates[mode].cpu
+      result[mode] = {
+        rate: median(rates[mode].rate),
+        mixRate: median(rates[mode].mixRate),
+        latency: latency[mode],
+        cpu: cpu.length === 0 ? undefined : { main: median(cpu.map((c) => c.main)), all: median(cpu.map((c) => c.all)) }
+      }
     }
     return result
   })
@@ -115,13 +144,19 @@ async function run (ctx) {
   const p50 = (mode) => results.map((result) => result[mode].latency.p50)
   const p99 = (mode) => median(results.map((result) => result[mode].latency.p99))
   const where = `logs on ${filesystem} (${os.tmpdir()})`
+  const cpu = (mode) => {
+    const samples = results.map((result) => result[mode].cpu).filter(Boolean)
+    if (samples.length === 0) return 'n/a'
+    return `${median(samples.map((c) => c.main)).toFixed(2)} µs main thread, ${median(samples.map((c) => c.all)).toFixed(1)} µs all threads`
+  }
+  const cpuNote = (mode) => `host CPU per incr: ${cpu(mode)}; without persist ${cpu('none')}`
   const rows = ['always', 'everysec', 'no'].map((mode) => row({
     group: GROUP,
     label: `incr x ${INFLIGHT} in flight, fsync '${mode}'`,
     unit: 'ops/s',
     samples: rates(mode),
     vs: [{ label: `no persist, incr x ${INFLIGHT} in flight`, samples: rates('none') }],
-    note: mode === 'always' ? `${where}; group commit${cut ? `; ${cut}` : ''}` : undefined
+    note: mode === 'always' ? `${where}; group commit${cut ? `; ${cut}` : ''}; ${cpuNote(mode)}` : cpuNote(mode)
   }))
   for (const mode of ['always', 'everysec']) {
     rows.push(row({

@@ -1,8 +1,9 @@
 import type { FrameSink } from './record-fast-path'
 
 // Frames are written into chunks of this size (a larger frame gets a chunk of its own size): one
-// allocation for hundreds of records, and one write for all of them when the queue is taken.
-const CHUNK_BYTES = 64 * 1024
+// allocation for thousands of records, and, as the log writes at most about this much at once
+// under 'everysec' and 'no', a write rarely has to join two chunks into a new buffer.
+const CHUNK_BYTES = 256 * 1024
 
 /**
  * Framed records waiting for the writer chain, numbered in append order: record n is durable

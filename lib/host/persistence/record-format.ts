@@ -1,6 +1,7 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { crc32 } from './crc32'
-import { frameCommonRecord } from './record-fast-path'
+import { AppendQueue } from './append-queue'
+import { frameCommonRecord, writeCommonRecord } from './record-fast-path'
 
 /*
  * The change log on disk, byte for byte (pure functions: no file system here).
@@ -49,9 +50,13 @@ export class RecordEncoder {
     return frame
   }
 
-  /** Many records as one buffer: a snapshot section. */
+  /** Many records as one buffer: a snapshot section, framed in place as the log's appends are. */
   frameAll (records: ReadonlyArray<readonly unknown[]>): Buffer {
-    return Buffer.concat(records.map((record) => this.frame(record)))
+    const queue = new AppendQueue()
+    for (const record of records) {
+      if (!writeCommonRecord(record, queue)) queue.push(this.frame(record))
+    }
+    return queue.take()?.batch ?? Buffer.alloc(0)
   }
 }
 
