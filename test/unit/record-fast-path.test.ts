@@ -1,6 +1,8 @@
+import * as zlib from 'node:zlib'
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { encodeFileHeader, parseLog, RECORD_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
 import { frameCommonRecord } from '../../lib/host/persistence/record-fast-path'
+import { readCommonRecord } from '../../lib/host/persistence/record-reader'
 
 // The records framed by hand on every mutation read back exactly as the generic encoder's would,
 // at every boundary of the MessagePack forms they use; anything else takes the generic way.
@@ -23,7 +25,13 @@ function common (record: readonly unknown[]): Buffer {
 test('put, del and applied records decode as the generic encoder writes them', () => {
   const generic = new Encoder()
   const same = (record: readonly unknown[]): void => {
-    expect(decodedBody(common(record))).toEqual(new Decoder().decode(generic.encode(record)))
+    const frame = common(record)
+    const decoded = new Decoder().decode(generic.encode(record))
+    expect(decodedBody(frame)).toEqual(decoded)
+    // And read back by hand, as a reload does, to the same record.
+    const read = readCommonRecord(frame, RECORD_HEADER_BYTES, frame.length)
+    expect(read).toEqual(decoded)
+    expect(Object.is(read?.[3], -0)).toBe(Object.is(record[3], -0))
   }
   for (const key of KEYS) {
     same(['del', key])
@@ -56,4 +64,41 @@ test('records it does not know take the generic way', () => {
   expect(frameCommonRecord(['clear'])).toBeUndefined()
   expect(frameCommonRecord(['batch', [['del', 'a'], ['token', 'lock', 1]]])).toBeUndefined()
   expect(frameCommonRecord(['batch', Array.from({ length: 16 }, (_, i) => ['del', `k${i}`])])).toBeUndefined()
+})
+
+test('read back by hand: only the forms written by hand; any other is left to the generic decoder', () => {
+  const generic = new Encoder()
+  const body = (record: readonly unknown[]): Buffer => Buffer.from(generic.encode(record))
+  const unread = (record: readonly unknown[]): void => {
+    const bytes = body(record)
+    expect(readCommonRecord(bytes, 0, bytes.length)).toBeUndefined()
+  }
+  // The generic encoder's smaller integer forms, and negative fixints, are never written by hand.
+  unread(['put', 'k', new Uint8Array([1]), 200])
+  unread(['put', 'k', new Uint8Array([1]), -3])
+  unread(['applied', 'c', 1000, [0, 7]])
+  unread(['token', 'lock', 3])
+  unread(['applied', 'c', 1, [1, 'CODE', 'message']])
+  unread(['batch', [['del', 'a'], ['token', 'lock', 1]]])
+  unread(['batch', [['batch', [['del', 'a']]]]])
+  // Bytes past the record, or a record cut short, are not a record.
+  const frame = common(['put', 'key', new Uint8Array([1, 2, 3]), 1.5])
+  expect(readCommonRecord(Buffer.concat([frame, Buffer.from([0])]), RECORD_HEADER_BYTES, frame.length + 1)).toBeUndefined()
+  for (let end = RECORD_HEADER_BYTES; end < frame.length; end++) expect(readCommonRecord(frame, RECORD_HEADER_BYTES, end)).toBeUndefined()
+  // The generic forms still load, decoded the generic way.
+  const encoder = new RecordEncoder()
+  const records = [['put', 'k', new Uint8Array([1]), 200], ['applied', 'c', 1000, [0, -3]], ['put', 'k', new Uint8Array([2]), 0]]
+  const frames = records.map((record) => {
+    const encoded = body(record)
+    const framed = Buffer.alloc(RECORD_HEADER_BYTES + encoded.length)
+    encoded.copy(framed, RECORD_HEADER_BYTES)
+    return framed
+  })
+  for (const framed of frames) {
+    framed.writeUInt32BE(framed.length - RECORD_HEADER_BYTES, 0)
+    framed.writeUInt32BE(zlib.crc32(framed.subarray(RECORD_HEADER_BYTES)), 4)
+    framed.writeUInt32BE(zlib.crc32(framed.subarray(0, 8)), 8)
+  }
+  const parsed = parseLog(Buffer.concat([encodeFileHeader(0), ...frames, encoder.frame(['del', 'k'])]))
+  expect(parsed.ok && parsed.records).toEqual([...records, ['del', 'k']])
 })

@@ -1,7 +1,8 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
-import { crc32 } from './crc32'
+import { crc32, crc32Range } from './crc32'
 import { AppendQueue } from './append-queue'
 import { frameCommonRecord, writeCommonRecord } from './record-fast-path'
+import { readCommonRecord } from './record-reader'
 
 /*
  * The change log on disk, byte for byte (pure functions: no file system here).
@@ -86,7 +87,8 @@ type RecordRead =
  * followed by more data, or inside the snapshot section (always fsynced before it is renamed into
  * place), is corruption, reported with its offset so nothing half-loaded is ever used.
  */
-export function parseLog (bytes: Uint8Array): ParsedLog {
+export function parseLog (file: Uint8Array): ParsedLog {
+  const bytes = Buffer.from(file.buffer, file.byteOffset, file.length)
   const empty = (tornTail: boolean): ParsedLog => ({ ok: true, fresh: true, records: [], snapshotBytes: 0, end: 0, tornTail })
   if (bytes.length < FILE_HEADER_BYTES) {
     if (isMagicPrefix(bytes) || isZero(bytes, 0)) return empty(bytes.length > 0)
@@ -135,23 +137,24 @@ function parseFileHeader (bytes: Uint8Array): number | string {
   return Number(snapshotBytes)
 }
 
-function readRecord (bytes: Uint8Array, offset: number, decoder: Decoder): RecordRead {
+function readRecord (bytes: Buffer, offset: number, decoder: Decoder): RecordRead {
   if (bytes.length - offset < RECORD_HEADER_BYTES) {
     return { ok: false, reason: 'incomplete record header', reachesEnd: true }
   }
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset + offset, RECORD_HEADER_BYTES)
-  if (view.readUInt32BE(8) !== crc32(view.subarray(0, 8))) {
+  if (bytes.readUInt32BE(offset + 8) !== crc32Range(bytes, offset, offset + 8)) {
     return { ok: false, reason: 'bad record header checksum', reachesEnd: false }
   }
   const bodyStart = offset + RECORD_HEADER_BYTES
-  const next = bodyStart + view.readUInt32BE(0)
+  const next = bodyStart + bytes.readUInt32BE(offset)
   if (next > bytes.length) return { ok: false, reason: 'record runs past the end of the file', reachesEnd: true }
+  if (crc32Range(bytes, bodyStart, next) !== bytes.readUInt32BE(offset + 4)) {
+    return { ok: false, reason: 'bad record checksum', reachesEnd: isZero(bytes, next) }
+  }
+  const common = readCommonRecord(bytes, bodyStart, next)
+  if (common !== undefined) return { ok: true, record: common, next }
   // A copy (Buffer#slice would be a view), so values decoded as binary keep this record's bytes
   // alive, not the whole file's.
   const body = Uint8Array.prototype.slice.call(bytes, bodyStart, next)
-  if (crc32(body) !== view.readUInt32BE(4)) {
-    return { ok: false, reason: 'bad record checksum', reachesEnd: isZero(bytes, next) }
-  }
   let record: unknown
   try {
     record = decoder.decode(body)

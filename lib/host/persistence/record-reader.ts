@@ -1,0 +1,142 @@
+/*
+ * Reads back the records record-fast-path.ts frames by hand (put, del, applied and a batch of
+ * them), without the generic decoder: on reload the tail of a log is mostly these, and decoding
+ * each through a generic MessagePack decoder (a decoder state, a copy of the body so binary values
+ * do not keep the whole file alive) cost more than reading its bytes. Anything else, or any form
+ * these records are never written in, returns undefined: the caller decodes it the generic way.
+ */
+
+// A tag, a key, a value: the shapes record-fast-path writes.
+const FIXARRAY_2 = 0x92
+const FIXARRAY_4 = 0x94
+
+type Read<T> = { value: T, next: number } | undefined
+
+/** A record's body read from `bytes[start..end)`, or undefined when it is not a common record. */
+export function readCommonRecord (bytes: Buffer, start: number, end: number): unknown[] | undefined {
+  const read = readRecord(bytes, start, end, true)
+  return read !== undefined && read.next === end ? read.value : undefined
+}
+
+function readRecord (bytes: Buffer, at: number, end: number, outer: boolean): Read<unknown[]> {
+  const head = bytes[at]
+  if (head !== FIXARRAY_2 && head !== FIXARRAY_4) return undefined
+  const tag = readString(bytes, at + 1, end)
+  if (tag === undefined) return undefined
+  if (head === FIXARRAY_2 && tag.value === 'del') {
+    const key = readString(bytes, tag.next, end)
+    return key === undefined ? undefined : { value: ['del', key.value], next: key.next }
+  }
+  if (head === FIXARRAY_2 && tag.value === 'batch' && outer) return readBatch(bytes, tag.next, end)
+  if (head !== FIXARRAY_4) return undefined
+  if (tag.value === 'put') return readPut(bytes, tag.next, end)
+  if (tag.value === 'applied') return readApplied(bytes, tag.next, end)
+  return undefined
+}
+
+function readBatch (bytes: Buffer, at: number, end: number): Read<unknown[]> {
+  const head = bytes[at]
+  if (head === undefined || (head & 0xF0) !== 0x90) return undefined
+  const records: unknown[] = []
+  let next = at + 1
+  for (let i = 0; i < (head & 0x0F); i++) {
+    const inner = readRecord(bytes, next, end, false)
+    if (inner === undefined) return undefined
+    records.push(inner.value)
+    next = inner.next
+  }
+  return { value: ['batch', records], next }
+}
+
+function readPut (bytes: Buffer, at: number, end: number): Read<unknown[]> {
+  const key = readString(bytes, at, end)
+  if (key === undefined) return undefined
+  const value = readBinary(bytes, key.next, end)
+  if (value === undefined) return undefined
+  const expiresAt = readNumber(bytes, value.next, end)
+  if (expiresAt === undefined) return undefined
+  return { value: ['put', key.value, value.value, expiresAt.value], next: expiresAt.next }
+}
+
+function readApplied (bytes: Buffer, at: number, end: number): Read<unknown[]> {
+  const clientId = readString(bytes, at, end)
+  if (clientId === undefined) return undefined
+  const id = readNumber(bytes, clientId.next, end)
+  if (id === undefined || bytes[id.next] !== FIXARRAY_2 || bytes[id.next + 1] !== 0x00) return undefined
+  const next = id.next + 2
+  const head = bytes[next]
+  if (next >= end || head === undefined) return undefined
+  let reply: unknown
+  let after = next + 1
+  if (head === 0xc0) reply = null
+  else if (head === 0xc2) reply = false
+  else if (head === 0xc3) reply = true
+  else {
+    const number = readNumber(bytes, next, end)
+    if (number === undefined) return undefined
+    reply = number.value
+    after = number.next
+  }
+  return { value: ['applied', clientId.value, id.value, [0, reply]], next: after }
+}
+
+function readString (bytes: Buffer, at: number, end: number): Read<string> {
+  const head = bytes[at]
+  let length: number
+  let start: number
+  if (head === undefined) return undefined
+  if ((head & 0xE0) === 0xA0) {
+    length = head & 0x1F
+    start = at + 1
+  } else if (head === 0xd9 && at + 2 <= end) {
+    length = bytes[at + 1] as number
+    start = at + 2
+  } else if (head === 0xda && at + 3 <= end) {
+    length = bytes.readUInt16BE(at + 1)
+    start = at + 3
+  } else if (head === 0xdb && at + 5 <= end) {
+    length = bytes.readUInt32BE(at + 1)
+    start = at + 5
+  } else {
+    return undefined
+  }
+  const next = start + length
+  if (next > end) return undefined
+  return { value: bytes.toString('utf8', start, next), next }
+}
+
+/**
+ * A binary value, copied out of `bytes` (the whole file), so that it keeps only itself alive; a
+ * small copy comes from Node's shared pool, not an allocation of its own.
+ */
+function readBinary (bytes: Buffer, at: number, end: number): Read<Uint8Array> {
+  const head = bytes[at]
+  let length: number
+  let start: number
+  if (head === 0xc4 && at + 2 <= end) {
+    length = bytes[at + 1] as number
+    start = at + 2
+  } else if (head === 0xc5 && at + 3 <= end) {
+    length = bytes.readUInt16BE(at + 1)
+    start = at + 3
+  } else if (head === 0xc6 && at + 5 <= end) {
+    length = bytes.readUInt32BE(at + 1)
+    start = at + 5
+  } else {
+    return undefined
+  }
+  const next = start + length
+  if (next > end) return undefined
+  return { value: Buffer.from(bytes.subarray(start, next)), next }
+}
+
+/** The number forms record-fast-path writes: a positive fixint, a 32-bit integer, a float64. */
+function readNumber (bytes: Buffer, at: number, end: number): Read<number> {
+  const head = bytes[at]
+  if (head === undefined) return undefined
+  if (head < 0x80) return { value: head, next: at + 1 }
+  if (head === 0xce && at + 5 <= end) return { value: bytes.readUInt32BE(at + 1), next: at + 5 }
+  if (head === 0xd2 && at + 5 <= end) return { value: bytes.readInt32BE(at + 1), next: at + 5 }
+  if (head === 0xcb && at + 9 <= end) return { value: bytes.readDoubleBE(at + 1), next: at + 9 }
+  return undefined
+}
