@@ -319,6 +319,26 @@ describe('compaction', () => {
     expect((await openLog('no')).loaded.records).toEqual(records(0, 102))
   })
 
+  test('a snapshot is written a part at a time; one that fails after a part leaves no file and the old log in use', async () => {
+    const { log } = await openLog('everysec')
+    for (const r of records(0, 100)) log.append(r)
+    let listing: Promise<string[]> | undefined
+    function * parts (): Generator<unknown[][]> {
+      yield [['snapshot', 1]]
+      // The first part is in the temporary file before the second is taken.
+      listing = fs.readdir(dir)
+      yield [['snapshot', 2]]
+      throw new Error('the state could not be walked')
+    }
+    const error = await expectPersistError(log.compactParts(parts()))
+    expect(error.message).toContain('the state could not be walked')
+    expect((await listing)?.some((name) => name.endsWith('.tmp'))).toBe(true)
+    expect((await fs.readdir(dir)).filter((name) => name.endsWith('.tmp'))).toEqual([])
+    log.append(record(100))
+    await log.close()
+    expect((await openLog('no')).loaded.records).toEqual(records(0, 101))
+  })
+
   test.each(POLICIES)('no record is lost or doubled across repeated compactions under load (%s)', async (policy) => {
     // A counter: 'add' records move it, a snapshot is one 'total' record. Replaying the log must
     // give the number of adds, whichever turn each compaction started and finished in.

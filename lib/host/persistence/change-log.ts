@@ -208,7 +208,7 @@ export class ChangeLog {
       throw new SharedStatePersistError(`a compaction of ${this.#file} is already running`)
     }
     const tail = this.#queue.startCapture()
-    const compaction = this.#encodeParts(parts).then((body) => this.#compactInto(body, tail))
+    const compaction = this.#writeSnapshot(parts).then((written) => this.#compactInto(written, tail))
     this.#compaction = compaction
     try {
       await compaction
@@ -218,19 +218,35 @@ export class ChangeLog {
     }
   }
 
-  async #encodeParts (parts: Iterable<ReadonlyArray<readonly unknown[]>>): Promise<Buffer> {
-    const bodies: Buffer[] = []
+  /**
+   * Frames the parts and writes each to a new snapshot file as it comes, with a turn of the event
+   * loop between parts at least (the writes add more), then fsyncs it.
+   */
+  async #writeSnapshot (parts: Iterable<ReadonlyArray<readonly unknown[]>>): Promise<{ temp: SnapshotFile, snapshotBytes: number }> {
+    let temp: SnapshotFile
+    try {
+      temp = await SnapshotFile.create(this.#file, this.#mode)
+    } catch (error) {
+      throw persistError('writing a snapshot of', this.#file, error)
+    }
     try {
       let first = true
       for (const part of parts) {
         if (!first) await nextTurn()
         first = false
-        bodies.push(this.#encoder.frameAll(part))
+        let body: Buffer
+        try {
+          body = this.#encoder.frameAll(part)
+        } catch (error) {
+          throw persistError('encoding the snapshot of', this.#file, error)
+        }
+        await temp.appendPart(body)
       }
+      return { temp, snapshotBytes: await temp.endSnapshot() }
     } catch (error) {
-      throw persistError('encoding the snapshot of', this.#file, error)
+      await temp.discard()
+      throw persistError('writing a snapshot of', this.#file, error)
     }
-    return Buffer.concat(bodies)
   }
 
   /** Writes what is queued, fsyncs (unless 'no') and closes the file; the same promise each time. */
@@ -333,15 +349,9 @@ export class ChangeLog {
     if (this.#policy !== 'always') this.#waiters.settle(seq)
   }
 
-  async #compactInto (body: Buffer, tail: Buffer[]): Promise<void> {
-    let temp: SnapshotFile
+  async #compactInto ({ temp, snapshotBytes }: { temp: SnapshotFile, snapshotBytes: number }, tail: Buffer[]): Promise<void> {
     try {
-      temp = await SnapshotFile.write(this.#file, body, this.#mode)
-    } catch (error) {
-      throw persistError('writing a snapshot of', this.#file, error)
-    }
-    try {
-      await this.#runExclusive(async () => await this.#switchTo(temp, body.length, tail))
+      await this.#runExclusive(async () => await this.#switchTo(temp, snapshotBytes, tail))
     } catch (error) {
       if (!temp.renamed) await temp.discard()
       throw error
@@ -358,9 +368,9 @@ export class ChangeLog {
     } catch (error) {
       throw this.#fail('writing to', error)
     }
-    const tailBytes = Buffer.concat(tail)
+    let tailBytes: number
     try {
-      await temp.append(tailBytes)
+      tailBytes = await temp.append(tail)
       await temp.replace(this.#file)
     } catch (error) {
       throw persistError('compacting', this.#file, error)
@@ -369,7 +379,7 @@ export class ChangeLog {
     this.#handle = temp.handle
     this.#size = temp.size
     this.#snapshotBytes = snapshotBytes
-    this.#appendedBytes = tailBytes.length + this.#queue.bytes
+    this.#appendedBytes = tailBytes + this.#queue.bytes
     await old.close().catch(() => {})
     try {
       await syncDirectory(dirname(this.#file))

@@ -4,6 +4,9 @@ import { basename, dirname, join } from 'node:path'
 import { encodeFileHeader, FILE_HEADER_BYTES } from './record-format'
 import { writeAll } from './file-io'
 
+// The tail copied after a snapshot goes out in writes of about this size.
+const APPEND_BATCH_BYTES = 4 * 1024 * 1024
+
 /**
  * A snapshot being written next to the log, in the same directory so the rename that replaces
  * the log is atomic. Named after the log and the writing process, so a later open can remove
@@ -23,28 +26,47 @@ export class SnapshotFile {
     this.size = size
   }
 
-  /** Writes the header and the snapshot section, and fsyncs them, off the log's writer chain. */
-  static async write (file: string, snapshot: Buffer, mode: number): Promise<SnapshotFile> {
+  /** Creates the file; the snapshot section follows a part at a time (`appendPart`), off the log's writer chain. */
+  static async create (file: string, mode: number): Promise<SnapshotFile> {
     const path = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`
     const handle = await open(path, 'wx', mode)
-    const temp = new SnapshotFile(path, handle, 0)
-    try {
-      const header = encodeFileHeader(snapshot.length)
-      await writeAll(handle, Buffer.concat([header, snapshot]), 0)
-      temp.size = FILE_HEADER_BYTES + snapshot.length
-      await handle.sync()
-    } catch (error) {
-      await temp.discard()
-      throw error
-    }
-    return temp
+    return new SnapshotFile(path, handle, FILE_HEADER_BYTES)
   }
 
-  /** Adds the records appended to the log while the snapshot was written, and fsyncs them. */
-  async append (records: Buffer): Promise<void> {
+  /** Adds a part of the snapshot section: a large snapshot is never held, or joined, whole. */
+  async appendPart (records: Buffer): Promise<void> {
     await writeAll(this.handle, records, this.size)
     this.size += records.length
+  }
+
+  /** Writes the header, now that the snapshot section's length is known, and fsyncs the file. */
+  async endSnapshot (): Promise<number> {
+    const snapshotBytes = this.size - FILE_HEADER_BYTES
+    await writeAll(this.handle, encodeFileHeader(snapshotBytes), 0)
+    await this.handle.sync()
+    return snapshotBytes
+  }
+
+  /**
+   * Adds the records appended to the log while the snapshot was written, and fsyncs them. They
+   * are joined a few MiB at a time, so a long tail is not copied in one go.
+   */
+  async append (records: readonly Buffer[]): Promise<number> {
+    let bytes = 0
+    for (let at = 0; at < records.length;) {
+      const batch: Buffer[] = []
+      let batchBytes = 0
+      for (; at < records.length && batchBytes < APPEND_BATCH_BYTES; at++) {
+        const record = records[at] as Buffer
+        batch.push(record)
+        batchBytes += record.length
+      }
+      await writeAll(this.handle, Buffer.concat(batch, batchBytes), this.size)
+      this.size += batchBytes
+      bytes += batchBytes
+    }
     await this.handle.datasync()
+    return bytes
   }
 
   /** Renames the snapshot over the log; the caller then fsyncs the directory. */
