@@ -62,8 +62,9 @@ function snapshotRecords (snapshot: EngineSnapshot): Record[] {
   return records
 }
 
-// A part of a snapshot stays about this small, so encoding it is a short step.
-const SNAPSHOT_PART_BYTES = 1024 * 1024
+// A part of a snapshot stays about this small, so taking it from the map and framing it is a short
+// step (about 1.5 ms for 4,000 small keys on a 2-vCPU VM; a part of 1 MiB held the loop 10-45 ms).
+const SNAPSHOT_PART_BYTES = 64 * 1024
 const SNAPSHOT_PART_RECORDS = 10_000
 
 /**
