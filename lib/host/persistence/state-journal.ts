@@ -109,6 +109,7 @@ class StateJournal implements Journal {
   /** Records of the request being run, appended as one when its reply is remembered. */
   #group: Record[] = []
   #flushQueued = false
+  #closing = false
 
   constructor (log: ChangeLog, engine: HostEngine, persist: Required<PersistOptions>, warn: (message: string, error?: Error) => void) {
     this.#log = log
@@ -149,6 +150,10 @@ class StateJournal implements Journal {
     if (group.length === 0) return
     this.#group = []
     this.#log.append(group.length === 1 ? group[0] as Record : ['batch', group])
+    this.#compactIfDue()
+  }
+
+  #compactIfDue (): void {
     if (this.#log.appendedBytes > COMPACT_MIN_BYTES &&
         this.#log.appendedBytes > COMPACT_RATIO * this.#log.snapshotBytes && !this.#log.compacting) {
       this.compact()
@@ -166,13 +171,18 @@ class StateJournal implements Journal {
   compact (): void {
     // Changes still grouped go to the log now, ahead of the tail the compaction captures.
     this.#flush()
-    this.#log.compactParts(snapshotParts(this.#engine)).catch((error: Error) => {
+    this.#log.compactParts(snapshotParts(this.#engine)).then(() => {
+      // Under a burst of writes the tail captured meanwhile can already be due: the log would
+      // otherwise stay that large until the next write.
+      if (this.#log.failure === undefined && !this.#closing) this.#compactIfDue()
+    }, (error: Error) => {
       this.#warn('shared state: compacting the change log failed; it keeps growing', error)
     })
   }
 
   // A failure was reported when it happened; closing must go on to hand the state over.
   async close (): Promise<void> {
+    this.#closing = true
     try {
       this.#flush()
     } catch {}
