@@ -35,12 +35,6 @@ const EVERYSEC_MS = 1000
 // this long, or until this many bytes are queued.
 const WRITE_DELAY_MS = 2
 const WRITE_BATCH_BYTES = 256 * 1024
-// A compaction takes parts of the snapshot for this long before the host's loop gets a turn:
-// short enough not to hold the loop, long enough that under a steady load of writes it ends
-// before the tail it captures meanwhile outgrows the snapshot. Its parts go to the file in writes
-// of about this size.
-const SNAPSHOT_TURN_MS = 4
-const SNAPSHOT_WRITE_BYTES = 1024 * 1024
 
 /**
  * The host's append-only change log: a snapshot of the live state followed by every change since.
@@ -225,8 +219,8 @@ export class ChangeLog {
   }
 
   /**
-   * Frames the parts and writes them to a new snapshot file as they come, a few at a time, giving
-   * the event loop a turn at least every few milliseconds, then fsyncs it.
+   * Frames the parts and writes each to a new snapshot file as it comes, with a turn of the event
+   * loop between parts at least (the writes add more), then fsyncs it.
    */
   async #writeSnapshot (parts: Iterable<ReadonlyArray<readonly unknown[]>>): Promise<{ temp: SnapshotFile, snapshotBytes: number }> {
     let temp: SnapshotFile
@@ -236,29 +230,18 @@ export class ChangeLog {
       throw persistError('writing a snapshot of', this.#file, error)
     }
     try {
-      let framed: Buffer[] = []
-      let framedBytes = 0
-      let since = performance.now()
+      let first = true
       for (const part of parts) {
+        if (!first) await nextTurn()
+        first = false
         let body: Buffer
         try {
           body = this.#encoder.frameAll(part)
         } catch (error) {
           throw persistError('encoding the snapshot of', this.#file, error)
         }
-        framed.push(body)
-        framedBytes += body.length
-        if (framedBytes >= SNAPSHOT_WRITE_BYTES) {
-          await temp.appendPart(Buffer.concat(framed, framedBytes))
-          framed = []
-          framedBytes = 0
-          since = performance.now()
-        } else if (performance.now() - since >= SNAPSHOT_TURN_MS) {
-          await nextTurn()
-          since = performance.now()
-        }
+        await temp.appendPart(body)
       }
-      if (framedBytes > 0) await temp.appendPart(Buffer.concat(framed, framedBytes))
       return { temp, snapshotBytes: await temp.endSnapshot() }
     } catch (error) {
       await temp.discard()

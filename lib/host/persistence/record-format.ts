@@ -53,6 +53,9 @@ export class RecordEncoder {
 
   /** Many records as one buffer: a snapshot section, framed in place as the log's appends are. */
   frameAll (records: ReadonlyArray<readonly unknown[]>): Buffer {
+    // A part of the entries is one record: framed alone, without a queue's chunk around it.
+    const only = records.length === 1 ? records[0] : undefined
+    if (only !== undefined) return this.frame(only)
     const queue = new AppendQueue()
     for (const record of records) {
       if (!writeCommonRecord(record, queue)) queue.push(this.frame(record))
