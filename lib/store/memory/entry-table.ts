@@ -1,4 +1,9 @@
-import type { StoredValue } from './stored-value'
+import type { ValueCodec } from '../../protocol/codec'
+import type { Encoded } from '../store'
+import { HashIndex, hashKey } from './hash-index'
+import { KeyArena } from './key-arena'
+import { LiveValues } from './live-values'
+import { INLINE_BYTES, LiveValue, rawOf, type StoredValue } from './stored-value'
 
 // The columns grow by whole segments, never by copying what they hold, so adding the ten
 // millionth key costs what adding the first did.
@@ -6,86 +11,196 @@ const SEGMENT_BITS = 16
 const SEGMENT_SIZE = 1 << SEGMENT_BITS
 const SEGMENT_MASK = SEGMENT_SIZE - 1
 
-// Keys spread over this many Maps. A Map grows by rehashing every entry in one go, which at
-// millions of keys holds the event loop for seconds, and holds at most 2^24 entries; each shard
-// holds a 256th of the keys, so its growth is a short pause and the limit is far away.
-const SHARD_BITS = 8
-const SHARD_MASK = (1 << SHARD_BITS) - 1
-// Keys are hashed on at most this many code units from each end: enough to spread ids, cheap for
-// long keys.
-const HASHED_UNITS = 32
-
-/** A shard for `key`: FNV-1a over its code units (both ends of a long key) and its length. */
-function shardOf (key: string): number {
-  const length = key.length
-  let hash = 0x811c9dc5 ^ length
-  if (length <= 2 * HASHED_UNITS) {
-    for (let i = 0; i < length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  } else {
-    for (let i = 0; i < HASHED_UNITS; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-    for (let i = length - HASHED_UNITS; i < length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  }
-  return (hash ^ (hash >>> 16)) & SHARD_MASK
-}
+// What a slot's value is, and where it is.
+const FREE = 0
+/** A number, as a float64 in the record's value bytes. */
+const NUMBER = 1
+/** Encoded bytes of at most INLINE_BYTES, in the record. */
+const BYTES = 2
+/** Larger encoded bytes, as their own Uint8Array. */
+const LARGE = 3
+/** A decoded value, in the bounded LiveValues. */
+const LIVE = 4
+const NUMBER_BYTES = 8
 
 /**
- * The host's entries, one slot each, in columns instead of an object per entry: Maps (sharded,
- * see above) from key to slot number (a small integer, kept inside the Map), then per slot the stored value, its
- * version (32 bits: see MemoryState's clock) and its deadline in typed arrays. A freed slot is
- * reused by the next key added.
+ * The host's entries, one slot each, with no heap object per key: each key and its small value
+ * are a record in a KeyArena; a HashIndex finds a key's slot; per slot, typed-array columns hold
+ * the record's handle, the key's hash, the version (32 bits: see MemoryState's clock), the kind
+ * of value and (in segments where a key has one) the deadline. Large values and a bounded set of
+ * decoded ones live on the heap, by slot. A freed slot is reused by the next key added.
  */
 export class EntryTable {
-  readonly #shards = Array.from({ length: SHARD_MASK + 1 }, () => new Map<string, number>())
-  #size = 0
-  readonly #values: StoredValue[][] = []
+  readonly #codec: ValueCodec
+  readonly #arena = new KeyArena({
+    handleOf: (slot) => this.#kind(slot) === FREE ? -1 : this.#handle(slot),
+    moved: (slot, handle) => { (this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] = handle }
+  })
+
+  readonly #index = new HashIndex({
+    hashOf: (slot) => (this.#hashes[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] as number,
+    holds: (slot, key) => this.#arena.keyEquals(this.#handle(slot), key)
+  })
+
+  readonly #handles: Uint32Array[] = []
+  readonly #hashes: Uint32Array[] = []
   readonly #versions: Uint32Array[] = []
+  readonly #kinds: Uint8Array[] = []
   /** A segment's deadlines exist once one of its keys has one: a map without ttls has none. */
   readonly #deadlines: Array<Float64Array | undefined> = []
-  readonly #free: number[] = []
+  readonly #large = new Map<number, Uint8Array>()
+  readonly #live = new LiveValues()
+  /** Free slots are a list threaded through the handle column, so freeing millions costs no heap. */
+  #firstFree = -1
   #end = 0
+  #size = 0
+
+  constructor (codec: ValueCodec) {
+    this.#codec = codec
+  }
 
   get size (): number {
     return this.#size
   }
 
-  slotOf (key: string): number | undefined {
-    return (this.#shards[shardOf(key)] as Map<string, number>).get(key)
+  /** Key and small value bytes held, live and dead (see KeyArena). */
+  get arenaBytes (): number {
+    return this.#arena.bytes
   }
 
-  add (key: string, value: StoredValue, version: number, deadline: number): number {
-    let slot = this.#free.pop()
-    if (slot === undefined) {
+  /** The slot of `key`, or -1. */
+  slotOf (key: string): number {
+    return this.#index.find(key, hashKey(key))
+  }
+
+  add (key: string, stored: StoredValue, version: number, deadline: number): number {
+    let slot = this.#firstFree
+    if (slot >= 0) this.#firstFree = this.#handle(slot) - 1
+    else {
       slot = this.#end++
       if ((slot & SEGMENT_MASK) === 0) this.#grow()
     }
-    ;(this.#shards[shardOf(key)] as Map<string, number>).set(key, slot)
+    const segment = slot >>> SEGMENT_BITS
+    const offset = slot & SEGMENT_MASK
+    const hash = hashKey(key)
+    ;(this.#hashes[segment] as Uint32Array)[offset] = hash
+    ;(this.#handles[segment] as Uint32Array)[offset] = this.#arena.create(slot, key, recordValueBytes(stored))
+    // A kind other than FREE before the value is written: the record is the slot's already.
+    ;(this.#kinds[segment] as Uint8Array)[offset] = LARGE
+    this.#index.insert(hash, slot)
     this.#size++
-    this.write(slot, value, version, deadline)
+    this.write(slot, stored, version, deadline)
     return slot
   }
 
-  remove (key: string, slot: number): void {
-    ;(this.#shards[shardOf(key)] as Map<string, number>).delete(key)
-    this.#size--
-    // The value goes now, not when the slot is next used.
-    ;(this.#values[slot >>> SEGMENT_BITS] as StoredValue[])[slot & SEGMENT_MASK] = 0
-    this.#free.push(slot)
-  }
-
-  write (slot: number, value: StoredValue, version: number, deadline: number): void {
+  remove (slot: number): void {
     const segment = slot >>> SEGMENT_BITS
     const offset = slot & SEGMENT_MASK
-    ;(this.#values[segment] as StoredValue[])[offset] = value
+    this.#index.remove((this.#hashes[segment] as Uint32Array)[offset] as number, slot)
+    this.#dropHeapValue(slot)
+    this.#arena.free(this.#handle(slot))
+    ;(this.#kinds[segment] as Uint8Array)[offset] = FREE
+    ;(this.#handles[segment] as Uint32Array)[offset] = this.#firstFree + 1
+    this.#setDeadline(segment, offset, 0)
+    this.#firstFree = slot
+    this.#size--
+  }
+
+  write (slot: number, stored: StoredValue, version: number, deadline: number): void {
+    const segment = slot >>> SEGMENT_BITS
+    const offset = slot & SEGMENT_MASK
+    this.setValue(slot, stored)
     ;(this.#versions[segment] as Uint32Array)[offset] = version
     this.#setDeadline(segment, offset, deadline)
   }
 
-  value (slot: number): StoredValue {
-    return (this.#values[slot >>> SEGMENT_BITS] as StoredValue[])[slot & SEGMENT_MASK] as StoredValue
+  setValue (slot: number, stored: StoredValue): void {
+    this.#dropHeapValue(slot)
+    const handle = this.#recordFor(slot, recordValueBytes(stored))
+    const kinds = this.#kinds[slot >>> SEGMENT_BITS] as Uint8Array
+    const offset = slot & SEGMENT_MASK
+    if (typeof stored === 'number') {
+      kinds[offset] = NUMBER
+      this.#arena.buffer(handle).writeDoubleLE(stored, this.#arena.valueOffset(handle))
+    } else if (stored instanceof LiveValue) {
+      kinds[offset] = LIVE
+      const evicted = this.#live.set(slot, stored)
+      // The value least recently used goes back to bytes, so decoded values stay few.
+      if (evicted !== undefined) this.setValue(evicted[0], rawOf(evicted[1], this.#codec))
+    } else if (stored.length <= INLINE_BYTES) {
+      kinds[offset] = BYTES
+      this.#arena.buffer(handle).set(stored, this.#arena.valueOffset(handle))
+    } else {
+      kinds[offset] = LARGE
+      this.#large.set(slot, stored)
+    }
   }
 
-  setValue (slot: number, value: StoredValue): void {
-    (this.#values[slot >>> SEGMENT_BITS] as StoredValue[])[slot & SEGMENT_MASK] = value
+  /**
+   * The stored value: a number, a LiveValue, large bytes, or a view of small bytes in the arena
+   * (valid until the next write: copy it to keep it).
+   */
+  value (slot: number): StoredValue {
+    switch (this.#kind(slot)) {
+      case NUMBER: return this.number(slot)
+      case LIVE: return this.#live.get(slot) as LiveValue
+      case LARGE: return this.#large.get(slot) as Uint8Array
+      default: {
+        const handle = this.#handle(slot)
+        const start = this.#arena.valueOffset(handle)
+        return this.#arena.buffer(handle).subarray(start, start + this.#arena.valueLength(handle))
+      }
+    }
+  }
+
+  /** The value's encoded bytes, the caller's own. */
+  raw (slot: number): Encoded {
+    const stored = this.value(slot)
+    return this.#kind(slot) === BYTES ? Uint8Array.prototype.slice.call(stored as Uint8Array) : rawOf(stored, this.#codec)
+  }
+
+  isNumber (slot: number): boolean {
+    return this.#kind(slot) === NUMBER
+  }
+
+  /** The number a NUMBER slot holds. */
+  number (slot: number): number {
+    const handle = this.#handle(slot)
+    return this.#arena.buffer(handle).readDoubleLE(this.#arena.valueOffset(handle))
+  }
+
+  /** The decoded value at `slot`, without keeping it decoded (a counter read by incr). */
+  decoded (slot: number): unknown {
+    const kind = this.#kind(slot)
+    if (kind === NUMBER) return this.number(slot)
+    if (kind === LIVE) return (this.#live.get(slot) as LiveValue).value
+    return this.#codec.decode(this.value(slot) as Uint8Array)
+  }
+
+  /** The decoded value at `slot`, kept decoded (within LiveValues' bound) for the edits that follow. */
+  live (slot: number): LiveValue {
+    const kind = this.#kind(slot)
+    if (kind === LIVE) {
+      const live = this.#live.get(slot) as LiveValue
+      this.#live.set(slot, live)
+      return live
+    }
+    const raw = this.raw(slot)
+    const live = new LiveValue(kind === NUMBER ? this.number(slot) : this.#codec.decode(raw), raw)
+    this.setValue(slot, live)
+    return live
+  }
+
+  key (slot: number): string {
+    return this.#arena.key(this.#handle(slot))
+  }
+
+  compareKey (slot: number, key: string): number {
+    return this.#arena.compareKey(this.#handle(slot), key)
+  }
+
+  keyStartsWith (slot: number, prefix: string): boolean {
+    return this.#arena.keyStartsWith(this.#handle(slot), prefix)
   }
 
   version (slot: number): number {
@@ -101,9 +216,34 @@ export class EntryTable {
     this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
   }
 
+  #kind (slot: number): number {
+    return (this.#kinds[slot >>> SEGMENT_BITS] as Uint8Array)[slot & SEGMENT_MASK] as number
+  }
+
+  #handle (slot: number): number {
+    return (this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] as number
+  }
+
+  /** The slot's record, moved to one with room for `valueBytes` when its size differs. */
+  #recordFor (slot: number, valueBytes: number): number {
+    const handle = this.#handle(slot)
+    if (this.#arena.valueLength(handle) === valueBytes) return handle
+    const moved = this.#arena.resize(handle, valueBytes)
+    ;(this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] = moved
+    return moved
+  }
+
+  #dropHeapValue (slot: number): void {
+    const kind = this.#kind(slot)
+    if (kind === LIVE) this.#live.delete(slot)
+    else if (kind === LARGE) this.#large.delete(slot)
+  }
+
   #grow (): void {
-    this.#values.push(new Array<StoredValue>(SEGMENT_SIZE).fill(0))
+    this.#handles.push(new Uint32Array(SEGMENT_SIZE))
+    this.#hashes.push(new Uint32Array(SEGMENT_SIZE))
     this.#versions.push(new Uint32Array(SEGMENT_SIZE))
+    this.#kinds.push(new Uint8Array(SEGMENT_SIZE))
     this.#deadlines.push(undefined)
   }
 
@@ -116,4 +256,11 @@ export class EntryTable {
     }
     deadlines[offset] = deadline
   }
+}
+
+/** The value bytes a record needs for `stored`: none for a value kept on the heap. */
+function recordValueBytes (stored: StoredValue): number {
+  if (typeof stored === 'number') return NUMBER_BYTES
+  if (stored instanceof LiveValue || stored.length > INLINE_BYTES) return 0
+  return stored.length
 }

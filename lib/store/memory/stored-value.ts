@@ -16,16 +16,16 @@ export class LiveValue {
 }
 
 /**
- * How the host keeps one value, as cheaply as its kind allows:
- * - a number, as the number itself: no bytes at all, and incr needs no decoding;
- * - bytes up to INLINE_BYTES, as a one-byte string of those bytes: a string costs its length plus
- *   a small header, where a Uint8Array costs an object and a backing store on top;
- * - larger bytes, as they arrived (their own size dwarfs the object around them);
+ * A value as the host hands it to its EntryTable, which keeps each kind as cheaply as it can:
+ * - a number, as the number itself: incr needs no decoding;
+ * - encoded bytes: up to INLINE_BYTES beside the key in the arena, larger ones as they are
+ *   (their own size dwarfs the object around them);
  * - a decoded value, as a LiveValue.
  */
-export type StoredValue = number | string | Uint8Array | LiveValue
+export type StoredValue = number | Uint8Array | LiveValue
 
-const INLINE_BYTES = 4096
+/** The most encoded bytes kept beside their key. */
+export const INLINE_BYTES = 4096
 
 /** The number `raw` encodes, for the number formats the codec writes and reads back the same. */
 function numberOf (raw: Encoded): number | undefined {
@@ -50,20 +50,17 @@ function numberOf (raw: Encoded): number | undefined {
 /** What to keep for bytes a client sent. */
 export function storedFromRaw (raw: Encoded): StoredValue {
   if (raw.length === 0) return raw
-  const number = numberOf(raw)
-  if (number !== undefined) return number
-  if (raw.length > INLINE_BYTES) return raw
-  return Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('latin1')
+  return numberOf(raw) ?? raw
 }
 
 /**
  * What to keep for the bytes `buffer[start, end)` of a handover part, which are stored bytes
- * already (not a number): inline ones as a string, larger ones copied, so the part can go.
+ * already (not a number): inline ones as a view (the table copies them beside their key), larger
+ * ones copied, so the part can go.
  */
 export function storedFromBytes (buffer: Buffer, start: number, end: number): StoredValue {
-  const length = end - start
-  if (length === 0 || length > INLINE_BYTES) return Uint8Array.prototype.slice.call(buffer, start, end)
-  return buffer.toString('latin1', start, end)
+  if (end - start > INLINE_BYTES) return Uint8Array.prototype.slice.call(buffer, start, end)
+  return buffer.subarray(start, end)
 }
 
 /** What to keep for a value the host computed. */
@@ -93,7 +90,6 @@ function integerBytes (value: number): Uint8Array {
 
 /** The bytes of a stored value, as a client would have sent them. */
 export function rawOf (stored: StoredValue, codec: ValueCodec): Encoded {
-  if (typeof stored === 'string') return Buffer.from(stored, 'latin1')
   if (typeof stored === 'number') {
     const integer = Number.isInteger(stored) && stored >= INT32_MIN && stored < UINT32_END && !Object.is(stored, -0)
     return integer ? integerBytes(stored) : codec.encode(stored)
@@ -107,7 +103,6 @@ export function rawOf (stored: StoredValue, codec: ValueCodec): Encoded {
 
 /** The size of the bytes of a stored value, without making them when it can be helped. */
 export function rawLength (stored: StoredValue, codec: ValueCodec): number {
-  if (typeof stored === 'string') return stored.length
   if (typeof stored === 'number' || stored instanceof LiveValue) return rawOf(stored, codec).length
   return stored.length
 }
