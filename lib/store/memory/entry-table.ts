@@ -37,13 +37,9 @@ export class EntryTable {
     moved: (slot, handle) => { (this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] = handle }
   })
 
-  readonly #index = new HashIndex({
-    hashOf: (slot) => (this.#hashes[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] as number,
-    holds: (slot, key) => this.#arena.keyEquals(this.#handle(slot), key)
-  })
-
   readonly #handles: Uint32Array[] = []
   readonly #hashes: Uint32Array[] = []
+  readonly #index = new HashIndex(this.#hashes, (slot, key) => this.#arena.keyEquals(this.#handle(slot), key))
   readonly #versions: Uint32Array[] = []
   readonly #kinds: Uint8Array[] = []
   /** A segment's deadlines exist once one of its keys has one: a map without ttls has none. */

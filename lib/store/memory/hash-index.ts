@@ -26,11 +26,11 @@ export function hashKey (key: string): number {
   return (hash ^ (hash >>> 16)) >>> 0
 }
 
-/** What the index needs of the table: each slot's hash, and whether it holds a key. */
-export interface HashedSlots {
-  hashOf: (slot: number) => number
-  holds: (slot: number, key: string) => boolean
-}
+/** Whether a slot holds a key, as the table answers it. */
+export type HoldsKey = (slot: number, key: string) => boolean
+
+const SEGMENT_BITS = 16
+const SEGMENT_MASK = (1 << SEGMENT_BITS) - 1
 
 /**
  * Key to slot, as open-addressing tables of slot numbers (slot + 1; 0 is empty) in typed arrays:
@@ -38,12 +38,15 @@ export interface HashedSlots {
  * on a match. Removal shifts the probe run back, so there are no tombstones.
  */
 export class HashIndex {
-  readonly #slots: HashedSlots
+  /** Each slot's hash, in the table's segments of 2^16 slots (read here, written by the table). */
+  readonly #hashes: Uint32Array[]
+  readonly #holds: HoldsKey
   readonly #tables: Uint32Array[] = []
   readonly #counts = new Uint32Array(1 << SHARD_BITS)
 
-  constructor (slots: HashedSlots) {
-    this.#slots = slots
+  constructor (hashes: Uint32Array[], holds: HoldsKey) {
+    this.#hashes = hashes
+    this.#holds = holds
     for (let shard = 0; shard < 1 << SHARD_BITS; shard++) this.#tables.push(new Uint32Array(INITIAL_BUCKETS))
   }
 
@@ -55,7 +58,7 @@ export class HashIndex {
       const entry = table[bucket] as number
       if (entry === 0) return -1
       const slot = entry - 1
-      if (this.#slots.hashOf(slot) === hash && this.#slots.holds(slot, key)) return slot
+      if (this.#hashOf(slot) === hash && this.#holds(slot, key)) return slot
     }
   }
 
@@ -82,7 +85,7 @@ export class HashIndex {
     this.#counts[shard] = (this.#counts[shard] as number) - 1
     // Each later entry of the run moves into the hole unless its home lies between them.
     for (let next = (hole + 1) & mask; table[next] !== 0; next = (next + 1) & mask) {
-      const home = this.#slots.hashOf((table[next] as number) - 1) & mask
+      const home = this.#hashOf((table[next] as number) - 1) & mask
       const between = hole <= next ? home > hole && home <= next : home > hole || home <= next
       if (between) continue
       table[hole] = table[next] as number
@@ -93,9 +96,13 @@ export class HashIndex {
 
   #grow (shard: number, table: Uint32Array): Uint32Array {
     const grown = new Uint32Array(table.length * 2)
-    for (const entry of table) if (entry !== 0) place(grown, this.#slots.hashOf(entry - 1), entry - 1)
+    for (const entry of table) if (entry !== 0) place(grown, this.#hashOf(entry - 1), entry - 1)
     this.#tables[shard] = grown
     return grown
+  }
+
+  #hashOf (slot: number): number {
+    return (this.#hashes[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] as number
   }
 }
 

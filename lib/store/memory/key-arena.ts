@@ -1,16 +1,21 @@
 // Records are cut from chunks of this many bytes, allocated as needed; a record larger than a
 // chunk gets a chunk of its own size. A chunk is one external allocation, not a heap object per
 // key, so the garbage collector never walks the keys.
-const CHUNK_BYTES = 1 << 20
+const CHUNK_BITS = 20
+const CHUNK_BYTES = 1 << CHUNK_BITS
 // Records start at multiples of 4 bytes, so a 32-bit handle (chunk, offset / 4) reaches 16 GiB.
 const UNIT_SHIFT = 2
 const UNIT_MASK = (1 << UNIT_SHIFT) - 1
-const OFFSET_UNITS = CHUNK_BYTES >>> UNIT_SHIFT
+const OFFSET_BITS = CHUNK_BITS - UNIT_SHIFT
+const OFFSET_UNITS = 1 << OFFSET_BITS
+const OFFSET_MASK = OFFSET_UNITS - 1
 const MAX_CHUNKS = 2 ** 32 / OFFSET_UNITS
 // u32 slot, u32 key length in code units * 2 + 1 when they are UTF-16, u16 value bytes.
 const HEADER_BYTES = 10
 /** The most value bytes a record holds. */
 export const MAX_RECORD_VALUE = 0xffff
+// Keys up to this many code units are copied in a loop, longer ones by the native encoder.
+const SHORT_KEY = 64
 // Records moved out of chunks being compacted, per record written: more than one, so compaction
 // outpaces the garbage writes make.
 const MOVES_PER_WRITE = 4
@@ -26,6 +31,11 @@ export interface ArenaOwner {
 function isNarrow (key: string): boolean {
   for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0xff) return false
   return true
+}
+
+/** The u32 at `start + 4`: the key's length in code units * 2, + 1 when they are UTF-16. */
+function metaAt (buffer: Buffer, start: number): number {
+  return ((buffer[start + 4] as number) | ((buffer[start + 5] as number) << 8) | ((buffer[start + 6] as number) << 16) | ((buffer[start + 7] as number) << 24)) >>> 0
 }
 
 function align (bytes: number): number {
@@ -69,7 +79,10 @@ export class KeyArena {
     const buffer = this.buffer(handle)
     const start = this.offset(handle)
     this.#writeHeader(buffer, start, slot, key.length * 2 + (narrow ? 0 : 1), valueLength)
-    buffer.write(key, start + HEADER_BYTES, narrow ? 'latin1' : 'utf16le')
+    const from = start + HEADER_BYTES
+    // A short key is copied unit by unit: cheaper than a call into the native encoder.
+    if (!narrow || key.length > SHORT_KEY) buffer.write(key, from, narrow ? 'latin1' : 'utf16le')
+    else for (let i = 0; i < key.length; i++) buffer[from + i] = key.charCodeAt(i)
     this.#compactSome()
     return handle
   }
@@ -83,7 +96,8 @@ export class KeyArena {
     const target = this.buffer(moved)
     const to = this.offset(moved)
     source.copy(target, to, from, from + HEADER_BYTES + keyBytes)
-    target.writeUInt16LE(valueLength, to + 8)
+    target[to + 8] = valueLength
+    target[to + 9] = valueLength >>> 8
     this.free(handle)
     this.#compactSome()
     return moved
@@ -91,7 +105,7 @@ export class KeyArena {
 
   /** Counts the record's bytes dead; a chunk with nothing live left is released at once. */
   free (handle: number): void {
-    const chunk = Math.floor(handle / OFFSET_UNITS)
+    const chunk = handle >>> OFFSET_BITS
     const dead = (this.#dead[chunk] as number) + align(this.recordBytes(handle))
     this.#dead[chunk] = dead
     if (chunk === this.#current) return
@@ -102,12 +116,12 @@ export class KeyArena {
 
   /** The chunk a record is in (valid until the next write to the arena). */
   buffer (handle: number): Buffer {
-    return this.#chunks[Math.floor(handle / OFFSET_UNITS)] as Buffer
+    return this.#chunks[handle >>> OFFSET_BITS] as Buffer
   }
 
   /** Where the record starts in its chunk. */
   offset (handle: number): number {
-    return (handle % OFFSET_UNITS) << UNIT_SHIFT
+    return (handle & OFFSET_MASK) << UNIT_SHIFT
   }
 
   valueOffset (handle: number): number {
@@ -115,7 +129,9 @@ export class KeyArena {
   }
 
   valueLength (handle: number): number {
-    return this.buffer(handle).readUInt16LE(this.offset(handle) + 8)
+    const buffer = this.buffer(handle)
+    const start = this.offset(handle)
+    return (buffer[start + 8] as number) | ((buffer[start + 9] as number) << 8)
   }
 
   recordBytes (handle: number): number {
@@ -124,12 +140,12 @@ export class KeyArena {
 
   /** The key's length in code units. */
   keyLength (handle: number): number {
-    return this.buffer(handle).readUInt32LE(this.offset(handle) + 4) >>> 1
+    return metaAt(this.buffer(handle), this.offset(handle)) >>> 1
   }
 
   /** True when the key is kept one byte per code unit. */
   isNarrowKey (handle: number): boolean {
-    return (this.buffer(handle).readUInt32LE(this.offset(handle) + 4) & 1) === 0
+    return (metaAt(this.buffer(handle), this.offset(handle)) & 1) === 0
   }
 
   /** Where the key's bytes start in the record's chunk. */
@@ -139,26 +155,28 @@ export class KeyArena {
 
   key (handle: number): string {
     const buffer = this.buffer(handle)
-    const start = this.offset(handle) + HEADER_BYTES
-    return this.isNarrowKey(handle)
-      ? buffer.toString('latin1', start, start + this.keyLength(handle))
-      : buffer.toString('utf16le', start, start + 2 * this.keyLength(handle))
+    const start = this.offset(handle)
+    const meta = metaAt(buffer, start)
+    const end = start + HEADER_BYTES + ((meta >>> 1) << (meta & 1))
+    return buffer.toString((meta & 1) === 0 ? 'latin1' : 'utf16le', start + HEADER_BYTES, end)
   }
 
   /** The record's key against `key`, by UTF-16 code unit: negative, 0 or positive. */
   compareKey (handle: number, key: string): number {
     const buffer = this.buffer(handle)
-    const start = this.offset(handle) + HEADER_BYTES
-    const length = this.keyLength(handle)
-    const common = Math.min(length, key.length)
-    if (this.isNarrowKey(handle)) {
+    const start = this.offset(handle)
+    const meta = metaAt(buffer, start)
+    const length = meta >>> 1
+    const common = length < key.length ? length : key.length
+    const from = start + HEADER_BYTES
+    if ((meta & 1) === 0) {
       for (let i = 0; i < common; i++) {
-        const difference = (buffer[start + i] as number) - key.charCodeAt(i)
+        const difference = (buffer[from + i] as number) - key.charCodeAt(i)
         if (difference !== 0) return difference
       }
     } else {
       for (let i = 0; i < common; i++) {
-        const unit = (buffer[start + 2 * i] as number) | ((buffer[start + 2 * i + 1] as number) << 8)
+        const unit = (buffer[from + 2 * i] as number) | ((buffer[from + 2 * i + 1] as number) << 8)
         const difference = unit - key.charCodeAt(i)
         if (difference !== 0) return difference
       }
@@ -171,28 +189,37 @@ export class KeyArena {
   }
 
   keyStartsWith (handle: number, prefix: string): boolean {
-    if (this.keyLength(handle) < prefix.length) return false
     const buffer = this.buffer(handle)
-    const start = this.offset(handle) + HEADER_BYTES
-    if (this.isNarrowKey(handle)) {
-      for (let i = 0; i < prefix.length; i++) if (buffer[start + i] !== prefix.charCodeAt(i)) return false
+    const start = this.offset(handle)
+    const meta = metaAt(buffer, start)
+    if (meta >>> 1 < prefix.length) return false
+    const from = start + HEADER_BYTES
+    if ((meta & 1) === 0) {
+      for (let i = 0; i < prefix.length; i++) if (buffer[from + i] !== prefix.charCodeAt(i)) return false
     } else {
       for (let i = 0; i < prefix.length; i++) {
-        if (((buffer[start + 2 * i] as number) | ((buffer[start + 2 * i + 1] as number) << 8)) !== prefix.charCodeAt(i)) return false
+        if (((buffer[from + 2 * i] as number) | ((buffer[from + 2 * i + 1] as number) << 8)) !== prefix.charCodeAt(i)) return false
       }
     }
     return true
   }
 
   #keyBytes (handle: number): number {
-    const meta = this.buffer(handle).readUInt32LE(this.offset(handle) + 4)
+    const meta = metaAt(this.buffer(handle), this.offset(handle))
     return (meta >>> 1) << (meta & 1)
   }
 
   #writeHeader (buffer: Buffer, start: number, slot: number, meta: number, valueLength: number): void {
-    buffer.writeUInt32LE(slot, start)
-    buffer.writeUInt32LE(meta, start + 4)
-    buffer.writeUInt16LE(valueLength, start + 8)
+    buffer[start] = slot
+    buffer[start + 1] = slot >>> 8
+    buffer[start + 2] = slot >>> 16
+    buffer[start + 3] = slot >>> 24
+    buffer[start + 4] = meta
+    buffer[start + 5] = meta >>> 8
+    buffer[start + 6] = meta >>> 16
+    buffer[start + 7] = meta >>> 24
+    buffer[start + 8] = valueLength
+    buffer[start + 9] = valueLength >>> 8
   }
 
   #allocate (bytes: number): number {
@@ -201,7 +228,7 @@ export class KeyArena {
     if (chunk < 0 || (this.#used[chunk] as number) + size > CHUNK_BYTES) chunk = this.#newChunk(size)
     const offset = this.#used[chunk] as number
     this.#used[chunk] = offset + size
-    return chunk * OFFSET_UNITS + (offset >>> UNIT_SHIFT)
+    return (chunk * OFFSET_UNITS + (offset >>> UNIT_SHIFT)) >>> 0
   }
 
   /** A fresh chunk for a record of `size` bytes: the next current one, or its own when oversized. */
@@ -243,7 +270,7 @@ export class KeyArena {
         this.#release(chunk)
         continue
       }
-      const handle = chunk * OFFSET_UNITS + (this.#cursor >>> UNIT_SHIFT)
+      const handle = (chunk * OFFSET_UNITS + (this.#cursor >>> UNIT_SHIFT)) >>> 0
       const bytes = this.recordBytes(handle)
       this.#cursor += align(bytes)
       const slot = buffer.readUInt32LE(this.offset(handle))

@@ -33,16 +33,16 @@ function numberOf (raw: Encoded): number | undefined {
   const length = raw.length
   if (head <= 0x7f) return length === 1 ? head : undefined
   if (head >= 0xe0) return length === 1 ? head - 0x100 : undefined
-  if (head < 0xcb || head > 0xd2) return undefined
-  const view = new DataView(raw.buffer, raw.byteOffset, length)
+  // Read byte by byte: a DataView per value costs more than the read.
+  const b1 = raw[1] as number
   switch (head) {
-    case 0xcb: return length === 9 ? view.getFloat64(1) : undefined
-    case 0xcc: return length === 2 ? view.getUint8(1) : undefined
-    case 0xcd: return length === 3 ? view.getUint16(1) : undefined
-    case 0xce: return length === 5 ? view.getUint32(1) : undefined
-    case 0xd0: return length === 2 ? view.getInt8(1) : undefined
-    case 0xd1: return length === 3 ? view.getInt16(1) : undefined
-    case 0xd2: return length === 5 ? view.getInt32(1) : undefined
+    case 0xcb: return length === 9 ? new DataView(raw.buffer, raw.byteOffset, length).getFloat64(1) : undefined
+    case 0xcc: return length === 2 ? b1 : undefined
+    case 0xcd: return length === 3 ? (b1 << 8) | (raw[2] as number) : undefined
+    case 0xce: return length === 5 ? ((b1 << 24) | ((raw[2] as number) << 16) | ((raw[3] as number) << 8) | (raw[4] as number)) >>> 0 : undefined
+    case 0xd0: return length === 2 ? (b1 << 24) >> 24 : undefined
+    case 0xd1: return length === 3 ? (((b1 << 8) | (raw[2] as number)) << 16) >> 16 : undefined
+    case 0xd2: return length === 5 ? (b1 << 24) | ((raw[2] as number) << 16) | ((raw[3] as number) << 8) | (raw[4] as number) : undefined
     default: return undefined
   }
 }

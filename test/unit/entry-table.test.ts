@@ -1,0 +1,144 @@
+import { ValueCodec } from '../../lib/protocol/codec'
+import { EntryTable } from '../../lib/store/memory/entry-table'
+import { HashIndex } from '../../lib/store/memory/hash-index'
+import { KeyIndex } from '../../lib/store/memory/key-index'
+import { LiveValue } from '../../lib/store/memory/stored-value'
+
+const codec = new ValueCodec()
+
+// A fixed generator, so a failure replays.
+function random (seed: number): () => number {
+  let state = seed
+  return () => {
+    state = (state * 1103515245 + 12345) % 2147483648
+    return state / 2147483648
+  }
+}
+
+const ODD_KEYS = ['', 'é', 'ключ', '\u{1F600}', 'a\u0100b', '\u00ff', 'x'.repeat(200)]
+
+describe('EntryTable', () => {
+  test('finds every key through growth, removal and slot reuse, as a Map would', () => {
+    const table = new EntryTable(codec)
+    const model = new Map<string, number>()
+    const next = random(7)
+    const mismatches: string[] = []
+    for (let step = 0; step < 300_000; step++) {
+      const id = Math.floor(next() * 60_000)
+      const key = id < 7 ? (ODD_KEYS[id] as string) : `k:${id}`
+      const slot = table.slotOf(key)
+      if ((slot >= 0) !== model.has(key)) mismatches.push(`step ${step}: ${key}`)
+      if (next() < 0.65) {
+        if (slot < 0) table.add(key, step, step, 0)
+        else table.write(slot, step, step, 0)
+        model.set(key, step)
+      } else if (slot >= 0) {
+        table.remove(slot)
+        model.delete(key)
+      }
+    }
+    expect(mismatches).toEqual([])
+    expect(table.size).toBe(model.size)
+    for (const [key, value] of model) {
+      const slot = table.slotOf(key)
+      if (table.key(slot) !== key || table.number(slot) !== value || table.version(slot) !== value) mismatches.push(key)
+    }
+    expect(mismatches).toEqual([])
+    expect(table.slotOf('absent')).toBe(-1)
+  })
+
+  test('a freed slot is reused by the next key, which does not inherit its deadline', () => {
+    const table = new EntryTable(codec)
+    const first = table.add('a', 1, 1, Date.now() + 1000)
+    table.add('b', 2, 2, 0)
+    table.remove(first)
+    const reused = table.add('c', codec.encode('v'), 3, 0)
+    expect(reused).toBe(first)
+    expect(table.deadline(reused)).toBe(0)
+    expect(table.key(reused)).toBe('c')
+    expect(table.slotOf('a')).toBe(-1)
+  })
+
+  test('values of every kind read back: numbers, small and large bytes, decoded values', () => {
+    const table = new EntryTable(codec)
+    const small = codec.encode('small')
+    const large = codec.encode('L'.repeat(10_000))
+    const slots = [table.add('n', 2.5, 1, 0), table.add('s', small, 1, 0), table.add('l', large, 1, 0), table.add('o', new LiveValue({ a: 1 }, undefined), 1, 0)]
+    expect(table.raw(slots[0] as number)).toEqual(codec.encode(2.5))
+    expect(table.raw(slots[1] as number)).toEqual(small)
+    expect(table.raw(slots[2] as number)).toEqual(large)
+    expect(codec.decode(table.raw(slots[3] as number))).toEqual({ a: 1 })
+    // A value changing size moves its record; the key stays.
+    table.setValue(slots[1] as number, large)
+    table.setValue(slots[2] as number, small)
+    expect(table.raw(slots[1] as number)).toEqual(large)
+    expect(table.raw(slots[2] as number)).toEqual(small)
+    expect(table.key(slots[1] as number)).toBe('s')
+  })
+
+  test('decoded values kept for edits are bounded: the least recent go back to bytes', () => {
+    const table = new EntryTable(codec)
+    const slots: number[] = []
+    for (let i = 0; i < 5000; i++) slots.push(table.add(`o:${i}`, codec.encode({ i: i + 1 }), 1, 0))
+    // As an edit does: decode, then store the edited value (its bytes made again when needed).
+    for (const slot of slots) {
+      const live = table.live(slot)
+      table.setValue(slot, new LiveValue({ i: -(live.value as { i: number }).i }, undefined))
+    }
+    for (const slot of slots) expect(codec.decode(table.raw(slot))).toEqual({ i: -(slot + 1) })
+    expect(slots.filter((slot) => table.value(slot) instanceof LiveValue).length).toBeLessThanOrEqual(1024)
+  })
+})
+
+describe('HashIndex', () => {
+  test('many keys of one shard: probe runs survive removals in any order', () => {
+    const hashes = [new Uint32Array(1 << 16)]
+    const keys: string[] = []
+    const index = new HashIndex(hashes, (slot, key) => keys[slot] === key)
+    // Equal top bits (one shard), low bits colliding in pairs.
+    for (let slot = 0; slot < 5000; slot++) {
+      keys[slot] = `k${slot}`
+      ;(hashes[0] as Uint32Array)[slot] = (slot >>> 1) * 7
+      index.insert((hashes[0] as Uint32Array)[slot] as number, slot)
+    }
+    const next = random(3)
+    const live = new Set(keys.map((_, slot) => slot))
+    for (let n = 0; n < 4000; n++) {
+      const slot = Math.floor(next() * 5000)
+      if (!live.has(slot)) continue
+      index.remove((hashes[0] as Uint32Array)[slot] as number, slot)
+      live.delete(slot)
+    }
+    for (let slot = 0; slot < 5000; slot++) {
+      expect(index.find(`k${slot}`, (hashes[0] as Uint32Array)[slot] as number)).toBe(live.has(slot) ? slot : -1)
+    }
+  })
+})
+
+describe('KeyIndex over the table', () => {
+  test('odd keys sort by code unit; keys restored in order fill chunks; a reader resumes after deletions', () => {
+    const table = new EntryTable(codec)
+    const index = new KeyIndex(table)
+    const ordered = Array.from({ length: 5000 }, (_, i) => `k:${String(i).padStart(5, '0')}`)
+    for (const key of ordered) index.addInOrder(key, table.add(key, 0, 1, 0))
+    for (const key of ODD_KEYS) index.add(key, table.add(key, 0, 1, 0))
+    const all = [...ordered, ...ODD_KEYS].sort()
+    const read = (prefix: string, after?: string): string[] => {
+      const keys: string[] = []
+      index.forEach(prefix, after, (slot) => { keys.push(table.key(slot)); return true })
+      return keys
+    }
+    expect(read('')).toEqual(all)
+    expect(read('k:0499')).toEqual(['k:04990', 'k:04991', 'k:04992', 'k:04993', 'k:04994', 'k:04995', 'k:04996', 'k:04997', 'k:04998', 'k:04999'])
+    // Walk a page, delete keys on both sides of the cursor, resume: each remaining key once.
+    const page: string[] = []
+    index.forEach('k:', undefined, (slot) => { page.push(table.key(slot)); return page.length < 2000 })
+    for (const key of ['k:00010', 'k:03000', page.at(-1) as string]) {
+      const slot = table.slotOf(key)
+      index.delete(key, slot)
+      table.remove(slot)
+    }
+    const rest = read('k:', page.at(-1))
+    expect([...page, ...rest]).toEqual(ordered.filter((key) => key !== 'k:03000'))
+  })
+})
