@@ -1,9 +1,9 @@
 'use strict'
 
 // A large map on one host: resident memory per small key against a redis-server filled with the
-// same keys and a plain Map; the longest host event-loop stall while a client reads or clears
-// the whole map; a prefix query of 11 matches against a get; get/set/incr throughput on a large
-// map against a map of 1 k keys. 1 M keys by default; BENCH_BIGMAP_10M=1 adds the 10 M rows
+// same keys and a plain Map; a full garbage collection against a plain Map's; the longest host
+// event-loop stall while a client reads or clears the whole map; a prefix query of 11 matches
+// against a get; get/set/incr throughput on a large map against a map of 1 k keys. 1 M keys by default; BENCH_BIGMAP_10M=1 adds the 10 M rows
 // (a few more minutes: most of it filling).
 
 const { join } = require('node:path')
@@ -105,6 +105,18 @@ function memoryRow (keys, results) {
   })
 }
 
+function collectionRow (keys, results) {
+  return row({
+    group: 'Big map',
+    label: `host full garbage collection holding ${label(keys)} small keys`,
+    unit: 'ms',
+    better: 'lower',
+    samples: results.map((result) => result.shared.gcMs),
+    vs: [{ label: 'the same holding a plain Map of the same keys and values', samples: results.map((result) => result.map.gcMs) }],
+    note: 'median of 5 collections forced with global.gc() right after the fill'
+  })
+}
+
 function prefixRow (keys, results) {
   return row({
     group: 'Big map',
@@ -152,6 +164,7 @@ async function measureSize (ctx, keys, stalls, small) {
   })
   const rows = [
     memoryRow(keys, results),
+    collectionRow(keys, results),
     prefixRow(keys, results.map((result) => result.host)),
     ...throughputRows(keys, results.map((result) => result.host), small !== undefined ? [small] : results.map((result) => result.small)),
     ...(stalls ? stallRows(keys, results.map((result) => result.host)) : [])

@@ -15,6 +15,17 @@ function settledRss () {
   return settledMemory().rss
 }
 
+/** The median time of a few full collections, in ms: what the keys held cost the collector. */
+function fullCollectionMs () {
+  const times = []
+  for (let i = 0; i < 5; i++) {
+    const started = process.hrtime.bigint()
+    global.gc()
+    times.push(Number(process.hrtime.bigint() - started) / 1e6)
+  }
+  return times.sort((a, b) => a - b)[2]
+}
+
 main(async () => {
   if (typeof global.gc !== 'function') throw new Error('run with --expose-gc')
   const app = process.env.BENCH_BIGMAP_MODE === 'shared'
@@ -33,7 +44,7 @@ main(async () => {
       const after = settledRss()
       const size = app !== undefined ? await app.shared.size() : map.size
       if (size !== keys) throw new Error(`expected ${keys} keys, found ${size}`)
-      return { rssBytes: after - before, seconds }
+      return { rssBytes: after - before, seconds, gcMs: fullCollectionMs() }
     },
     // A full collection first, so a window holds the collections its own operation causes, not
     // one the fill or an earlier operation left due.

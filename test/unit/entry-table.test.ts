@@ -74,6 +74,11 @@ describe('EntryTable', () => {
     expect(table.raw(slots[1] as number)).toEqual(large)
     expect(table.raw(slots[2] as number)).toEqual(small)
     expect(table.key(slots[1] as number)).toBe('s')
+    // Numbers: an int32 in four bytes, any other in eight, switching either way in place or not.
+    for (const number of [7, -(2 ** 31), 2 ** 31, -0, 0.1, -1, NaN, Infinity]) {
+      table.setValue(slots[0] as number, number)
+      expect(Object.is(table.number(slots[0] as number), number)).toBe(true)
+    }
   })
 
   test('decoded values kept for edits are bounded: the least recent go back to bytes', () => {

@@ -13,7 +13,7 @@ const SEGMENT_MASK = SEGMENT_SIZE - 1
 
 // What a slot's value is, and where it is.
 const FREE = 0
-/** A number, as a float64 in the record's value bytes. */
+/** A number in the record's value bytes: an int32 in 4 of them, any other as a float64 in 8. */
 const NUMBER = 1
 /** Encoded bytes of at most INLINE_BYTES, in the record. */
 const BYTES = 2
@@ -21,7 +21,8 @@ const BYTES = 2
 const LARGE = 3
 /** A decoded value, in the bounded LiveValues. */
 const LIVE = 4
-const NUMBER_BYTES = 8
+const INT32_BYTES = 4
+const FLOAT64_BYTES = 8
 
 /**
  * The host's entries, one slot each, with no heap object per key: each key and its small value
@@ -117,7 +118,10 @@ export class EntryTable {
     const offset = slot & SEGMENT_MASK
     if (typeof stored === 'number') {
       kinds[offset] = NUMBER
-      this.#arena.buffer(handle).writeDoubleLE(stored, this.#arena.valueOffset(handle))
+      const buffer = this.#arena.buffer(handle)
+      const at = this.#arena.valueOffset(handle)
+      if (this.#arena.valueLength(handle) === INT32_BYTES) buffer.writeInt32LE(stored, at)
+      else buffer.writeDoubleLE(stored, at)
     } else if (stored instanceof LiveValue) {
       kinds[offset] = LIVE
       const evicted = this.#live.set(slot, stored)
@@ -162,7 +166,9 @@ export class EntryTable {
   /** The number a NUMBER slot holds. */
   number (slot: number): number {
     const handle = this.#handle(slot)
-    return this.#arena.buffer(handle).readDoubleLE(this.#arena.valueOffset(handle))
+    const buffer = this.#arena.buffer(handle)
+    const at = this.#arena.valueOffset(handle)
+    return this.#arena.valueLength(handle) === INT32_BYTES ? buffer.readInt32LE(at) : buffer.readDoubleLE(at)
   }
 
   /** The decoded value at `slot`, without keeping it decoded (a counter read by incr). */
@@ -256,7 +262,7 @@ export class EntryTable {
 
 /** The value bytes a record needs for `stored`: none for a value kept on the heap. */
 function recordValueBytes (stored: StoredValue): number {
-  if (typeof stored === 'number') return NUMBER_BYTES
+  if (typeof stored === 'number') return (stored | 0) === stored && !Object.is(stored, -0) ? INT32_BYTES : FLOAT64_BYTES
   if (stored instanceof LiveValue || stored.length > INLINE_BYTES) return 0
   return stored.length
 }
