@@ -1,12 +1,14 @@
 import { KeyArena, type ArenaOwner } from '../../lib/store/memory/key-arena'
+import { hashKey } from '../../lib/store/memory/key-hash'
 
 /** Slots and their handles, as the table keeps them: a record moved by compaction updates its slot. */
 class Owner implements ArenaOwner {
   readonly handles = new Map<number, number>()
   moves = 0
-  handleOf (slot: number): number { return this.handles.get(slot) ?? -1 }
-  moved (slot: number, handle: number): void {
-    this.handles.set(slot, handle)
+  handleOf (slot: number): number { return this.handles.get(slot) ?? 0 }
+  moved (slot: number, from: number, to: number): void {
+    expect(this.handles.get(slot)).toBe(from)
+    this.handles.set(slot, to)
     this.moves++
   }
 }
@@ -24,6 +26,11 @@ function sign (a: string, b: string): number {
 const KEYS = ['', 'a', 'key:1', 'é', '\u00ff\u0000', 'ключ', '\u{1F600}', 'a\u0100', 'x'.repeat(70), 'ü'.repeat(100), 'ж'.repeat(65)]
 
 describe('KeyArena', () => {
+  test('hashes a kept key as hashKey hashes the string', () => {
+    const { arena } = setup()
+    KEYS.forEach((key, slot) => expect(arena.hash(arena.create(slot, key, 0))).toBe(hashKey(key)))
+  })
+
   test('keeps every key as it was given: empty, one byte per unit, UTF-16, long', () => {
     const { arena } = setup()
     const handles = KEYS.map((key, slot) => arena.create(slot, key, 0))
@@ -49,16 +56,21 @@ describe('KeyArena', () => {
     })
   })
 
-  test('value bytes sit beside the key; a resized record keeps its slot and key', () => {
+  test('value bytes sit beside the key; a resized record keeps its slot, key, version and kind', () => {
     const { arena } = setup()
     let handle = arena.create(3, 'ключ', 4)
+    expect(handle).not.toBe(0)
+    arena.setVersion(handle, 2 ** 32 - 1)
+    arena.setKind(handle, 5)
     arena.buffer(handle).set([1, 2, 3, 4], arena.valueOffset(handle))
     expect(arena.valueLength(handle)).toBe(4)
     expect([...arena.buffer(handle).subarray(arena.valueOffset(handle), arena.valueOffset(handle) + 4)]).toEqual([1, 2, 3, 4])
     handle = arena.resize(handle, 4000)
     expect(arena.key(handle)).toBe('ключ')
     expect(arena.valueLength(handle)).toBe(4000)
-    expect(arena.buffer(handle).readUInt32LE(arena.offset(handle))).toBe(3)
+    expect(arena.version(handle)).toBe(2 ** 32 - 1)
+    expect(arena.kind(handle)).toBe(5)
+    expect(arena.slotOf(handle)).toBe(3)
   })
 
   test('a key larger than a chunk gets a chunk of its own', () => {
@@ -89,13 +101,14 @@ describe('KeyArena', () => {
       const previous = owner.handles.get(slot)
       if (previous !== undefined) arena.free(previous)
       owner.handles.set(slot, arena.create(slot, `new:${n}`, 8))
+      arena.compact()
     }
     expect(owner.moves).toBeGreaterThan(0)
     expect(arena.bytes).toBeLessThanOrEqual(full / 3)
     for (let slot = 0; slot < count; slot += 10) {
       const handle = owner.handles.get(slot) as number
       expect(arena.key(handle)).toBe(`key:${slot}`)
-      expect(arena.buffer(handle).readUInt32LE(arena.offset(handle))).toBe(slot)
+      expect(arena.slotOf(handle)).toBe(slot)
     }
   })
 

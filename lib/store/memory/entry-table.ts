@@ -1,6 +1,7 @@
 import type { ValueCodec } from '../../protocol/codec'
 import type { Encoded } from '../store'
-import { HashIndex, hashKey } from './hash-index'
+import { HashIndex } from './hash-index'
+import { hashKey } from './key-hash'
 import { KeyArena } from './key-arena'
 import { LiveValues } from './live-values'
 import { INLINE_BYTES, LiveValue, rawOf, type StoredValue } from './stored-value'
@@ -11,8 +12,7 @@ const SEGMENT_BITS = 16
 const SEGMENT_SIZE = 1 << SEGMENT_BITS
 const SEGMENT_MASK = SEGMENT_SIZE - 1
 
-// What a slot's value is, and where it is.
-const FREE = 0
+// What a slot's value is, and where it is; kept in the record.
 /** A number in the record's value bytes: an int32 in 4 of them, any other as a float64 in 8. */
 const NUMBER = 1
 /** Encoded bytes of at most INLINE_BYTES, in the record. */
@@ -25,32 +25,33 @@ const INT32_BYTES = 4
 const FLOAT64_BYTES = 8
 
 /**
- * The host's entries, one slot each, with no heap object per key: each key and its small value
- * are a record in a KeyArena; a HashIndex finds a key's slot; per slot, typed-array columns hold
- * the record's handle, the key's hash, the version (32 bits: see MemoryState's clock), the kind
- * of value and (in segments where a key has one) the deadline. Large values and a bounded set of
- * decoded ones live on the heap, by slot. A freed slot is reused by the next key added.
+ * The host's entries, one slot each, with no heap object per key: each key is a record in a
+ * KeyArena, which also holds its version (32 bits: see MemoryState's clock), the kind of its
+ * value and the value itself when it is small; a HashIndex finds a key's record; per slot,
+ * typed-array columns hold the record's handle and (in segments where a key has one) the
+ * deadline. Slots are what the ordered index and the expiry queue hold: they stay put when a
+ * record moves. Large values and a bounded set of decoded ones live on the heap, by slot. A freed
+ * slot is reused by the next key added.
  */
 export class EntryTable {
   readonly #codec: ValueCodec
+  readonly #handles: Uint32Array[] = []
   readonly #arena = new KeyArena({
-    handleOf: (slot) => this.#kind(slot) === FREE ? -1 : this.#handle(slot),
-    moved: (slot, handle) => { (this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] = handle }
+    handleOf: (slot) => this.#handle(slot),
+    moved: (slot, from, to) => { this.#moved(slot, from, to) }
   })
 
-  readonly #handles: Uint32Array[] = []
-  readonly #hashes: Uint32Array[] = []
-  readonly #index = new HashIndex(this.#hashes, (slot, key) => this.#arena.keyEquals(this.#handle(slot), key))
-  readonly #versions: Uint32Array[] = []
-  readonly #kinds: Uint8Array[] = []
+  readonly #index = new HashIndex(this.#arena)
   /** A segment's deadlines exist once one of its keys has one: a map without ttls has none. */
   readonly #deadlines: Array<Float64Array | undefined> = []
   readonly #large = new Map<number, Uint8Array>()
   readonly #live = new LiveValues()
-  /** Free slots are a list threaded through the handle column, so freeing millions costs no heap. */
-  #firstFree = -1
+  readonly #free: number[] = []
   #end = 0
   #size = 0
+  /** The slot slotOf found last and its record, so the calls that follow skip the column. */
+  #foundSlot = -1
+  #foundHandle = 0
 
   constructor (codec: ValueCodec) {
     this.#codec = codec
@@ -67,71 +68,67 @@ export class EntryTable {
 
   /** The slot of `key`, or -1. */
   slotOf (key: string): number {
-    return this.#index.find(key, hashKey(key))
+    const handle = this.#index.find(key, hashKey(key))
+    if (handle === 0) return -1
+    const slot = this.#arena.slotOf(handle)
+    this.#foundSlot = slot
+    this.#foundHandle = handle
+    return slot
   }
 
   add (key: string, stored: StoredValue, version: number, deadline: number): number {
-    let slot = this.#firstFree
-    if (slot >= 0) this.#firstFree = this.#handle(slot) - 1
-    else {
+    let slot = this.#free.pop()
+    if (slot === undefined) {
       slot = this.#end++
       if ((slot & SEGMENT_MASK) === 0) this.#grow()
     }
-    const segment = slot >>> SEGMENT_BITS
-    const offset = slot & SEGMENT_MASK
-    const hash = hashKey(key)
-    ;(this.#hashes[segment] as Uint32Array)[offset] = hash
-    ;(this.#handles[segment] as Uint32Array)[offset] = this.#arena.create(slot, key, recordValueBytes(stored))
-    // A kind other than FREE before the value is written: the record is the slot's already.
-    ;(this.#kinds[segment] as Uint8Array)[offset] = LARGE
-    this.#index.insert(hash, slot)
+    const handle = this.#arena.create(slot, key, recordValueBytes(stored))
+    this.#setHandle(slot, handle)
+    this.#index.insert(hashKey(key), handle)
     this.#size++
     this.write(slot, stored, version, deadline)
+    this.#arena.compact()
     return slot
   }
 
   remove (slot: number): void {
-    const segment = slot >>> SEGMENT_BITS
-    const offset = slot & SEGMENT_MASK
-    this.#index.remove((this.#hashes[segment] as Uint32Array)[offset] as number, slot)
-    this.#dropHeapValue(slot)
-    this.#arena.free(this.#handle(slot))
-    ;(this.#kinds[segment] as Uint8Array)[offset] = FREE
-    ;(this.#handles[segment] as Uint32Array)[offset] = this.#firstFree + 1
-    this.#setDeadline(segment, offset, 0)
-    this.#firstFree = slot
+    const handle = this.#handle(slot)
+    this.#index.remove(this.#arena.hash(handle), handle)
+    this.#dropHeapValue(slot, handle)
+    this.#arena.free(handle)
+    this.#setHandle(slot, 0)
+    this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, 0)
+    this.#free.push(slot)
     this.#size--
+    this.#arena.compact()
   }
 
   write (slot: number, stored: StoredValue, version: number, deadline: number): void {
-    const segment = slot >>> SEGMENT_BITS
-    const offset = slot & SEGMENT_MASK
     this.setValue(slot, stored)
-    ;(this.#versions[segment] as Uint32Array)[offset] = version
-    this.#setDeadline(segment, offset, deadline)
+    this.#arena.setVersion(this.#handle(slot), version)
+    this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
   }
 
   setValue (slot: number, stored: StoredValue): void {
-    this.#dropHeapValue(slot)
+    this.#dropHeapValue(slot, this.#handle(slot))
     const handle = this.#recordFor(slot, recordValueBytes(stored))
-    const kinds = this.#kinds[slot >>> SEGMENT_BITS] as Uint8Array
-    const offset = slot & SEGMENT_MASK
+    const arena = this.#arena
     if (typeof stored === 'number') {
-      kinds[offset] = NUMBER
-      const buffer = this.#arena.buffer(handle)
-      const at = this.#arena.valueOffset(handle)
-      if (this.#arena.valueLength(handle) === INT32_BYTES) buffer.writeInt32LE(stored, at)
+      arena.setKind(handle, NUMBER)
+      const buffer = arena.buffer(handle)
+      const at = arena.valueOffset(handle)
+      if (arena.valueLength(handle) === INT32_BYTES) buffer.writeInt32LE(stored, at)
       else buffer.writeDoubleLE(stored, at)
     } else if (stored instanceof LiveValue) {
-      kinds[offset] = LIVE
+      arena.setKind(handle, LIVE)
       const evicted = this.#live.set(slot, stored)
       // The value least recently used goes back to bytes, so decoded values stay few.
       if (evicted !== undefined) this.setValue(evicted[0], rawOf(evicted[1], this.#codec))
     } else if (stored.length <= INLINE_BYTES) {
-      kinds[offset] = BYTES
-      this.#arena.buffer(handle).set(stored, this.#arena.valueOffset(handle))
+      arena.setKind(handle, BYTES)
+      arena.buffer(handle).set(stored, arena.valueOffset(handle))
     } else {
-      kinds[offset] = LARGE
+      arena.setKind(handle, LARGE)
       this.#large.set(slot, stored)
     }
   }
@@ -141,7 +138,7 @@ export class EntryTable {
    * (valid until the next write: copy it to keep it).
    */
   value (slot: number): StoredValue {
-    switch (this.#kind(slot)) {
+    switch (this.#arena.kind(this.#handle(slot))) {
       case NUMBER: return this.number(slot)
       case LIVE: return this.#live.get(slot) as LiveValue
       case LARGE: return this.#large.get(slot) as Uint8Array
@@ -156,11 +153,11 @@ export class EntryTable {
   /** The value's encoded bytes, the caller's own. */
   raw (slot: number): Encoded {
     const stored = this.value(slot)
-    return this.#kind(slot) === BYTES ? Uint8Array.prototype.slice.call(stored as Uint8Array) : rawOf(stored, this.#codec)
+    return this.#arena.kind(this.#handle(slot)) === BYTES ? Uint8Array.prototype.slice.call(stored as Uint8Array) : rawOf(stored, this.#codec)
   }
 
   isNumber (slot: number): boolean {
-    return this.#kind(slot) === NUMBER
+    return this.#arena.kind(this.#handle(slot)) === NUMBER
   }
 
   /** The number a NUMBER slot holds. */
@@ -173,7 +170,7 @@ export class EntryTable {
 
   /** The decoded value at `slot`, without keeping it decoded (a counter read by incr). */
   decoded (slot: number): unknown {
-    const kind = this.#kind(slot)
+    const kind = this.#arena.kind(this.#handle(slot))
     if (kind === NUMBER) return this.number(slot)
     if (kind === LIVE) return (this.#live.get(slot) as LiveValue).value
     return this.#codec.decode(this.value(slot) as Uint8Array)
@@ -181,7 +178,7 @@ export class EntryTable {
 
   /** The decoded value at `slot`, kept decoded (within LiveValues' bound) for the edits that follow. */
   live (slot: number): LiveValue {
-    const kind = this.#kind(slot)
+    const kind = this.#arena.kind(this.#handle(slot))
     if (kind === LIVE) {
       const live = this.#live.get(slot) as LiveValue
       this.#live.set(slot, live)
@@ -206,7 +203,7 @@ export class EntryTable {
   }
 
   version (slot: number): number {
-    return (this.#versions[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] as number
+    return this.#arena.version(this.#handle(slot))
   }
 
   /** Epoch ms, or 0 for no expiry. */
@@ -218,12 +215,14 @@ export class EntryTable {
     this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
   }
 
-  #kind (slot: number): number {
-    return (this.#kinds[slot >>> SEGMENT_BITS] as Uint8Array)[slot & SEGMENT_MASK] as number
+  #handle (slot: number): number {
+    if (slot === this.#foundSlot) return this.#foundHandle
+    return (this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] as number
   }
 
-  #handle (slot: number): number {
-    return (this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] as number
+  #setHandle (slot: number, handle: number): void {
+    ;(this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] = handle
+    if (slot === this.#foundSlot) this.#foundHandle = handle
   }
 
   /** The slot's record, moved to one with room for `valueBytes` when its size differs. */
@@ -231,21 +230,24 @@ export class EntryTable {
     const handle = this.#handle(slot)
     if (this.#arena.valueLength(handle) === valueBytes) return handle
     const moved = this.#arena.resize(handle, valueBytes)
-    ;(this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] = moved
+    this.#moved(slot, handle, moved)
+    this.#arena.compact()
     return moved
   }
 
-  #dropHeapValue (slot: number): void {
-    const kind = this.#kind(slot)
+  #moved (slot: number, from: number, to: number): void {
+    this.#setHandle(slot, to)
+    this.#index.replace(this.#arena.hash(to), from, to)
+  }
+
+  #dropHeapValue (slot: number, handle: number): void {
+    const kind = this.#arena.kind(handle)
     if (kind === LIVE) this.#live.delete(slot)
     else if (kind === LARGE) this.#large.delete(slot)
   }
 
   #grow (): void {
     this.#handles.push(new Uint32Array(SEGMENT_SIZE))
-    this.#hashes.push(new Uint32Array(SEGMENT_SIZE))
-    this.#versions.push(new Uint32Array(SEGMENT_SIZE))
-    this.#kinds.push(new Uint8Array(SEGMENT_SIZE))
     this.#deadlines.push(undefined)
   }
 

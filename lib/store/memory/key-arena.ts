@@ -1,3 +1,5 @@
+import { hashUnits } from './key-hash'
+
 // Records are cut from chunks of this many bytes, allocated as needed; a record larger than a
 // chunk gets a chunk of its own size. A chunk is one external allocation, not a heap object per
 // key, so the garbage collector never walks the keys.
@@ -10,21 +12,28 @@ const OFFSET_BITS = CHUNK_BITS - UNIT_SHIFT
 const OFFSET_UNITS = 1 << OFFSET_BITS
 const OFFSET_MASK = OFFSET_UNITS - 1
 const MAX_CHUNKS = 2 ** 32 / OFFSET_UNITS
-// u32 slot, u32 key length in code units * 2 + 1 when they are UTF-16, u16 value bytes.
-const HEADER_BYTES = 10
+// The first unit of chunk 0 holds no record, so no record has handle 0: 0 can mean "none".
+const RESERVED_BYTES = 1 << UNIT_SHIFT
+// u32 slot, u32 key length in code units * 2 + 1 when they are UTF-16, u32 version, u16 value
+// bytes (low 13 bits) and the kind of value (high 3 bits), then the key, then the value bytes.
+const HEADER_BYTES = 14
+const VERSION_AT = 8
+const INFO_AT = 12
+const LENGTH_BITS = 13
+const LENGTH_MASK = (1 << LENGTH_BITS) - 1
 /** The most value bytes a record holds. */
-export const MAX_RECORD_VALUE = 0xffff
+export const MAX_RECORD_VALUE = LENGTH_MASK
 // Keys up to this many code units are copied in a loop, longer ones by the native encoder.
 const SHORT_KEY = 64
-// Records moved out of chunks being compacted, per record written: more than one, so compaction
-// outpaces the garbage writes make.
+// Records moved out of chunks being compacted per call of `compact` (once per write): more than
+// one, so compaction outpaces the garbage writes make.
 const MOVES_PER_WRITE = 4
 
 /** Whose records these are: the slot that holds a record, and where it moved. */
 export interface ArenaOwner {
-  /** The handle slot `slot` holds, or -1 when the slot is free. */
+  /** The handle slot `slot` holds (0 when the slot is free). */
   handleOf: (slot: number) => number
-  moved: (slot: number, handle: number) => void
+  moved: (slot: number, from: number, to: number) => void
 }
 
 /** True when every code unit of `key` fits in a byte. */
@@ -35,7 +44,27 @@ function isNarrow (key: string): boolean {
 
 /** The u32 at `start + 4`: the key's length in code units * 2, + 1 when they are UTF-16. */
 function metaAt (buffer: Buffer, start: number): number {
-  return ((buffer[start + 4] as number) | ((buffer[start + 5] as number) << 8) | ((buffer[start + 6] as number) << 16) | ((buffer[start + 7] as number) << 24)) >>> 0
+  return u32At(buffer, start + 4)
+}
+
+function u32At (buffer: Buffer, at: number): number {
+  return ((buffer[at] as number) | ((buffer[at + 1] as number) << 8) | ((buffer[at + 2] as number) << 16) | ((buffer[at + 3] as number) << 24)) >>> 0
+}
+
+function writeU32 (buffer: Buffer, at: number, value: number): void {
+  buffer[at] = value
+  buffer[at + 1] = value >>> 8
+  buffer[at + 2] = value >>> 16
+  buffer[at + 3] = value >>> 24
+}
+
+function infoAt (buffer: Buffer, start: number): number {
+  return (buffer[start + INFO_AT] as number) | ((buffer[start + INFO_AT + 1] as number) << 8)
+}
+
+function writeInfo (buffer: Buffer, start: number, info: number): void {
+  buffer[start + INFO_AT] = info
+  buffer[start + INFO_AT + 1] = info >>> 8
 }
 
 function align (bytes: number): number {
@@ -78,16 +107,21 @@ export class KeyArena {
     const handle = this.#allocate(HEADER_BYTES + keyBytes + valueLength)
     const buffer = this.buffer(handle)
     const start = this.offset(handle)
-    this.#writeHeader(buffer, start, slot, key.length * 2 + (narrow ? 0 : 1), valueLength)
+    writeU32(buffer, start, slot)
+    writeU32(buffer, start + 4, key.length * 2 + (narrow ? 0 : 1))
+    writeU32(buffer, start + VERSION_AT, 0)
+    writeInfo(buffer, start, valueLength)
     const from = start + HEADER_BYTES
     // A short key is copied unit by unit: cheaper than a call into the native encoder.
     if (!narrow || key.length > SHORT_KEY) buffer.write(key, from, narrow ? 'latin1' : 'utf16le')
     else for (let i = 0; i < key.length; i++) buffer[from + i] = key.charCodeAt(i)
-    this.#compactSome()
     return handle
   }
 
-  /** A new record with the slot and key of `handle` and room for `valueLength` bytes; `handle` is freed. */
+  /**
+   * A new record with the slot, key, version and kind of `handle` and room for `valueLength`
+   * bytes; `handle` is freed.
+   */
   resize (handle: number, valueLength: number): number {
     const keyBytes = this.#keyBytes(handle)
     const moved = this.#allocate(HEADER_BYTES + keyBytes + valueLength)
@@ -96,10 +130,8 @@ export class KeyArena {
     const target = this.buffer(moved)
     const to = this.offset(moved)
     source.copy(target, to, from, from + HEADER_BYTES + keyBytes)
-    target[to + 8] = valueLength
-    target[to + 9] = valueLength >>> 8
+    writeInfo(target, to, (infoAt(target, to) & ~LENGTH_MASK) | valueLength)
     this.free(handle)
-    this.#compactSome()
     return moved
   }
 
@@ -110,7 +142,7 @@ export class KeyArena {
     this.#dead[chunk] = dead
     if (chunk === this.#current) return
     const used = this.#used[chunk] as number
-    if (dead === used) this.#release(chunk)
+    if (dead + this.#base(chunk) === used) this.#release(chunk)
     else if (dead * 2 > used && !this.#compacting.includes(chunk)) this.#compacting.push(chunk)
   }
 
@@ -129,9 +161,39 @@ export class KeyArena {
   }
 
   valueLength (handle: number): number {
+    return infoAt(this.buffer(handle), this.offset(handle)) & LENGTH_MASK
+  }
+
+  /** The slot that owns the record. */
+  slotOf (handle: number): number {
+    return u32At(this.buffer(handle), this.offset(handle))
+  }
+
+  version (handle: number): number {
+    return u32At(this.buffer(handle), this.offset(handle) + VERSION_AT)
+  }
+
+  setVersion (handle: number, version: number): void {
+    writeU32(this.buffer(handle), this.offset(handle) + VERSION_AT, version)
+  }
+
+  /** The owner's kind of value, 0-7 (0 in a new record). */
+  kind (handle: number): number {
+    return infoAt(this.buffer(handle), this.offset(handle)) >>> LENGTH_BITS
+  }
+
+  setKind (handle: number, kind: number): void {
     const buffer = this.buffer(handle)
     const start = this.offset(handle)
-    return (buffer[start + 8] as number) | ((buffer[start + 9] as number) << 8)
+    writeInfo(buffer, start, (infoAt(buffer, start) & LENGTH_MASK) | (kind << LENGTH_BITS))
+  }
+
+  /** The key's hash, as hashKey makes it of the key as a string. */
+  hash (handle: number): number {
+    const buffer = this.buffer(handle)
+    const start = this.offset(handle)
+    const meta = metaAt(buffer, start)
+    return hashUnits(buffer, start + HEADER_BYTES, meta >>> 1, (meta & 1) === 1)
   }
 
   recordBytes (handle: number): number {
@@ -209,19 +271,6 @@ export class KeyArena {
     return (meta >>> 1) << (meta & 1)
   }
 
-  #writeHeader (buffer: Buffer, start: number, slot: number, meta: number, valueLength: number): void {
-    buffer[start] = slot
-    buffer[start + 1] = slot >>> 8
-    buffer[start + 2] = slot >>> 16
-    buffer[start + 3] = slot >>> 24
-    buffer[start + 4] = meta
-    buffer[start + 5] = meta >>> 8
-    buffer[start + 6] = meta >>> 16
-    buffer[start + 7] = meta >>> 24
-    buffer[start + 8] = valueLength
-    buffer[start + 9] = valueLength >>> 8
-  }
-
   #allocate (bytes: number): number {
     const size = align(bytes)
     let chunk = this.#current
@@ -235,17 +284,18 @@ export class KeyArena {
   #newChunk (size: number): number {
     const chunk = this.#releasedChunks.pop() ?? this.#chunks.length
     if (chunk >= MAX_CHUNKS) throw new RangeError('the map holds more key bytes than its handles reach')
-    this.#chunks[chunk] = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, size))
-    this.#used[chunk] = 0
+    const base = this.#base(chunk)
+    this.#chunks[chunk] = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, size + base))
+    this.#used[chunk] = base
     this.#dead[chunk] = 0
-    if (size > CHUNK_BYTES) return chunk
+    if (size + base > CHUNK_BYTES) return chunk
     const previous = this.#current
     this.#current = chunk
     // The chunk that was current is a chunk like any other now: freed already, or due for compaction.
     if (previous >= 0 && this.#chunks[previous] !== undefined) {
       const dead = this.#dead[previous] as number
       const used = this.#used[previous] as number
-      if (dead === used) this.#release(previous)
+      if (dead + this.#base(previous) === used) this.#release(previous)
       else if (dead * 2 > used) this.#compacting.push(previous)
     }
     return chunk
@@ -257,15 +307,25 @@ export class KeyArena {
     this.#dead[chunk] = 0
     this.#releasedChunks.push(chunk)
     const queued = this.#compacting.indexOf(chunk)
-    if (queued === 0) this.#cursor = 0
     if (queued >= 0) this.#compacting.splice(queued, 1)
+    if (queued === 0) this.#cursor = 0
   }
 
-  /** Moves a few live records out of the oldest chunk being compacted. */
-  #compactSome (): void {
+  /** Bytes at the start of `chunk` that hold no record. */
+  #base (chunk: number): number {
+    return chunk === 0 ? RESERVED_BYTES : 0
+  }
+
+  /**
+   * Moves a few live records out of the oldest chunk being compacted. The owner calls it after
+   * each write, once its own columns name the records it holds (a record being replaced must not
+   * move in between).
+   */
+  compact (): void {
     for (let moves = 0; moves < MOVES_PER_WRITE && this.#compacting.length > 0;) {
       const chunk = this.#compacting[0] as number
       const buffer = this.#chunks[chunk] as Buffer
+      this.#cursor = Math.max(this.#cursor, this.#base(chunk))
       if (this.#cursor >= (this.#used[chunk] as number)) {
         this.#release(chunk)
         continue
@@ -273,12 +333,12 @@ export class KeyArena {
       const handle = (chunk * OFFSET_UNITS + (this.#cursor >>> UNIT_SHIFT)) >>> 0
       const bytes = this.recordBytes(handle)
       this.#cursor += align(bytes)
-      const slot = buffer.readUInt32LE(this.offset(handle))
+      const slot = u32At(buffer, this.offset(handle))
       if (this.#owner.handleOf(slot) !== handle) continue
       const moved = this.#allocate(bytes)
       buffer.copy(this.buffer(moved), this.offset(moved), this.offset(handle), this.offset(handle) + bytes)
       this.#dead[chunk] = (this.#dead[chunk] as number) + align(bytes)
-      this.#owner.moved(slot, moved)
+      this.#owner.moved(slot, handle, moved)
       moves++
     }
   }
