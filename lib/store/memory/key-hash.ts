@@ -24,21 +24,24 @@ export function hashKey (key: string): number {
   return finish(hash)
 }
 
-function unitAt (bytes: Uint8Array, start: number, wide: boolean, i: number): number {
-  return wide ? (bytes[start + 2 * i] as number) | ((bytes[start + 2 * i + 1] as number) << 8) : bytes[start + i] as number
-}
-
 /**
  * The same hash as `hashKey`, of a key kept as `length` code units at `bytes[start]`: one byte
  * each, or two (little-endian) when `wide`.
  */
 export function hashUnits (bytes: Uint8Array, start: number, length: number, wide: boolean): number {
   let hash = FNV_OFFSET ^ length
-  if (length <= 2 * HASHED_UNITS) {
-    for (let i = 0; i < length; i++) hash = Math.imul(hash ^ unitAt(bytes, start, wide, i), FNV_PRIME)
-  } else {
-    for (let i = 0; i < HASHED_UNITS; i++) hash = Math.imul(hash ^ unitAt(bytes, start, wide, i), FNV_PRIME)
-    for (let i = length - HASHED_UNITS; i < length; i++) hash = Math.imul(hash ^ unitAt(bytes, start, wide, i), FNV_PRIME)
+  const ends = length > 2 * HASHED_UNITS
+  const head = ends ? HASHED_UNITS : length
+  if (!wide) {
+    for (let i = 0; i < head; i++) hash = Math.imul(hash ^ (bytes[start + i] as number), FNV_PRIME)
+    if (ends) for (let i = length - HASHED_UNITS; i < length; i++) hash = Math.imul(hash ^ (bytes[start + i] as number), FNV_PRIME)
+    return finish(hash)
   }
+  for (let i = 0; i < head; i++) hash = Math.imul(hash ^ wideUnit(bytes, start, i), FNV_PRIME)
+  if (ends) for (let i = length - HASHED_UNITS; i < length; i++) hash = Math.imul(hash ^ wideUnit(bytes, start, i), FNV_PRIME)
   return finish(hash)
+}
+
+function wideUnit (bytes: Uint8Array, start: number, i: number): number {
+  return (bytes[start + 2 * i] as number) | ((bytes[start + 2 * i + 1] as number) << 8)
 }
