@@ -101,6 +101,7 @@ function memoryRow (keys, results) {
       { label: 'plain Map of the same keys and values', samples: results.map((result) => perKey(result.map)) }
     ],
     note: (redis.length > 0 ? `Redis used_memory ${median(redis.map((result) => result.redis.usedBytes / keys)).toFixed(0)} B/key; ` : '') +
+      `of the host's, its V8 heap ${median(results.map((result) => result.shared.heapBytes / keys)).toFixed(0)} B/key; ` +
       `filled in ${median(results.map((result) => result.shared.seconds)).toFixed(1)} s in-process`
   })
 }
