@@ -23,7 +23,7 @@ function sign (a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
-const KEYS = ['', 'a', 'key:1', 'é', '\u00ff\u0000', 'ключ', '\u{1F600}', 'a\u0100', 'x'.repeat(70), 'ü'.repeat(100), 'ж'.repeat(65)]
+const KEYS = ['', 'a', 'key:1', 'é', '\u00ff\u0000', 'ключ', '\u{1F600}', 'a\u0100', 'x'.repeat(70), 'ü'.repeat(100), 'ж'.repeat(65), 'y'.repeat(32_767), 'ж'.repeat(32_767)]
 
 describe('KeyArena', () => {
   test('hashes a kept key as hashKey hashes the string', () => {

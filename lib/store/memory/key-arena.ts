@@ -14,11 +14,14 @@ const OFFSET_MASK = OFFSET_UNITS - 1
 const MAX_CHUNKS = 2 ** 32 / OFFSET_UNITS
 // The first unit of chunk 0 holds no record, so no record has handle 0: 0 can mean "none".
 const RESERVED_BYTES = 1 << UNIT_SHIFT
-// u32 slot, u32 key length in code units * 2 + 1 when they are UTF-16, u32 version, u16 value
-// bytes (low 13 bits) and the kind of value (high 3 bits), then the key, then the value bytes.
-const HEADER_BYTES = 14
-const VERSION_AT = 8
-const INFO_AT = 12
+// u32 slot, u32 version, u16 value bytes (low 13 bits) and kind of value (high 3 bits), u16 key
+// meta (its length in code units * 2, + 1 when they are UTF-16), then the key, then the value
+// bytes. A key of 32,767 units or more has LONG_META there and its meta as a u32 after it.
+const HEADER_BYTES = 12
+const VERSION_AT = 4
+const INFO_AT = 8
+const META_AT = 10
+const LONG_META = 0xffff
 const LENGTH_BITS = 13
 const LENGTH_MASK = (1 << LENGTH_BITS) - 1
 /** The most value bytes a record holds. */
@@ -44,7 +47,19 @@ function isNarrow (key: string): boolean {
 
 /** The u32 at `start + 4`: the key's length in code units * 2, + 1 when they are UTF-16. */
 function metaAt (buffer: Buffer, start: number): number {
-  return u32At(buffer, start + 4)
+  const meta = (buffer[start + META_AT] as number) | ((buffer[start + META_AT + 1] as number) << 8)
+  return meta !== LONG_META ? meta : u32At(buffer, start + HEADER_BYTES)
+}
+
+/** Where the key of the record at `start` begins. */
+function keyFrom (buffer: Buffer, start: number): number {
+  const long = buffer[start + META_AT] === 0xff && buffer[start + META_AT + 1] === 0xff
+  return start + HEADER_BYTES + (long ? 4 : 0)
+}
+
+/** The header bytes of a record whose key has `meta`. */
+function headerFor (meta: number): number {
+  return meta < LONG_META ? HEADER_BYTES : HEADER_BYTES + 4
 }
 
 function u32At (buffer: Buffer, at: number): number {
@@ -104,14 +119,19 @@ export class KeyArena {
   create (slot: number, key: string, valueLength: number): number {
     const narrow = isNarrow(key)
     const keyBytes = narrow ? key.length : 2 * key.length
-    const handle = this.#allocate(HEADER_BYTES + keyBytes + valueLength)
+    const meta = key.length * 2 + (narrow ? 0 : 1)
+    const header = headerFor(meta)
+    const handle = this.#allocate(header + keyBytes + valueLength)
     const buffer = this.buffer(handle)
     const start = this.offset(handle)
     writeU32(buffer, start, slot)
-    writeU32(buffer, start + 4, key.length * 2 + (narrow ? 0 : 1))
     writeU32(buffer, start + VERSION_AT, 0)
     writeInfo(buffer, start, valueLength)
-    const from = start + HEADER_BYTES
+    const short = Math.min(meta, LONG_META)
+    buffer[start + META_AT] = short
+    buffer[start + META_AT + 1] = short >>> 8
+    if (short === LONG_META) writeU32(buffer, start + HEADER_BYTES, meta)
+    const from = start + header
     // A short key is copied unit by unit: cheaper than a call into the native encoder.
     if (!narrow || key.length > SHORT_KEY) buffer.write(key, from, narrow ? 'latin1' : 'utf16le')
     else for (let i = 0; i < key.length; i++) buffer[from + i] = key.charCodeAt(i)
@@ -123,13 +143,13 @@ export class KeyArena {
    * bytes; `handle` is freed.
    */
   resize (handle: number, valueLength: number): number {
-    const keyBytes = this.#keyBytes(handle)
-    const moved = this.#allocate(HEADER_BYTES + keyBytes + valueLength)
     const source = this.buffer(handle)
     const from = this.offset(handle)
+    const keyEnd = keyFrom(source, from) + this.#keyBytes(handle)
+    const moved = this.#allocate(keyEnd - from + valueLength)
     const target = this.buffer(moved)
     const to = this.offset(moved)
-    source.copy(target, to, from, from + HEADER_BYTES + keyBytes)
+    source.copy(target, to, from, keyEnd)
     writeInfo(target, to, (infoAt(target, to) & ~LENGTH_MASK) | valueLength)
     this.free(handle)
     return moved
@@ -157,7 +177,7 @@ export class KeyArena {
   }
 
   valueOffset (handle: number): number {
-    return this.offset(handle) + HEADER_BYTES + this.#keyBytes(handle)
+    return keyFrom(this.buffer(handle), this.offset(handle)) + this.#keyBytes(handle)
   }
 
   valueLength (handle: number): number {
@@ -193,11 +213,11 @@ export class KeyArena {
     const buffer = this.buffer(handle)
     const start = this.offset(handle)
     const meta = metaAt(buffer, start)
-    return hashUnits(buffer, start + HEADER_BYTES, meta >>> 1, (meta & 1) === 1)
+    return hashUnits(buffer, keyFrom(buffer, start), meta >>> 1, (meta & 1) === 1)
   }
 
   recordBytes (handle: number): number {
-    return HEADER_BYTES + this.#keyBytes(handle) + this.valueLength(handle)
+    return this.valueOffset(handle) - this.offset(handle) + this.valueLength(handle)
   }
 
   /** The key's length in code units. */
@@ -212,15 +232,15 @@ export class KeyArena {
 
   /** Where the key's bytes start in the record's chunk. */
   keyOffset (handle: number): number {
-    return this.offset(handle) + HEADER_BYTES
+    return keyFrom(this.buffer(handle), this.offset(handle))
   }
 
   key (handle: number): string {
     const buffer = this.buffer(handle)
     const start = this.offset(handle)
     const meta = metaAt(buffer, start)
-    const end = start + HEADER_BYTES + ((meta >>> 1) << (meta & 1))
-    return buffer.toString((meta & 1) === 0 ? 'latin1' : 'utf16le', start + HEADER_BYTES, end)
+    const from = keyFrom(buffer, start)
+    return buffer.toString((meta & 1) === 0 ? 'latin1' : 'utf16le', from, from + ((meta >>> 1) << (meta & 1)))
   }
 
   /** The record's key against `key`, by UTF-16 code unit: negative, 0 or positive. */
@@ -230,7 +250,7 @@ export class KeyArena {
     const meta = metaAt(buffer, start)
     const length = meta >>> 1
     const common = length < key.length ? length : key.length
-    const from = start + HEADER_BYTES
+    const from = keyFrom(buffer, start)
     if ((meta & 1) === 0) {
       for (let i = 0; i < common; i++) {
         const difference = (buffer[from + i] as number) - key.charCodeAt(i)
@@ -255,7 +275,7 @@ export class KeyArena {
     const start = this.offset(handle)
     const meta = metaAt(buffer, start)
     if (meta >>> 1 < prefix.length) return false
-    const from = start + HEADER_BYTES
+    const from = keyFrom(buffer, start)
     if ((meta & 1) === 0) {
       for (let i = 0; i < prefix.length; i++) if (buffer[from + i] !== prefix.charCodeAt(i)) return false
     } else {
