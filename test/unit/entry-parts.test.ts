@@ -107,3 +107,16 @@ test("a stored integer's bytes are the codec's own, at every boundary of its for
     -(2 ** 31), -(2 ** 31) - 1, -0, 0.5, 1e300]
   for (const value of values) expect(Buffer.from(rawOf(value, codec))).toEqual(Buffer.from(enc(value)))
 })
+
+test('parts of tiny entries stop at a bounded count however large their byte budget, and skip expired keys', () => {
+  const source = new MemoryState(codec)
+  for (let i = 0; i < 20_000; i++) source.put(`k${i}`, enc(i), i % 2 === 0 ? Date.now() - 1 : 0)
+  const parts = [...source.encodedParts(64 * 1024 * 1024)]
+  const counts = parts.map((part) => { let n = 0; readPart(part, () => { n++ }); return n })
+  expect(counts.length).toBeGreaterThan(2)
+  expect(Math.max(...counts)).toBeLessThanOrEqual(8192)
+  expect(counts.reduce((a, b) => a + b)).toBe(10_000)
+  const target = new MemoryState(codec)
+  expect([...target.restoreParts(parts)].at(-1)).toBe(10_000)
+  expect(target.keys('')).toEqual(source.keys(''))
+})
