@@ -5,6 +5,7 @@ import { KeyArena } from '../../lib/store/memory/key-arena'
 import { hashKey } from '../../lib/store/memory/key-hash'
 import { KeyIndex } from '../../lib/store/memory/key-index'
 import { LiveValue } from '../../lib/store/memory/stored-value'
+import { SlotStack } from '../../lib/store/memory/slot-stack'
 
 const codec = new ValueCodec()
 
@@ -181,5 +182,18 @@ describe('KeyIndex over the table', () => {
     }
     const rest = read('k:', page.at(-1))
     expect([...page, ...rest]).toEqual(ordered.filter((key) => key !== 'k:03000'))
+  })
+})
+
+describe('SlotStack', () => {
+  test('gives slots back last freed first, across segments, then -1', () => {
+    const stack = new SlotStack()
+    for (let slot = 0; slot < 200_000; slot++) stack.push(slot * 3)
+    for (let slot = 199_999; slot >= 100_000; slot--) expect(stack.pop()).toBe(slot * 3)
+    stack.push(7)
+    expect(stack.pop()).toBe(7)
+    for (let slot = 99_999; slot >= 0; slot--) if (stack.pop() !== slot * 3) throw new Error(`slot ${slot}`)
+    expect(stack.size).toBe(0)
+    expect(stack.pop()).toBe(-1)
   })
 })

@@ -4,6 +4,7 @@ import { HashIndex } from './hash-index'
 import { hashKey } from './key-hash'
 import { KeyArena } from './key-arena'
 import { LiveValues } from './live-values'
+import { SlotStack } from './slot-stack'
 import { INLINE_BYTES, LiveValue, rawOf, type StoredValue } from './stored-value'
 
 // The columns grow by whole segments, never by copying what they hold, so adding the ten
@@ -46,7 +47,7 @@ export class EntryTable {
   readonly #deadlines: Array<Float64Array | undefined> = []
   readonly #large = new Map<number, Uint8Array>()
   readonly #live = new LiveValues()
-  readonly #free: number[] = []
+  readonly #free = new SlotStack()
   #end = 0
   #size = 0
   /** The slot slotOf found last and its record, so the calls that follow skip the column. */
@@ -78,7 +79,7 @@ export class EntryTable {
 
   add (key: string, stored: StoredValue, version: number, deadline: number): number {
     let slot = this.#free.pop()
-    if (slot === undefined) {
+    if (slot < 0) {
       slot = this.#end++
       if ((slot & SEGMENT_MASK) === 0) this.#grow()
     }
