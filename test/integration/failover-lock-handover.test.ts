@@ -74,3 +74,23 @@ test('a worker waiting for the lock at the handover keeps its place and gets the
   expect((await successor.failure('acquire', 'jobs', { timeout: 200 })).code).toBe('FST_SHARED_STATE_LOCK_TIMEOUT')
   await third.call('release', granted, 'jobs')
 })
+
+test('an acquire resent to the successor waits only what was left of its timeout, not a new one', async () => {
+  const { host, successor, second, third } = await fourWorkers()
+  const held = await second.call<number>('acquire', 'jobs')
+  const timeout = 6000
+  const startedAt = Date.now()
+  const waiting = third.failure('acquire', 'jobs', { timeout })
+  await third.call('has', 'barrier')
+  // Half the wait has passed when the host hands over: a wait started again by the successor
+  // would end a whole timeout after the handover, at 1.5 timeouts or later.
+  await new Promise((resolve) => setTimeout(resolve, timeout / 2 - (Date.now() - startedAt)))
+  await host.terminate()
+  expect(await successor.call('role')).toBe('host')
+
+  expect((await waiting).code).toBe('FST_SHARED_STATE_LOCK_TIMEOUT')
+  const waited = Date.now() - startedAt
+  expect(waited).toBeGreaterThanOrEqual(timeout - 50)
+  expect(waited).toBeLessThan(timeout * 1.5)
+  await second.call('release', held, 'jobs')
+})
