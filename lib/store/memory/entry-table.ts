@@ -157,10 +157,6 @@ export class EntryTable {
     return this.#arena.kind(this.#handle(slot)) === BYTES ? Uint8Array.prototype.slice.call(stored as Uint8Array) : rawOf(stored, this.#codec)
   }
 
-  isNumber (slot: number): boolean {
-    return this.#arena.kind(this.#handle(slot)) === NUMBER
-  }
-
   /** The number a NUMBER slot holds. */
   number (slot: number): number {
     const handle = this.#handle(slot)

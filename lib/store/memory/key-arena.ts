@@ -24,8 +24,6 @@ const META_AT = 10
 const LONG_META = 0xffff
 const LENGTH_BITS = 13
 const LENGTH_MASK = (1 << LENGTH_BITS) - 1
-/** The most value bytes a record holds. */
-export const MAX_RECORD_VALUE = LENGTH_MASK
 // Keys up to this many code units are copied in a loop, longer ones by the native encoder.
 const SHORT_KEY = 64
 // Records moved out of chunks being compacted per call of `compact` (once per write): more than
@@ -88,8 +86,9 @@ function align (bytes: number): number {
 
 /**
  * Records of a key and a small value, in ArrayBuffer chunks, each found by a numeric handle. A
- * record holds the slot that owns it, the key (one byte per code unit when every unit is below
- * 256, else two) and up to MAX_RECORD_VALUE value bytes. A freed record's bytes are counted dead
+ * record holds the slot that owns it, the owner's version and kind of value, the key (one byte
+ * per code unit when every unit is below 256, else two) and up to LENGTH_MASK (8,191) value
+ * bytes. A freed record's bytes are counted dead
  * in their chunk; a chunk that is mostly dead is compacted a few records per write (its live
  * records move to the newest chunk and their slots learn the new handles), then released.
  */
@@ -228,11 +227,6 @@ export class KeyArena {
   /** True when the key is kept one byte per code unit. */
   isNarrowKey (handle: number): boolean {
     return (metaAt(this.buffer(handle), this.offset(handle)) & 1) === 0
-  }
-
-  /** Where the key's bytes start in the record's chunk. */
-  keyOffset (handle: number): number {
-    return keyFrom(this.buffer(handle), this.offset(handle))
   }
 
   key (handle: number): string {

@@ -106,12 +106,3 @@ export function rawLength (stored: StoredValue, codec: ValueCodec): number {
   if (typeof stored === 'number' || stored instanceof LiveValue) return rawOf(stored, codec).length
   return stored.length
 }
-
-/** The decoded value; a decoded object is kept, so a run of nested edits decodes it once. */
-export function liveOf (stored: StoredValue, codec: ValueCodec): [unknown, StoredValue] {
-  if (typeof stored === 'number') return [stored, stored]
-  if (stored instanceof LiveValue) return [stored.value, stored]
-  const raw = rawOf(stored, codec)
-  const value = codec.decode(raw)
-  return [value, new LiveValue(value, raw)]
-}
