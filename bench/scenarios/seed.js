@@ -21,12 +21,14 @@ const CONDITIONS = [
 ]
 
 // Lock sections, in both placements: client workers of a separate host, and one of the 4 workers
-// hosting (as the plugin runs in a 4-worker app; its own calls skip the socket).
+// hosting (as the plugin runs in a 4-worker app; its own calls skip the socket). The target is
+// the section as the README and the example app write it (`{ read }`); the same section with each
+// step its own awaited call runs beside it, for comparison.
 const LOCK_CASES = [
-  { id: 'seed', op: 'seed', inflight: 1, inApp: false, label: 'seed pattern as written (withLock; get; set) x 1 in flight, separate host', target: TARGETS.seed },
   { id: 'seedRead', op: 'seedRead', inflight: 1, inApp: false, label: 'seed pattern with { read } (grant brings get, release takes set) x 1 in flight, separate host', target: TARGETS.seed },
-  { id: 'seedInApp', op: 'seed', inflight: 1, inApp: true, label: 'seed pattern as written x 1 in flight, one of the 4 workers hosting', target: TARGETS.seed },
-  { id: 'seedReadInApp', op: 'seedRead', inflight: 1, inApp: true, label: 'seed pattern with { read } x 1 in flight, one of the 4 workers hosting', target: TARGETS.seed }
+  { id: 'seed', op: 'seed', inflight: 1, inApp: false, label: 'the same, each step its own call (withLock; await get; await set), separate host' },
+  { id: 'seedReadInApp', op: 'seedRead', inflight: 1, inApp: true, label: 'seed pattern with { read } x 1 in flight, one of the 4 workers hosting', target: TARGETS.seed },
+  { id: 'seedInApp', op: 'seed', inflight: 1, inApp: true, label: 'the same, each step its own call, one of the 4 workers hosting' }
 ]
 
 const INCR_CASES = [

@@ -11,8 +11,15 @@ const { main, serve } = require('../lib/worker-ipc')
 
 const { fillMap, fillShared, settledMemory } = require('../lib/small-keys')
 
-function settledRss () {
-  return settledMemory().rss
+/** The median time of a few full collections, in ms: what the keys held cost the collector. */
+function fullCollectionMs () {
+  const times = []
+  for (let i = 0; i < 5; i++) {
+    const started = process.hrtime.bigint()
+    global.gc()
+    times.push(Number(process.hrtime.bigint() - started) / 1e6)
+  }
+  return times.sort((a, b) => a - b)[2]
 }
 
 main(async () => {
@@ -25,15 +32,20 @@ main(async () => {
   let delay
   serve({
     fill: async ({ keys }) => {
-      const before = settledRss()
+      const before = settledMemory()
       const started = process.hrtime.bigint()
       if (app !== undefined) await fillShared(app.shared, keys)
       else map = fillMap(keys)
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
-      const after = settledRss()
+      const after = settledMemory()
       const size = app !== undefined ? await app.shared.size() : map.size
       if (size !== keys) throw new Error(`expected ${keys} keys, found ${size}`)
-      return { rssBytes: after - before, seconds }
+      return {
+        rssBytes: after.rss - before.rss,
+        heapBytes: after.heapTotal - before.heapTotal,
+        seconds,
+        gcMs: fullCollectionMs()
+      }
     },
     // A full collection first, so a window holds the collections its own operation causes, not
     // one the fill or an earlier operation left due.

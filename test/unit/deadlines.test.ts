@@ -86,45 +86,41 @@ describe('DeadlineQueue', () => {
 })
 
 describe('ExpirySweeper', () => {
-  test('an unchanged deadline is not queued again', () => {
-    const sweeper = new ExpirySweeper(() => {})
-    const deadline = Date.now() + 60_000
-    sweeper.schedule('hits', deadline)
-    for (let i = 0; i < 1000; i++) sweeper.schedule('hits', deadline, deadline)
-    expect(sweeper.queued).toBe(1)
-    sweeper.schedule('hits', deadline + 1, deadline)
+  test('a slot has one entry whatever its deadline changes, and expires at its latest', () => {
+    const reclaimed: Array<[number, number]> = []
+    const sweeper = new ExpirySweeper((slot) => reclaimed.push([slot, Date.now()]))
+    const start = Date.now()
+    for (let i = 1; i <= 100_000; i++) sweeper.schedule(7, start + 60_000 + i)
+    sweeper.schedule(3, start + 1000)
     expect(sweeper.queued).toBe(2)
+    // The sweep runs at most every 50 ms.
+    jest.advanceTimersByTime(60_000 + 100_000 + 100)
+    expect(reclaimed.map(([slot]) => slot)).toEqual([3, 7])
+    expect(reclaimed[1]?.[1]).toBeGreaterThanOrEqual(start + 160_000)
+    sweeper.close()
+  })
+
+  test('a deadline of 0 or a forgotten slot takes the entry out', () => {
+    const reclaimed: number[] = []
+    const sweeper = new ExpirySweeper((slot) => reclaimed.push(slot))
+    sweeper.schedule(1, Date.now() + 1000)
+    sweeper.schedule(2, Date.now() + 1000)
+    sweeper.schedule(1, 0)
+    sweeper.forget(2)
+    expect(sweeper.queued).toBe(0)
+    jest.advanceTimersByTime(2000)
+    expect(reclaimed).toEqual([])
     sweeper.close()
   })
 
   test('a key due past the timer limit is reclaimed at its deadline', () => {
-    const reclaimed: string[] = []
-    const sweeper = new ExpirySweeper((key) => reclaimed.push(key))
-    sweeper.schedule('far', Date.now() + MAX_TIMER_MS + 10 * DAY)
+    const reclaimed: number[] = []
+    const sweeper = new ExpirySweeper((slot) => reclaimed.push(slot))
+    sweeper.schedule(5, Date.now() + MAX_TIMER_MS + 10 * DAY)
     jest.advanceTimersByTime(MAX_TIMER_MS + 10 * DAY - 1)
     expect(reclaimed).toEqual([])
     jest.advanceTimersByTime(100)
-    expect(reclaimed).toEqual(['far'])
-    sweeper.close()
-  })
-})
-
-describe('ExpirySweeper compaction', () => {
-  test('a key given a new deadline on every write keeps the queue bounded, and expires at its latest', () => {
-    const reclaimed: Array<[string, number]> = []
-    const sweeper = new ExpirySweeper((key, deadline) => reclaimed.push([key, deadline]))
-    let deadline = 0
-    for (let i = 1; i <= 100_000; i++) {
-      const previous = deadline
-      deadline = Date.now() + 60_000 + i
-      sweeper.schedule('session', deadline, previous)
-    }
-    const other = Date.now() + 1000
-    sweeper.schedule('other', other)
-    expect(sweeper.queued).toBeLessThanOrEqual(2 * 2 + 1024)
-    // The sweep runs at most every 50 ms.
-    jest.advanceTimersByTime(60_000 + 100_000 + 100)
-    expect(reclaimed).toEqual([['other', other], ['session', deadline]])
+    expect(reclaimed).toEqual([5])
     sweeper.close()
   })
 })

@@ -37,7 +37,6 @@ function writeVarint (buffer: Buffer, offset: number, value: number): number {
 /** The most bytes `stored` takes in a part, without encoding it. */
 function valueBytes (stored: StoredValue, codec: ValueCodec): number {
   if (typeof stored === 'number') return 8
-  if (typeof stored === 'string') return stored.length
   if (stored instanceof LiveValue) {
     stored.raw ??= codec.encode(stored.value)
     return stored.raw.length
@@ -89,13 +88,10 @@ export class PartWriter {
       }
     } else {
       buffer[head] = flags | KIND_BYTES
-      const raw = typeof stored === 'string' ? stored : stored instanceof LiveValue ? stored.raw as Uint8Array : stored
+      const raw = stored instanceof LiveValue ? stored.raw as Uint8Array : stored
       offset = writeVarint(buffer, offset, raw.length)
-      if (typeof raw === 'string') offset += buffer.write(raw, offset, 'latin1')
-      else {
-        buffer.set(raw, offset)
-        offset += raw.length
-      }
+      buffer.set(raw, offset)
+      offset += raw.length
     }
     this.#offset = offset
     return true

@@ -1,4 +1,11 @@
-import type { StoredValue } from './stored-value'
+import type { ValueCodec } from '../../protocol/codec'
+import type { Encoded } from '../store'
+import { HashIndex } from './hash-index'
+import { hashKey } from './key-hash'
+import { KeyArena } from './key-arena'
+import { LiveValues } from './live-values'
+import { SlotStack } from './slot-stack'
+import { INLINE_BYTES, LiveValue, rawOf, type StoredValue } from './stored-value'
 
 // The columns grow by whole segments, never by copying what they hold, so adding the ten
 // millionth key costs what adding the first did.
@@ -6,90 +13,194 @@ const SEGMENT_BITS = 16
 const SEGMENT_SIZE = 1 << SEGMENT_BITS
 const SEGMENT_MASK = SEGMENT_SIZE - 1
 
-// Keys spread over this many Maps. A Map grows by rehashing every entry in one go, which at
-// millions of keys holds the event loop for seconds, and holds at most 2^24 entries; each shard
-// holds a 256th of the keys, so its growth is a short pause and the limit is far away.
-const SHARD_BITS = 8
-const SHARD_MASK = (1 << SHARD_BITS) - 1
-// Keys are hashed on at most this many code units from each end: enough to spread ids, cheap for
-// long keys.
-const HASHED_UNITS = 32
-
-/** A shard for `key`: FNV-1a over its code units (both ends of a long key) and its length. */
-function shardOf (key: string): number {
-  const length = key.length
-  let hash = 0x811c9dc5 ^ length
-  if (length <= 2 * HASHED_UNITS) {
-    for (let i = 0; i < length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  } else {
-    for (let i = 0; i < HASHED_UNITS; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-    for (let i = length - HASHED_UNITS; i < length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  }
-  return (hash ^ (hash >>> 16)) & SHARD_MASK
-}
+// What a slot's value is, and where it is; kept in the record.
+/** A number in the record's value bytes: an int32 in 4 of them, any other as a float64 in 8. */
+const NUMBER = 1
+/** Encoded bytes of at most INLINE_BYTES, in the record. */
+const BYTES = 2
+/** Larger encoded bytes, as their own Uint8Array. */
+const LARGE = 3
+/** A decoded value, in the bounded LiveValues. */
+const LIVE = 4
+const INT32_BYTES = 4
+const FLOAT64_BYTES = 8
 
 /**
- * The host's entries, one slot each, in columns instead of an object per entry: Maps (sharded,
- * see above) from key to slot number (a small integer, kept inside the Map), then per slot the stored value, its
- * version (32 bits: see MemoryState's clock) and its deadline in typed arrays. A freed slot is
- * reused by the next key added.
+ * The host's entries, one slot each, with no heap object per key: each key is a record in a
+ * KeyArena, which also holds its version (32 bits: see MemoryState's clock), the kind of its
+ * value and the value itself when it is small; a HashIndex finds a key's record; per slot,
+ * typed-array columns hold the record's handle and (in segments where a key has one) the
+ * deadline. Slots are what the ordered index and the expiry queue hold: they stay put when a
+ * record moves. Large values and a bounded set of decoded ones live on the heap, by slot. A freed
+ * slot is reused by the next key added.
  */
 export class EntryTable {
-  readonly #shards = Array.from({ length: SHARD_MASK + 1 }, () => new Map<string, number>())
-  #size = 0
-  readonly #values: StoredValue[][] = []
-  readonly #versions: Uint32Array[] = []
+  readonly #codec: ValueCodec
+  readonly #handles: Uint32Array[] = []
+  readonly #arena = new KeyArena({
+    handleOf: (slot) => this.#handle(slot),
+    moved: (slot, from, to) => { this.#moved(slot, from, to) }
+  })
+
+  readonly #index = new HashIndex(this.#arena)
   /** A segment's deadlines exist once one of its keys has one: a map without ttls has none. */
   readonly #deadlines: Array<Float64Array | undefined> = []
-  readonly #free: number[] = []
+  readonly #large = new Map<number, Uint8Array>()
+  readonly #live = new LiveValues()
+  readonly #free = new SlotStack()
   #end = 0
+  #size = 0
+  /** The slot slotOf found last and its record, so the calls that follow skip the column. */
+  #foundSlot = -1
+  #foundHandle = 0
+
+  constructor (codec: ValueCodec) {
+    this.#codec = codec
+  }
 
   get size (): number {
     return this.#size
   }
 
-  slotOf (key: string): number | undefined {
-    return (this.#shards[shardOf(key)] as Map<string, number>).get(key)
+  /** Key and small value bytes held, live and dead (see KeyArena). */
+  get arenaBytes (): number {
+    return this.#arena.bytes
   }
 
-  add (key: string, value: StoredValue, version: number, deadline: number): number {
-    let slot = this.#free.pop()
-    if (slot === undefined) {
-      slot = this.#end++
-      if ((slot & SEGMENT_MASK) === 0) this.#grow()
-    }
-    ;(this.#shards[shardOf(key)] as Map<string, number>).set(key, slot)
-    this.#size++
-    this.write(slot, value, version, deadline)
+  /** The slot of `key`, or -1. */
+  slotOf (key: string): number {
+    const handle = this.#index.find(key, hashKey(key))
+    if (handle === 0) return -1
+    const slot = this.#arena.slotOf(handle)
+    this.#foundSlot = slot
+    this.#foundHandle = handle
     return slot
   }
 
-  remove (key: string, slot: number): void {
-    ;(this.#shards[shardOf(key)] as Map<string, number>).delete(key)
-    this.#size--
-    // The value goes now, not when the slot is next used.
-    ;(this.#values[slot >>> SEGMENT_BITS] as StoredValue[])[slot & SEGMENT_MASK] = 0
+  add (key: string, stored: StoredValue, version: number, deadline: number): number {
+    let slot = this.#free.pop()
+    if (slot < 0) {
+      slot = this.#end++
+      if ((slot & SEGMENT_MASK) === 0) this.#grow()
+    }
+    const handle = this.#arena.create(slot, key, recordValueBytes(stored))
+    this.#setHandle(slot, handle)
+    this.#index.insert(hashKey(key), handle)
+    this.#size++
+    this.write(slot, stored, version, deadline)
+    this.#arena.compact()
+    return slot
+  }
+
+  remove (slot: number): void {
+    const handle = this.#handle(slot)
+    this.#index.remove(this.#arena.hash(handle), handle)
+    this.#dropHeapValue(slot, handle)
+    this.#arena.free(handle)
+    this.#setHandle(slot, 0)
+    this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, 0)
     this.#free.push(slot)
+    this.#size--
+    this.#arena.compact()
   }
 
-  write (slot: number, value: StoredValue, version: number, deadline: number): void {
-    const segment = slot >>> SEGMENT_BITS
-    const offset = slot & SEGMENT_MASK
-    ;(this.#values[segment] as StoredValue[])[offset] = value
-    ;(this.#versions[segment] as Uint32Array)[offset] = version
-    this.#setDeadline(segment, offset, deadline)
+  write (slot: number, stored: StoredValue, version: number, deadline: number): void {
+    this.setValue(slot, stored)
+    this.#arena.setVersion(this.#handle(slot), version)
+    this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
   }
 
+  setValue (slot: number, stored: StoredValue): void {
+    this.#dropHeapValue(slot, this.#handle(slot))
+    const handle = this.#recordFor(slot, recordValueBytes(stored))
+    const arena = this.#arena
+    if (typeof stored === 'number') {
+      arena.setKind(handle, NUMBER)
+      const buffer = arena.buffer(handle)
+      const at = arena.valueOffset(handle)
+      if (arena.valueLength(handle) === INT32_BYTES) buffer.writeInt32LE(stored, at)
+      else buffer.writeDoubleLE(stored, at)
+    } else if (stored instanceof LiveValue) {
+      arena.setKind(handle, LIVE)
+      const evicted = this.#live.set(slot, stored)
+      // The value least recently used goes back to bytes, so decoded values stay few.
+      if (evicted !== undefined) this.setValue(evicted[0], rawOf(evicted[1], this.#codec))
+    } else if (stored.length <= INLINE_BYTES) {
+      arena.setKind(handle, BYTES)
+      arena.buffer(handle).set(stored, arena.valueOffset(handle))
+    } else {
+      arena.setKind(handle, LARGE)
+      this.#large.set(slot, stored)
+    }
+  }
+
+  /**
+   * The stored value: a number, a LiveValue, large bytes, or a view of small bytes in the arena
+   * (valid until the next write: copy it to keep it).
+   */
   value (slot: number): StoredValue {
-    return (this.#values[slot >>> SEGMENT_BITS] as StoredValue[])[slot & SEGMENT_MASK] as StoredValue
+    switch (this.#arena.kind(this.#handle(slot))) {
+      case NUMBER: return this.number(slot)
+      case LIVE: return this.#live.get(slot) as LiveValue
+      case LARGE: return this.#large.get(slot) as Uint8Array
+      default: {
+        const handle = this.#handle(slot)
+        const start = this.#arena.valueOffset(handle)
+        return this.#arena.buffer(handle).subarray(start, start + this.#arena.valueLength(handle))
+      }
+    }
   }
 
-  setValue (slot: number, value: StoredValue): void {
-    (this.#values[slot >>> SEGMENT_BITS] as StoredValue[])[slot & SEGMENT_MASK] = value
+  /** The value's encoded bytes, the caller's own. */
+  raw (slot: number): Encoded {
+    const stored = this.value(slot)
+    return this.#arena.kind(this.#handle(slot)) === BYTES ? Uint8Array.prototype.slice.call(stored as Uint8Array) : rawOf(stored, this.#codec)
+  }
+
+  /** The number a NUMBER slot holds. */
+  number (slot: number): number {
+    const handle = this.#handle(slot)
+    const buffer = this.#arena.buffer(handle)
+    const at = this.#arena.valueOffset(handle)
+    return this.#arena.valueLength(handle) === INT32_BYTES ? buffer.readInt32LE(at) : buffer.readDoubleLE(at)
+  }
+
+  /** The decoded value at `slot`, without keeping it decoded (a counter read by incr). */
+  decoded (slot: number): unknown {
+    const kind = this.#arena.kind(this.#handle(slot))
+    if (kind === NUMBER) return this.number(slot)
+    if (kind === LIVE) return (this.#live.get(slot) as LiveValue).value
+    return this.#codec.decode(this.value(slot) as Uint8Array)
+  }
+
+  /** The decoded value at `slot`, kept decoded (within LiveValues' bound) for the edits that follow. */
+  live (slot: number): LiveValue {
+    const kind = this.#arena.kind(this.#handle(slot))
+    if (kind === LIVE) {
+      const live = this.#live.get(slot) as LiveValue
+      this.#live.set(slot, live)
+      return live
+    }
+    const raw = this.raw(slot)
+    const live = new LiveValue(kind === NUMBER ? this.number(slot) : this.#codec.decode(raw), raw)
+    this.setValue(slot, live)
+    return live
+  }
+
+  key (slot: number): string {
+    return this.#arena.key(this.#handle(slot))
+  }
+
+  compareKey (slot: number, key: string): number {
+    return this.#arena.compareKey(this.#handle(slot), key)
+  }
+
+  keyStartsWith (slot: number, prefix: string): boolean {
+    return this.#arena.keyStartsWith(this.#handle(slot), prefix)
   }
 
   version (slot: number): number {
-    return (this.#versions[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] as number
+    return this.#arena.version(this.#handle(slot))
   }
 
   /** Epoch ms, or 0 for no expiry. */
@@ -101,9 +212,39 @@ export class EntryTable {
     this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
   }
 
+  #handle (slot: number): number {
+    if (slot === this.#foundSlot) return this.#foundHandle
+    return (this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] as number
+  }
+
+  #setHandle (slot: number, handle: number): void {
+    ;(this.#handles[slot >>> SEGMENT_BITS] as Uint32Array)[slot & SEGMENT_MASK] = handle
+    if (slot === this.#foundSlot) this.#foundHandle = handle
+  }
+
+  /** The slot's record, moved to one with room for `valueBytes` when its size differs. */
+  #recordFor (slot: number, valueBytes: number): number {
+    const handle = this.#handle(slot)
+    if (this.#arena.valueLength(handle) === valueBytes) return handle
+    const moved = this.#arena.resize(handle, valueBytes)
+    this.#moved(slot, handle, moved)
+    this.#arena.compact()
+    return moved
+  }
+
+  #moved (slot: number, from: number, to: number): void {
+    this.#setHandle(slot, to)
+    this.#index.replace(this.#arena.hash(to), from, to)
+  }
+
+  #dropHeapValue (slot: number, handle: number): void {
+    const kind = this.#arena.kind(handle)
+    if (kind === LIVE) this.#live.delete(slot)
+    else if (kind === LARGE) this.#large.delete(slot)
+  }
+
   #grow (): void {
-    this.#values.push(new Array<StoredValue>(SEGMENT_SIZE).fill(0))
-    this.#versions.push(new Uint32Array(SEGMENT_SIZE))
+    this.#handles.push(new Uint32Array(SEGMENT_SIZE))
     this.#deadlines.push(undefined)
   }
 
@@ -116,4 +257,11 @@ export class EntryTable {
     }
     deadlines[offset] = deadline
   }
+}
+
+/** The value bytes a record needs for `stored`: none for a value kept on the heap. */
+function recordValueBytes (stored: StoredValue): number {
+  if (typeof stored === 'number') return (stored | 0) === stored && !Object.is(stored, -0) ? INT32_BYTES : FLOAT64_BYTES
+  if (stored instanceof LiveValue || stored.length > INLINE_BYTES) return 0
+  return stored.length
 }

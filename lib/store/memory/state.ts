@@ -7,7 +7,7 @@ import { PartWriter, readPart } from './entry-parts'
 import { ExpirySweeper } from './expiry-sweeper'
 import { KeyIndex } from './key-index'
 import * as nested from './nested'
-import { liveOf, rawLength, rawOf, storedFromLive, storedFromRaw, type StoredValue } from './stored-value'
+import { rawLength, rawOf, storedFromLive, storedFromRaw, type StoredValue } from './stored-value'
 
 /** What a new host needs to carry on where the old one stopped. */
 export interface StateSnapshot {
@@ -45,6 +45,9 @@ export type StateChange =
 const MAX_PAGE_ITEMS = 10_000
 // A part of a snapshot holds fewer: its caller takes parts back to back, a turn apart.
 const SNAPSHOT_PART_ITEMS = 2000
+// A binary part looks at most at this many entries whatever its byte budget, so making it, and
+// restoring it on the other side, is a step of a few milliseconds even when entries are tiny.
+const ENCODED_PART_ITEMS = 8192
 const VISITS_PER_ITEM = 4
 // Per item of a page, on top of the key and value bytes: MessagePack headers and the array.
 const ITEM_OVERHEAD_BYTES = 16
@@ -66,11 +69,10 @@ function keyOfCursor (cursor: string): string | undefined {
  */
 export class MemoryState {
   readonly #codec: ValueCodec
-  #table = new EntryTable()
-  #index = new KeyIndex()
-  readonly #sweeper = new ExpirySweeper((key, deadline) => {
-    const slot = this.#table.slotOf(key)
-    if (slot === undefined || this.#table.deadline(slot) !== deadline) return
+  #table: EntryTable
+  #index: KeyIndex
+  readonly #sweeper = new ExpirySweeper((slot) => {
+    const key = this.#table.key(slot)
     this.#remove(key, slot)
     this.#emit('expire', key)
   })
@@ -84,6 +86,8 @@ export class MemoryState {
 
   constructor (codec: ValueCodec) {
     this.#codec = codec
+    this.#table = new EntryTable(codec)
+    this.#index = new KeyIndex(this.#table)
   }
 
   /** Keys held, counting those expired but not yet reclaimed (see `reclaimExpired`). */
@@ -101,7 +105,7 @@ export class MemoryState {
 
   get (key: string): Encoded | undefined {
     const slot = this.#find(key)
-    return slot === undefined ? undefined : rawOf(this.#table.value(slot), this.#codec)
+    return slot < 0 ? undefined : this.#table.raw(slot)
   }
 
   set (key: string, raw: Encoded, ttl: number): void {
@@ -114,18 +118,18 @@ export class MemoryState {
   }
 
   setIfAbsent (key: string, raw: Encoded, ttl: number): boolean {
-    if (this.#find(key) !== undefined) return false
+    if (this.#find(key) >= 0) return false
     this.set(key, raw, ttl)
     return true
   }
 
   has (key: string): boolean {
-    return this.#find(key) !== undefined
+    return this.#find(key) >= 0
   }
 
   delete (key: string): boolean {
     const slot = this.#find(key)
-    if (slot === undefined) return false
+    if (slot < 0) return false
     this.#remove(key, slot)
     this.onChange?.(['del', key])
     this.#emit('delete', key)
@@ -146,13 +150,17 @@ export class MemoryState {
    * page). Every key present from the first page to the last is returned exactly once.
    */
   keysPage (prefix: string, cursor: string, count: number, maxBytes = Infinity): Page<string> {
-    return this.#page(prefix, cursor, count, maxBytes, (key) => [key, key.length * 3])
+    return this.#page(prefix, cursor, count, maxBytes, (slot) => {
+      const key = this.#table.key(slot)
+      return [key, key.length * 3]
+    })
   }
 
   /** As `keysPage`, with the values, and stopping early once the page holds `maxBytes`. */
   entriesPage (prefix: string, cursor: string, count: number, maxBytes: number): Page<[string, Encoded]> {
-    return this.#page(prefix, cursor, count, maxBytes, (key, slot) => {
-      const raw = rawOf(this.#table.value(slot), this.#codec)
+    return this.#page(prefix, cursor, count, maxBytes, (slot) => {
+      const key = this.#table.key(slot)
+      const raw = this.#table.raw(slot)
       return [[key, raw], key.length * 3 + raw.length]
     })
   }
@@ -160,7 +168,8 @@ export class MemoryState {
   /** `[key, encoded bytes, ms left or -1]` per key, for inspection, a page at a time. */
   describePage (prefix: string, cursor: string, count: number, maxBytes = Infinity): Page<[string, number, number]> {
     const now = Date.now()
-    return this.#page(prefix, cursor, count, maxBytes, (key, slot) => {
+    return this.#page(prefix, cursor, count, maxBytes, (slot) => {
+      const key = this.#table.key(slot)
       const deadline = this.#table.deadline(slot)
       const row: [string, number, number] = [key, rawLength(this.#table.value(slot), this.#codec), deadline === 0 ? -1 : Math.max(0, deadline - now)]
       return [row, key.length * 3]
@@ -169,8 +178,8 @@ export class MemoryState {
 
   /** Empties the map at once: the old entries are left to the garbage collector, not walked. */
   clear (): void {
-    this.#table = new EntryTable()
-    this.#index = new KeyIndex()
+    this.#table = new EntryTable(this.#codec)
+    this.#index = new KeyIndex(this.#table)
     this.#sweeper.clear()
     this.onChange?.(['clear'])
     this.#emit('clear', '')
@@ -178,44 +187,40 @@ export class MemoryState {
 
   incr (key: string, by: number, ttl = 0): number {
     const slot = this.#find(key)
-    let current: unknown = 0
-    if (slot !== undefined) {
-      const stored = this.#table.value(slot)
-      current = typeof stored === 'number' ? stored : liveOf(stored, this.#codec)[0]
-    }
+    const current = slot < 0 ? 0 : this.#table.decoded(slot)
     if (typeof current !== 'number') throw new SharedStateNotANumberError(describePath([key]))
     const next = current + by
-    const expiresAt = slot !== undefined ? this.#table.deadline(slot) : ttl > 0 ? Date.now() + ttl : 0
+    const expiresAt = slot >= 0 ? this.#table.deadline(slot) : ttl > 0 ? Date.now() + ttl : 0
     this.#write(key, slot, next, expiresAt, undefined)
     return next
   }
 
   getVersioned (key: string): [Encoded | undefined, number] {
     const slot = this.#find(key)
-    return slot === undefined ? [undefined, 0] : [rawOf(this.#table.value(slot), this.#codec), this.#table.version(slot)]
+    return slot < 0 ? [undefined, 0] : [this.#table.raw(slot), this.#table.version(slot)]
   }
 
   setIfVersion (key: string, raw: Encoded, version: number): boolean {
     const slot = this.#find(key)
-    if ((slot === undefined ? 0 : this.#table.version(slot)) !== version) return false
-    this.#write(key, slot, storedFromRaw(raw), slot === undefined ? 0 : this.#table.deadline(slot), raw)
+    if ((slot < 0 ? 0 : this.#table.version(slot)) !== version) return false
+    this.#write(key, slot, storedFromRaw(raw), slot < 0 ? 0 : this.#table.deadline(slot), raw)
     return true
   }
 
   compareAndSet (key: string, expected: Encoded | null, next: Encoded): boolean {
     const slot = this.#find(key)
-    if (slot === undefined ? expected !== null : expected === null || !sameBytes(rawOf(this.#table.value(slot), this.#codec), expected)) {
+    if (slot < 0 ? expected !== null : expected === null || !sameBytes(rawOf(this.#table.value(slot), this.#codec), expected)) {
       return false
     }
-    this.#write(key, slot, storedFromRaw(next), slot === undefined ? 0 : this.#table.deadline(slot), next)
+    this.#write(key, slot, storedFromRaw(next), slot < 0 ? 0 : this.#table.deadline(slot), next)
     return true
   }
 
   getIn (path: Path): Encoded | undefined {
     if (path.length === 1) return this.get(path[0])
     const slot = this.#find(path[0])
-    if (slot === undefined) return undefined
-    const value = nested.getIn(this.#liveAt(slot), path)
+    if (slot < 0) return undefined
+    const value = nested.getIn(this.#table.live(slot).value, path)
     return value === undefined ? undefined : this.#codec.encode(value)
   }
 
@@ -227,8 +232,8 @@ export class MemoryState {
   deleteIn (path: Path): boolean {
     if (path.length === 1) return this.delete(path[0])
     const slot = this.#find(path[0])
-    if (slot === undefined) return false
-    const root = this.#liveAt(slot)
+    if (slot < 0) return false
+    const root = this.#table.live(slot).value
     if (!nested.deleteIn(root, path)) return false
     this.#write(path[0], slot, storedFromLive(root), this.#table.deadline(slot), undefined)
     return true
@@ -250,17 +255,17 @@ export class MemoryState {
   /** Gives `key` an absolute deadline (0: none); false when it is absent. */
   expireAt (key: string, expiresAt: number): boolean {
     const slot = this.#find(key)
-    if (slot === undefined) return false
+    if (slot < 0) return false
     const previous = this.#table.deadline(slot)
     this.#table.setDeadline(slot, expiresAt)
-    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt, previous)
+    if (expiresAt !== previous) this.#sweeper.schedule(slot, expiresAt)
     this.onChange?.(['expiry', key, expiresAt])
     return true
   }
 
   ttl (key: string): number {
     const slot = this.#find(key)
-    if (slot === undefined) return -2
+    if (slot < 0) return -2
     const deadline = this.#table.deadline(slot)
     return deadline === 0 ? -1 : Math.max(0, deadline - Date.now())
   }
@@ -286,8 +291,9 @@ export class MemoryState {
   * snapshotParts (maxBytes: number): Generator<Array<[string, Encoded, number]>> {
     let cursor = ''
     do {
-      const page = this.#page('', cursor, SNAPSHOT_PART_ITEMS, maxBytes, (key, slot) => {
-        const raw = rawOf(this.#table.value(slot), this.#codec)
+      const page = this.#page('', cursor, SNAPSHOT_PART_ITEMS, maxBytes, (slot) => {
+        const key = this.#table.key(slot)
+        const raw = this.#table.raw(slot)
         const entry: [string, Encoded, number] = [key, raw, this.#table.deadline(slot)]
         return [entry, key.length * 3 + raw.length]
       })
@@ -297,8 +303,9 @@ export class MemoryState {
   }
 
   /**
-   * The live entries as binary parts of about `maxBytes` (entry-parts.ts), in key order, for a
-   * handover: the caller sends each part and yields before it asks for the next.
+   * The live entries as binary parts of about `maxBytes` at most (entry-parts.ts) and at most
+   * ENCODED_PART_ITEMS entries, in key order, for a handover: the caller sends each part and
+   * yields before it asks for the next.
    */
   * encodedParts (maxBytes: number): Generator<Buffer> {
     const writer = new PartWriter(maxBytes, this.#codec)
@@ -306,13 +313,17 @@ export class MemoryState {
     let after: string | undefined
     let done = false
     while (!done) {
-      done = this.#index.forEach('', after, (key, slot) => {
+      // The last key written or skipped as expired: the next part starts after it.
+      let last = -1
+      let visits = 0
+      done = this.#index.forEach('', after, (slot) => {
+        if (visits++ === ENCODED_PART_ITEMS) return false
         const deadline = this.#table.deadline(slot)
-        if (deadline !== 0 && deadline <= now) return true
-        if (!writer.add(key, this.#table.value(slot), deadline)) return false
-        after = key
+        if ((deadline === 0 || deadline > now) && !writer.add(this.#table.key(slot), this.#table.value(slot), deadline)) return false
+        last = slot
         return true
       })
+      if (last >= 0) after = this.#table.key(last)
       if (!writer.empty) yield writer.take()
     }
   }
@@ -335,16 +346,17 @@ export class MemoryState {
         if (deadline !== 0 && deadline <= now) return
         inOrder &&= key > previous
         previous = key
-        const slot = inOrder ? undefined : this.#table.slotOf(key)
+        let slot = inOrder ? -1 : this.#table.slotOf(key)
         const version = this.#tick()
         let before = 0
-        if (slot === undefined) {
-          this.#index.addInOrder(key, this.#table.add(key, stored, version, deadline))
+        if (slot < 0) {
+          slot = this.#table.add(key, stored, version, deadline)
+          this.#index.addInOrder(key, slot)
         } else {
           before = this.#table.deadline(slot)
           this.#table.write(slot, stored, version, deadline)
         }
-        if (deadline > 0) this.#sweeper.schedule(key, deadline, before)
+        if (deadline !== before) this.#sweeper.schedule(slot, deadline)
         restored++
       })
       this.#restoreMark = inOrder ? { key: previous, size: this.#table.size, clock: this.#clock } : undefined
@@ -367,24 +379,24 @@ export class MemoryState {
     this.#watchers.clear()
   }
 
-  #page<T> (prefix: string, cursor: string, count: number, maxBytes: number, take: (key: string, slot: number) => [T, number]): Page<T> {
+  #page<T> (prefix: string, cursor: string, count: number, maxBytes: number, take: (slot: number) => [T, number]): Page<T> {
     const limit = Math.max(1, Math.min(count, MAX_PAGE_ITEMS))
     let visits = limit * VISITS_PER_ITEM
     const now = Date.now()
     const items: T[] = []
     let bytes = 0
-    let last: string | undefined
-    const done = this.#index.forEach(prefix, keyOfCursor(cursor), (key, slot) => {
+    let last = -1
+    const done = this.#index.forEach(prefix, keyOfCursor(cursor), (slot) => {
       if (items.length >= limit || bytes >= maxBytes || visits-- === 0) return false
-      last = key
+      last = slot
       const deadline = this.#table.deadline(slot)
       if (deadline !== 0 && deadline <= now) return true
-      const [item, size] = take(key, slot)
+      const [item, size] = take(slot)
       items.push(item)
       bytes += size + ITEM_OVERHEAD_BYTES
       return true
     })
-    return { cursor: done || last === undefined ? '' : cursorAfter(last), items }
+    return { cursor: done || last < 0 ? '' : cursorAfter(this.#table.key(last)), items }
   }
 
   #collect<T> (page: (cursor: string) => Page<T>): T[] {
@@ -402,28 +414,22 @@ export class MemoryState {
   #edit<R> (path: Path, change: (root: unknown) => [unknown, R]): R {
     const key = path[0]
     const slot = this.#find(key)
-    const [root, result] = change(slot === undefined ? undefined : this.#liveAt(slot))
-    this.#write(key, slot, storedFromLive(root), slot === undefined ? 0 : this.#table.deadline(slot), undefined)
+    const [root, result] = change(slot < 0 ? undefined : this.#table.live(slot).value)
+    this.#write(key, slot, storedFromLive(root), slot < 0 ? 0 : this.#table.deadline(slot), undefined)
     return result
   }
 
-  /** The decoded value at `slot`, kept decoded for the edits that follow. */
-  #liveAt (slot: number): unknown {
-    const [value, stored] = liveOf(this.#table.value(slot), this.#codec)
-    this.#table.setValue(slot, stored)
-    return value
-  }
-
   /** Stores `stored` under `key` (`raw`: its bytes, when the caller has them). */
-  #write (key: string, slot: number | undefined, stored: StoredValue, expiresAt: number, raw: Encoded | undefined): void {
+  #write (key: string, slot: number, stored: StoredValue, expiresAt: number, raw: Encoded | undefined): void {
     const version = this.#tick()
-    const previous = slot === undefined ? 0 : this.#table.deadline(slot)
-    if (slot === undefined) {
-      this.#index.add(key, this.#table.add(key, stored, version, expiresAt))
+    const previous = slot < 0 ? 0 : this.#table.deadline(slot)
+    if (slot < 0) {
+      slot = this.#table.add(key, stored, version, expiresAt)
+      this.#index.add(key, slot)
     } else {
       this.#table.write(slot, stored, version, expiresAt)
     }
-    if (expiresAt > 0) this.#sweeper.schedule(key, expiresAt, previous)
+    if (expiresAt !== previous) this.#sweeper.schedule(slot, expiresAt)
     if (this.onChange === undefined && this.#watchers.size === 0) return
     const bytes = raw ?? rawOf(stored, this.#codec)
     this.onChange?.(['put', key, bytes, expiresAt])
@@ -442,19 +448,20 @@ export class MemoryState {
   }
 
   #remove (key: string, slot: number): void {
-    this.#table.remove(key, slot)
-    this.#index.delete(key)
+    this.#index.delete(key, slot)
+    if (this.#table.deadline(slot) !== 0) this.#sweeper.forget(slot)
+    this.#table.remove(slot)
   }
 
-  /** The live slot of `key`; an expired key is removed on the spot, so it is never visible. */
-  #find (key: string): number | undefined {
+  /** The live slot of `key`, or -1; an expired key is removed on the spot, so it is never visible. */
+  #find (key: string): number {
     const slot = this.#table.slotOf(key)
-    if (slot === undefined) return undefined
+    if (slot < 0) return slot
     const deadline = this.#table.deadline(slot)
     if (deadline === 0 || deadline > Date.now()) return slot
     this.#remove(key, slot)
     this.#emit('expire', key)
-    return undefined
+    return -1
   }
 
   #emit (type: ChangeEvent['type'], key: string, value?: Encoded): void {

@@ -16,16 +16,16 @@ export class LiveValue {
 }
 
 /**
- * How the host keeps one value, as cheaply as its kind allows:
- * - a number, as the number itself: no bytes at all, and incr needs no decoding;
- * - bytes up to INLINE_BYTES, as a one-byte string of those bytes: a string costs its length plus
- *   a small header, where a Uint8Array costs an object and a backing store on top;
- * - larger bytes, as they arrived (their own size dwarfs the object around them);
+ * A value as the host hands it to its EntryTable, which keeps each kind as cheaply as it can:
+ * - a number, as the number itself: incr needs no decoding;
+ * - encoded bytes: up to INLINE_BYTES beside the key in the arena, larger ones as they are
+ *   (their own size dwarfs the object around them);
  * - a decoded value, as a LiveValue.
  */
-export type StoredValue = number | string | Uint8Array | LiveValue
+export type StoredValue = number | Uint8Array | LiveValue
 
-const INLINE_BYTES = 4096
+/** The most encoded bytes kept beside their key. */
+export const INLINE_BYTES = 4096
 
 /** The number `raw` encodes, for the number formats the codec writes and reads back the same. */
 function numberOf (raw: Encoded): number | undefined {
@@ -33,16 +33,16 @@ function numberOf (raw: Encoded): number | undefined {
   const length = raw.length
   if (head <= 0x7f) return length === 1 ? head : undefined
   if (head >= 0xe0) return length === 1 ? head - 0x100 : undefined
-  if (head < 0xcb || head > 0xd2) return undefined
-  const view = new DataView(raw.buffer, raw.byteOffset, length)
+  // Read byte by byte: a DataView per value costs more than the read.
+  const b1 = raw[1] as number
   switch (head) {
-    case 0xcb: return length === 9 ? view.getFloat64(1) : undefined
-    case 0xcc: return length === 2 ? view.getUint8(1) : undefined
-    case 0xcd: return length === 3 ? view.getUint16(1) : undefined
-    case 0xce: return length === 5 ? view.getUint32(1) : undefined
-    case 0xd0: return length === 2 ? view.getInt8(1) : undefined
-    case 0xd1: return length === 3 ? view.getInt16(1) : undefined
-    case 0xd2: return length === 5 ? view.getInt32(1) : undefined
+    case 0xcb: return length === 9 ? new DataView(raw.buffer, raw.byteOffset, length).getFloat64(1) : undefined
+    case 0xcc: return length === 2 ? b1 : undefined
+    case 0xcd: return length === 3 ? (b1 << 8) | (raw[2] as number) : undefined
+    case 0xce: return length === 5 ? ((b1 << 24) | ((raw[2] as number) << 16) | ((raw[3] as number) << 8) | (raw[4] as number)) >>> 0 : undefined
+    case 0xd0: return length === 2 ? (b1 << 24) >> 24 : undefined
+    case 0xd1: return length === 3 ? (((b1 << 8) | (raw[2] as number)) << 16) >> 16 : undefined
+    case 0xd2: return length === 5 ? (b1 << 24) | ((raw[2] as number) << 16) | ((raw[3] as number) << 8) | (raw[4] as number) : undefined
     default: return undefined
   }
 }
@@ -50,20 +50,17 @@ function numberOf (raw: Encoded): number | undefined {
 /** What to keep for bytes a client sent. */
 export function storedFromRaw (raw: Encoded): StoredValue {
   if (raw.length === 0) return raw
-  const number = numberOf(raw)
-  if (number !== undefined) return number
-  if (raw.length > INLINE_BYTES) return raw
-  return Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('latin1')
+  return numberOf(raw) ?? raw
 }
 
 /**
  * What to keep for the bytes `buffer[start, end)` of a handover part, which are stored bytes
- * already (not a number): inline ones as a string, larger ones copied, so the part can go.
+ * already (not a number): inline ones as a view (the table copies them beside their key), larger
+ * ones copied, so the part can go.
  */
 export function storedFromBytes (buffer: Buffer, start: number, end: number): StoredValue {
-  const length = end - start
-  if (length === 0 || length > INLINE_BYTES) return Uint8Array.prototype.slice.call(buffer, start, end)
-  return buffer.toString('latin1', start, end)
+  if (end - start > INLINE_BYTES) return Uint8Array.prototype.slice.call(buffer, start, end)
+  return buffer.subarray(start, end)
 }
 
 /** What to keep for a value the host computed. */
@@ -93,7 +90,6 @@ function integerBytes (value: number): Uint8Array {
 
 /** The bytes of a stored value, as a client would have sent them. */
 export function rawOf (stored: StoredValue, codec: ValueCodec): Encoded {
-  if (typeof stored === 'string') return Buffer.from(stored, 'latin1')
   if (typeof stored === 'number') {
     const integer = Number.isInteger(stored) && stored >= INT32_MIN && stored < UINT32_END && !Object.is(stored, -0)
     return integer ? integerBytes(stored) : codec.encode(stored)
@@ -107,16 +103,6 @@ export function rawOf (stored: StoredValue, codec: ValueCodec): Encoded {
 
 /** The size of the bytes of a stored value, without making them when it can be helped. */
 export function rawLength (stored: StoredValue, codec: ValueCodec): number {
-  if (typeof stored === 'string') return stored.length
   if (typeof stored === 'number' || stored instanceof LiveValue) return rawOf(stored, codec).length
   return stored.length
-}
-
-/** The decoded value; a decoded object is kept, so a run of nested edits decodes it once. */
-export function liveOf (stored: StoredValue, codec: ValueCodec): [unknown, StoredValue] {
-  if (typeof stored === 'number') return [stored, stored]
-  if (stored instanceof LiveValue) return [stored.value, stored]
-  const raw = rawOf(stored, codec)
-  const value = codec.decode(raw)
-  return [value, new LiveValue(value, raw)]
 }

@@ -1,0 +1,103 @@
+import type { KeyArena } from './key-arena'
+
+// Records spread over this many tables by the top bits of their key's hash. A table doubles by
+// rehashing what it holds; each holds a 1024th of the keys, so growing one at ten million keys
+// moves about ten thousand entries, never the whole map at once.
+const SHARD_BITS = 10
+const SHARD_SHIFT = 32 - SHARD_BITS
+const INITIAL_BUCKETS = 8
+// A table grows past this fill; linear probing stays short below it, and a probe past a bucket
+// of another key costs a hash comparison in the same cache line, not a look at its record.
+const MAX_LOAD = 0.85
+
+/**
+ * Key to record, as open-addressing tables in typed arrays, each bucket a record handle (0 is
+ * empty: no record has handle 0) and its key's 32-bit hash side by side: no heap object per key.
+ * A lookup compares hashes and reads a record only on a match, so it touches one bucket's cache
+ * line and the record, which holds the rest (slot, version, kind, value); growth and removal never
+ * read a record. Removal shifts the probe run back, so there are no tombstones.
+ */
+export class HashIndex {
+  readonly #arena: KeyArena
+  readonly #tables: Uint32Array[] = []
+  readonly #counts = new Uint32Array(1 << SHARD_BITS)
+
+  constructor (arena: KeyArena) {
+    this.#arena = arena
+    for (let shard = 0; shard < 1 << SHARD_BITS; shard++) this.#tables.push(new Uint32Array(2 * INITIAL_BUCKETS))
+  }
+
+  /** The record holding `key` (whose hash is `hash`), or 0. */
+  find (key: string, hash: number): number {
+    const table = this.#tables[hash >>> SHARD_SHIFT] as Uint32Array
+    const mask = (table.length >>> 1) - 1
+    for (let bucket = hash & mask; ; bucket = (bucket + 1) & mask) {
+      const handle = table[2 * bucket] as number
+      if (handle === 0 || (table[2 * bucket + 1] === hash && this.#arena.keyEquals(handle, key))) return handle
+    }
+  }
+
+  /** Adds record `handle`, whose key (of hash `hash`) the index does not hold. */
+  insert (hash: number, handle: number): void {
+    const shard = hash >>> SHARD_SHIFT
+    let table = this.#tables[shard] as Uint32Array
+    const count = (this.#counts[shard] as number) + 1
+    if (count > (table.length >>> 1) * MAX_LOAD) table = this.#grow(shard, table)
+    this.#counts[shard] = count
+    place(table, hash, handle)
+  }
+
+  /** The record of the same key moved from `from` to `to`. */
+  replace (hash: number, from: number, to: number): void {
+    const table = this.#tables[hash >>> SHARD_SHIFT] as Uint32Array
+    const bucket = bucketOf(table, hash, from)
+    if (bucket >= 0) table[2 * bucket] = to
+  }
+
+  /** Removes record `handle`, which the index holds under `hash`. */
+  remove (hash: number, handle: number): void {
+    const shard = hash >>> SHARD_SHIFT
+    const table = this.#tables[shard] as Uint32Array
+    const mask = (table.length >>> 1) - 1
+    let hole = bucketOf(table, hash, handle)
+    if (hole < 0) return
+    this.#counts[shard] = (this.#counts[shard] as number) - 1
+    // Each later entry of the run moves into the hole unless its home lies between them.
+    for (let next = (hole + 1) & mask; table[2 * next] !== 0; next = (next + 1) & mask) {
+      const home = (table[2 * next + 1] as number) & mask
+      const between = hole <= next ? home > hole && home <= next : home > hole || home <= next
+      if (between) continue
+      table[2 * hole] = table[2 * next] as number
+      table[2 * hole + 1] = table[2 * next + 1] as number
+      hole = next
+    }
+    table[2 * hole] = 0
+  }
+
+  #grow (shard: number, table: Uint32Array): Uint32Array {
+    const grown = new Uint32Array(table.length * 2)
+    for (let i = 0; i < table.length; i += 2) {
+      const handle = table[i] as number
+      if (handle !== 0) place(grown, table[i + 1] as number, handle)
+    }
+    this.#tables[shard] = grown
+    return grown
+  }
+}
+
+function bucketOf (table: Uint32Array, hash: number, handle: number): number {
+  const mask = (table.length >>> 1) - 1
+  for (let bucket = hash & mask; ; bucket = (bucket + 1) & mask) {
+    const entry = table[2 * bucket] as number
+    if (entry === handle) return bucket
+    if (entry === 0) return -1
+  }
+}
+
+function place (table: Uint32Array, hash: number, handle: number): void {
+  const mask = (table.length >>> 1) - 1
+  let bucket = hash & mask
+  while (table[2 * bucket] !== 0) bucket = (bucket + 1) & mask
+  table[2 * bucket] = handle
+  table[2 * bucket + 1] = hash
+}
