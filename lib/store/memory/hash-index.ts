@@ -1,21 +1,30 @@
 import type { KeyArena } from './key-arena'
 
-// Records spread over this many tables by the top bits of their key's hash. A table doubles by
+// Records spread over this many tables by the top bits of their key's hash. A table grows by
 // rehashing what it holds; each holds a 1024th of the keys, so growing one at ten million keys
-// moves about ten thousand entries, never the whole map at once.
+// moves about fifteen thousand entries, never the whole map at once.
 const SHARD_BITS = 10
 const SHARD_SHIFT = 32 - SHARD_BITS
+// A bucket's place in its table comes from the hash bits below the shard's, scaled to the
+// table's capacity, which need not be a power of two.
+const HOME_MASK = (1 << SHARD_SHIFT) - 1
+const HOME_SCALE = 2 ** -SHARD_SHIFT
 const INITIAL_BUCKETS = 8
 // A table grows past this fill; linear probing stays short below it, and a probe past a bucket
 // of another key costs a hash comparison in the same cache line, not a look at its record.
 const MAX_LOAD = 0.85
+// A table grows by half, not double, so a full table's fill right after growing is
+// MAX_LOAD / 1.5 (0.57), not MAX_LOAD / 2: the buckets cost 8 / 0.57 to 8 / 0.85 bytes a key
+// whatever the number of keys, instead of up to 8 / 0.425 when the tables have just doubled.
+const GROWTH = 1.5
 
 /**
  * Key to record, as open-addressing tables in typed arrays, each bucket a record handle (0 is
  * empty: no record has handle 0) and its key's 32-bit hash side by side: no heap object per key.
  * A lookup compares hashes and reads a record only on a match, so it touches one bucket's cache
  * line and the record, which holds the rest (slot, version, kind, value); growth and removal never
- * read a record. Removal shifts the probe run back, so there are no tombstones.
+ * read a record. Probing is linear and wraps from the last bucket to the first. Removal shifts the
+ * probe run back, so there are no tombstones.
  */
 export class HashIndex {
   readonly #arena: KeyArena
@@ -30,8 +39,8 @@ export class HashIndex {
   /** The record holding `key` (whose hash is `hash`), or 0. */
   find (key: string, hash: number): number {
     const table = this.#tables[hash >>> SHARD_SHIFT] as Uint32Array
-    const mask = (table.length >>> 1) - 1
-    for (let bucket = hash & mask; ; bucket = (bucket + 1) & mask) {
+    const capacity = table.length >>> 1
+    for (let bucket = homeOf(hash, capacity); ; bucket = bucket + 1 === capacity ? 0 : bucket + 1) {
       const handle = table[2 * bucket] as number
       if (handle === 0 || (table[2 * bucket + 1] === hash && this.#arena.keyEquals(handle, key))) return handle
     }
@@ -58,13 +67,14 @@ export class HashIndex {
   remove (hash: number, handle: number): void {
     const shard = hash >>> SHARD_SHIFT
     const table = this.#tables[shard] as Uint32Array
-    const mask = (table.length >>> 1) - 1
+    const capacity = table.length >>> 1
     let hole = bucketOf(table, hash, handle)
     if (hole < 0) return
     this.#counts[shard] = (this.#counts[shard] as number) - 1
-    // Each later entry of the run moves into the hole unless its home lies between them.
-    for (let next = (hole + 1) & mask; table[2 * next] !== 0; next = (next + 1) & mask) {
-      const home = (table[2 * next + 1] as number) & mask
+    // Each later entry of the run moves into the hole unless its home lies cyclically after the
+    // hole and at or before the entry: then the hole is not on its probe path.
+    for (let next = hole + 1 === capacity ? 0 : hole + 1; table[2 * next] !== 0; next = next + 1 === capacity ? 0 : next + 1) {
+      const home = homeOf(table[2 * next + 1] as number, capacity)
       const between = hole <= next ? home > hole && home <= next : home > hole || home <= next
       if (between) continue
       table[2 * hole] = table[2 * next] as number
@@ -75,7 +85,7 @@ export class HashIndex {
   }
 
   #grow (shard: number, table: Uint32Array): Uint32Array {
-    const grown = new Uint32Array(table.length * 2)
+    const grown = new Uint32Array(2 * Math.ceil((table.length >>> 1) * GROWTH))
     for (let i = 0; i < table.length; i += 2) {
       const handle = table[i] as number
       if (handle !== 0) place(grown, table[i + 1] as number, handle)
@@ -85,9 +95,18 @@ export class HashIndex {
   }
 }
 
+/**
+ * The first bucket to probe for `hash` in a table of `capacity` buckets: the hash's bits below
+ * the shard's, as a fraction of their range, times the capacity. The product stays under 2^53,
+ * so it is exact, and the floor is below `capacity`.
+ */
+function homeOf (hash: number, capacity: number): number {
+  return ((hash & HOME_MASK) * capacity * HOME_SCALE) >>> 0
+}
+
 function bucketOf (table: Uint32Array, hash: number, handle: number): number {
-  const mask = (table.length >>> 1) - 1
-  for (let bucket = hash & mask; ; bucket = (bucket + 1) & mask) {
+  const capacity = table.length >>> 1
+  for (let bucket = homeOf(hash, capacity); ; bucket = bucket + 1 === capacity ? 0 : bucket + 1) {
     const entry = table[2 * bucket] as number
     if (entry === handle) return bucket
     if (entry === 0) return -1
@@ -95,9 +114,9 @@ function bucketOf (table: Uint32Array, hash: number, handle: number): number {
 }
 
 function place (table: Uint32Array, hash: number, handle: number): void {
-  const mask = (table.length >>> 1) - 1
-  let bucket = hash & mask
-  while (table[2 * bucket] !== 0) bucket = (bucket + 1) & mask
+  const capacity = table.length >>> 1
+  let bucket = homeOf(hash, capacity)
+  while (table[2 * bucket] !== 0) bucket = bucket + 1 === capacity ? 0 : bucket + 1
   table[2 * bucket] = handle
   table[2 * bucket + 1] = hash
 }
