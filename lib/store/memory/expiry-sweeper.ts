@@ -3,10 +3,11 @@ import { ExpiryQueue } from './expiry'
 
 // Keys expiring in one go are reclaimed a few ms at a time, yielding to I/O in between, so a mass
 // expiry never stalls the host's event loop: what one removal costs varies with the map (its
-// place in the sorted index, a record to free), so the slice is measured in time, checked every
-// SWEEP_STEP keys.
+// place in the sorted index, a record to free), so a slice ends after SWEEP_BUDGET_MS, checked
+// every SWEEP_STEP keys, or at SWEEP_SLICE keys, whichever comes first.
 const SWEEP_BUDGET_MS = 3
 const SWEEP_STEP = 64
+const SWEEP_SLICE = 1024
 const SWEEP_MIN_DELAY = 50
 
 /**
@@ -69,7 +70,9 @@ export class ExpirySweeper {
   #sweep (): void {
     const until = performance.now() + SWEEP_BUDGET_MS
     let more = this.sweepDue(SWEEP_STEP)
-    while (more && performance.now() < until) more = this.sweepDue(SWEEP_STEP)
+    for (let swept = SWEEP_STEP; more && swept < SWEEP_SLICE && performance.now() < until; swept += SWEEP_STEP) {
+      more = this.sweepDue(SWEEP_STEP)
+    }
     if (more) this.#arm(0, 0)
     else this.#arm(this.#queue.peek(), SWEEP_MIN_DELAY)
   }
