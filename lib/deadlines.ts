@@ -101,6 +101,9 @@ export class DeadlineQueue<T extends Timed> {
     if (slot < 0 || this.#heap[slot] !== entry) return false
     entry.slot = -1
     const last = this.#heap.pop() as T
+    // An empty queue lets its timer go: an armed timer would keep the queue and its owner (a lock
+    // cohort of a name never used again, say) alive until the deadline passed.
+    if (this.#heap.length === 0 && !this.#firing) this.#timer.clear()
     if (last !== entry) {
       this.#heap[slot] = last
       last.slot = slot

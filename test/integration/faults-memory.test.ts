@@ -106,6 +106,15 @@ test('50 k lock names, each locked once: idle names are forgotten', async () => 
   await client.call('release', second, 'order:1')
 })
 
+test('a worker that locked 50 k names keeps nothing of them once released, without waiting for their timeouts', async () => {
+  // The worker's side of each name (its queue of acquirers, timed by the 10 s lock timeout) goes
+  // when the lock is released, not when a timer armed for that timeout fires.
+  await client.call('loop', 'lockNames', 5000, 32, 'own-warm:')
+  const baseline = await client.heap()
+  await client.call('loop', 'lockNames', 50000, 32, 'own:')
+  expect((await client.heap()) - baseline).toBeLessThan(2 * MiB)
+})
+
 test('200 k incr with a ttl on one key add no expiry entries', async () => {
   await client.call('loop', 'incrTtl', 20000, 32, 'hits')
   const baseline = await host.heap()
