@@ -80,29 +80,37 @@ function readApplied (bytes: Buffer, at: number, end: number): Read<unknown[]> {
   return { value: ['applied', clientId.value, id.value, [0, reply]], next: after }
 }
 
-function readString (bytes: Buffer, at: number, end: number): Read<string> {
+/**
+ * Where the bytes of a MessagePack str or bin at `at` start and end: `code8` is the head of its
+ * 8-bit length form, the 16- and 32-bit forms follow it (str: 0xd9, bin: 0xc4); a str's fixstr
+ * form is `fixed`. Undefined when the head is none of them or the bytes run past `end`.
+ */
+function sized (bytes: Buffer, at: number, end: number, code8: number, fixed: boolean): [number, number] | undefined {
   const head = bytes[at]
   let length: number
   let start: number
   if (head === undefined) return undefined
-  if ((head & 0xE0) === 0xA0) {
+  if (fixed && (head & 0xE0) === 0xA0) {
     length = head & 0x1F
     start = at + 1
-  } else if (head === 0xd9 && at + 2 <= end) {
+  } else if (head === code8 && at + 2 <= end) {
     length = bytes[at + 1] as number
     start = at + 2
-  } else if (head === 0xda && at + 3 <= end) {
+  } else if (head === code8 + 1 && at + 3 <= end) {
     length = bytes.readUInt16BE(at + 1)
     start = at + 3
-  } else if (head === 0xdb && at + 5 <= end) {
+  } else if (head === code8 + 2 && at + 5 <= end) {
     length = bytes.readUInt32BE(at + 1)
     start = at + 5
   } else {
     return undefined
   }
-  const next = start + length
-  if (next > end) return undefined
-  return { value: bytes.toString('utf8', start, next), next }
+  return start + length > end ? undefined : [start, start + length]
+}
+
+function readString (bytes: Buffer, at: number, end: number): Read<string> {
+  const range = sized(bytes, at, end, 0xd9, true)
+  return range === undefined ? undefined : { value: bytes.toString('utf8', range[0], range[1]), next: range[1] }
 }
 
 /**
@@ -110,24 +118,8 @@ function readString (bytes: Buffer, at: number, end: number): Read<string> {
  * small copy comes from Node's shared pool, not an allocation of its own.
  */
 function readBinary (bytes: Buffer, at: number, end: number): Read<Uint8Array> {
-  const head = bytes[at]
-  let length: number
-  let start: number
-  if (head === 0xc4 && at + 2 <= end) {
-    length = bytes[at + 1] as number
-    start = at + 2
-  } else if (head === 0xc5 && at + 3 <= end) {
-    length = bytes.readUInt16BE(at + 1)
-    start = at + 3
-  } else if (head === 0xc6 && at + 5 <= end) {
-    length = bytes.readUInt32BE(at + 1)
-    start = at + 5
-  } else {
-    return undefined
-  }
-  const next = start + length
-  if (next > end) return undefined
-  return { value: Buffer.from(bytes.subarray(start, next)), next }
+  const range = sized(bytes, at, end, 0xc4, false)
+  return range === undefined ? undefined : { value: Buffer.from(bytes.subarray(range[0], range[1])), next: range[1] }
 }
 
 /** The number forms record-fast-path writes: a positive fixint, a 32-bit integer, a float64. */
