@@ -49,6 +49,8 @@ function binHeadBytes (length: number): number {
 }
 
 const UINT32_END = 2 ** 32
+const STR8 = 0xd9
+const BIN8 = 0xc4
 const INT32_MIN = -(2 ** 31)
 
 /**
@@ -61,36 +63,35 @@ function numberBytes (value: number): number {
   return value >= INT32_MIN && value < UINT32_END ? 5 : 9
 }
 
-function writeStrHead (frame: Buffer, offset: number, length: number): number {
-  if (length < 32) {
+/**
+ * Writes the head of a MessagePack str or bin of `length` bytes: `code8` is the head of its 8-bit
+ * length form, the 16- and 32-bit forms follow it (str: 0xd9, bin: 0xc4); a str below 32 bytes
+ * is a fixstr.
+ */
+function writeSizedHead (frame: Buffer, offset: number, length: number, code8: number): number {
+  if (code8 === STR8 && length < 32) {
     frame[offset] = 0xa0 | length
     return offset + 1
   }
   if (length < 0x100) {
-    frame[offset] = 0xd9
+    frame[offset] = code8
     frame[offset + 1] = length
     return offset + 2
   }
   if (length < 0x10000) {
-    frame[offset] = 0xda
+    frame[offset] = code8 + 1
     return frame.writeUInt16BE(length, offset + 1)
   }
-  frame[offset] = 0xdb
+  frame[offset] = code8 + 2
   return frame.writeUInt32BE(length, offset + 1)
 }
 
+function writeStrHead (frame: Buffer, offset: number, length: number): number {
+  return writeSizedHead(frame, offset, length, STR8)
+}
+
 function writeBinHead (frame: Buffer, offset: number, length: number): number {
-  if (length < 0x100) {
-    frame[offset] = 0xc4
-    frame[offset + 1] = length
-    return offset + 2
-  }
-  if (length < 0x10000) {
-    frame[offset] = 0xc5
-    return frame.writeUInt16BE(length, offset + 1)
-  }
-  frame[offset] = 0xc6
-  return frame.writeUInt32BE(length, offset + 1)
+  return writeSizedHead(frame, offset, length, BIN8)
 }
 
 function writeNumber (frame: Buffer, offset: number, value: number): number {
