@@ -27,8 +27,10 @@ const LENGTH_MASK = (1 << LENGTH_BITS) - 1
 // Keys up to this many code units are copied in a loop, longer ones by the native encoder.
 const SHORT_KEY = 64
 // Records moved out of chunks being compacted per call of `compact` (once per write): more than
-// one, so compaction outpaces the garbage writes make.
+// one, so compaction outpaces the garbage writes make. Dead records passed over count too, up to
+// VISITS_PER_WRITE, so a chunk of many small dead records is not crossed in one call.
 const MOVES_PER_WRITE = 4
+const VISITS_PER_WRITE = 256
 
 /** Whose records these are: the slot that holds a record, and where it moved. */
 export interface ArenaOwner {
@@ -336,7 +338,7 @@ export class KeyArena {
    * move in between).
    */
   compact (): void {
-    for (let moves = 0; moves < MOVES_PER_WRITE && this.#compacting.length > 0;) {
+    for (let moves = 0, visits = 0; moves < MOVES_PER_WRITE && visits < VISITS_PER_WRITE && this.#compacting.length > 0; visits++) {
       const chunk = this.#compacting[0] as number
       const buffer = this.#chunks[chunk] as Buffer
       this.#cursor = Math.max(this.#cursor, this.#base(chunk))
