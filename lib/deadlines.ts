@@ -125,6 +125,7 @@ export class DeadlineQueue<T extends Timed> {
     for (const entry of entries) entry.slot = -1
     const kept = this.#heap.filter((entry) => entry.slot !== -1)
     this.#heap = kept
+    if (kept.length === 0 && !this.#firing) this.#timer.clear()
     for (let slot = 0; slot < kept.length; slot++) (kept[slot] as T).slot = slot
     for (let slot = (kept.length >> 1) - 1; slot >= 0; slot--) this.#down(slot)
   }

@@ -72,6 +72,20 @@ describe('DeadlineQueue', () => {
     expect(fired).toEqual(kept)
   })
 
+  test('a queue emptied by remove or removeAll stops its timer, so nothing it holds is kept alive', () => {
+    const queue = new DeadlineQueue<Entry>(() => {})
+    const one = entry('one', DAY)
+    queue.add(one)
+    expect(jest.getTimerCount()).toBe(1)
+    queue.remove(one)
+    expect(jest.getTimerCount()).toBe(0)
+    const many = Array.from({ length: 100 }, (_, n) => entry(String(n), DAY + n))
+    for (const each of many) queue.add(each)
+    expect(jest.getTimerCount()).toBe(1)
+    queue.removeAll(many, many.length)
+    expect(jest.getTimerCount()).toBe(0)
+  })
+
   test('many entries due at once are fired in slices, a turn apart', () => {
     let fired = 0
     const queue = new DeadlineQueue<Entry>(() => fired++)
