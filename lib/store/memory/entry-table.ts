@@ -2,7 +2,7 @@ import type { ValueCodec } from '../../protocol/codec'
 import type { Encoded } from '../store'
 import { HashIndex } from './hash-index'
 import { hashKey } from './key-hash'
-import { KeyArena } from './key-arena'
+import { KeyArena, numberBytes } from './key-arena'
 import { LiveValues } from './live-values'
 import { SlotStack } from './slot-stack'
 import { INLINE_BYTES, LiveValue, rawOf, type StoredValue } from './stored-value'
@@ -23,7 +23,6 @@ const LARGE = 3
 /** A decoded value, in the bounded LiveValues. */
 const LIVE = 4
 const INT32_BYTES = 4
-const FLOAT64_BYTES = 8
 
 /**
  * The host's entries, one slot each, with no heap object per key: each key is a record in a
@@ -105,6 +104,12 @@ export class EntryTable {
   }
 
   write (slot: number, stored: StoredValue, version: number, deadline: number): void {
+    // A number over a number of the same width (a counter's incr, a set of a count) is written
+    // over the record's own bytes: nothing to drop, move or compact.
+    if (typeof stored === 'number' && this.#arena.writeNumber(this.#handle(slot), NUMBER, stored, version)) {
+      this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
+      return
+    }
     this.setValue(slot, stored)
     this.#arena.setVersion(this.#handle(slot), version)
     this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
@@ -153,22 +158,24 @@ export class EntryTable {
 
   /** The value's encoded bytes, the caller's own. */
   raw (slot: number): Encoded {
+    const handle = this.#handle(slot)
+    const number = this.#arena.numberOf(handle, NUMBER)
+    if (number !== undefined) return rawOf(number, this.#codec)
     const stored = this.value(slot)
-    return this.#arena.kind(this.#handle(slot)) === BYTES ? Uint8Array.prototype.slice.call(stored as Uint8Array) : rawOf(stored, this.#codec)
+    return this.#arena.kind(handle) === BYTES ? Uint8Array.prototype.slice.call(stored as Uint8Array) : rawOf(stored, this.#codec)
   }
 
   /** The number a NUMBER slot holds. */
   number (slot: number): number {
-    const handle = this.#handle(slot)
-    const buffer = this.#arena.buffer(handle)
-    const at = this.#arena.valueOffset(handle)
-    return this.#arena.valueLength(handle) === INT32_BYTES ? buffer.readInt32LE(at) : buffer.readDoubleLE(at)
+    return this.#arena.numberOf(this.#handle(slot), NUMBER) as number
   }
 
   /** The decoded value at `slot`, without keeping it decoded (a counter read by incr). */
   decoded (slot: number): unknown {
-    const kind = this.#arena.kind(this.#handle(slot))
-    if (kind === NUMBER) return this.number(slot)
+    const handle = this.#handle(slot)
+    const number = this.#arena.numberOf(handle, NUMBER)
+    if (number !== undefined) return number
+    const kind = this.#arena.kind(handle)
     if (kind === LIVE) return (this.#live.get(slot) as LiveValue).value
     return this.#codec.decode(this.value(slot) as Uint8Array)
   }
@@ -261,7 +268,7 @@ export class EntryTable {
 
 /** The value bytes a record needs for `stored`: none for a value kept on the heap. */
 function recordValueBytes (stored: StoredValue): number {
-  if (typeof stored === 'number') return (stored | 0) === stored && !Object.is(stored, -0) ? INT32_BYTES : FLOAT64_BYTES
+  if (typeof stored === 'number') return numberBytes(stored)
   if (stored instanceof LiveValue || stored.length > INLINE_BYTES) return 0
   return stored.length
 }
