@@ -52,6 +52,7 @@ export class EntryTable {
   /** The slot slotOf found last and its record, so the calls that follow skip the column. */
   #foundSlot = -1
   #foundHandle = 0
+  #readAheadSum = 0
 
   constructor (codec: ValueCodec) {
     this.#codec = codec
@@ -74,6 +75,25 @@ export class EntryTable {
     this.#foundSlot = slot
     this.#foundHandle = handle
     return slot
+  }
+
+  /**
+   * Reads the hash buckets of `keys`, then their records, each pass's reads independent of one
+   * another, so their cache misses overlap instead of coming one after another in the lookups
+   * that follow (two dependent misses each on a large map). At most `hashes.length` keys.
+   */
+  readAhead (keys: readonly string[], hashes: Uint32Array): void {
+    let sum = 0
+    const count = Math.min(keys.length, hashes.length)
+    // The hashes first, so the loop of bucket reads is short and many of them are in flight at once.
+    for (let i = 0; i < count; i++) hashes[i] = hashKey(keys[i] as string)
+    for (let i = 0; i < count; i++) sum += this.#index.peek(hashes[i] as number)
+    for (let i = 0; i < count; i++) {
+      const handle = this.#index.candidate(hashes[i] as number)
+      if (handle !== 0) sum += this.#arena.buffer(handle)[this.#arena.offset(handle)] as number
+    }
+    // Kept, so the compiler cannot drop reads whose values nothing uses.
+    this.#readAheadSum = sum
   }
 
   add (key: string, stored: StoredValue, version: number, deadline: number): number {

@@ -52,6 +52,7 @@ const VISITS_PER_ITEM = 4
 // Per item of a page, on top of the key and value bytes: MessagePack headers and the array.
 const ITEM_OVERHEAD_BYTES = 16
 const VERSION_RANGE = 2 ** 32
+const READ_AHEAD_KEYS = 64
 
 /** A cursor names the last key a page returned, so a walk resumes after it whatever changed. */
 function cursorAfter (key: string): string {
@@ -79,6 +80,8 @@ export class MemoryState {
 
   readonly #watchers = new Set<Watcher>()
   #clock = 0
+  /** The hashes of the keys being read ahead (reused); more keys than this are not read ahead. */
+  readonly #aheadHashes = new Uint32Array(READ_AHEAD_KEYS)
   /** Where the last restore of parts in key order ended, so the next one can go on in order. */
   #restoreMark: { key: string, size: number, clock: number } | undefined
   /** Told of every change, for the change log. */
@@ -101,6 +104,14 @@ export class MemoryState {
    */
   reclaimExpired (limit: number): boolean {
     return this.#sweeper.sweepDue(limit)
+  }
+
+  /**
+   * Reads ahead the memory that looking up `keys` touches (see EntryTable.readAhead), when a batch
+   * of requests is about to be handled one by one; changes nothing.
+   */
+  readAhead (keys: readonly string[]): void {
+    this.#table.readAhead(keys, this.#aheadHashes)
   }
 
   get (key: string): Encoded | undefined {
