@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream'
 import { encode } from '@msgpack/msgpack'
 import { MessageChannel } from '../../lib/protocol/channel'
 import { ValueCodec } from '../../lib/protocol/codec'
+import { EntryTable } from '../../lib/store/memory/entry-table'
 import { MemoryState } from '../../lib/store/memory/state'
 
 // A host reads ahead the keys of a read's requests before handling them one by one: the
@@ -60,20 +61,32 @@ describe('MessageChannel readAhead', () => {
   })
 })
 
-describe('MemoryState readAhead', () => {
-  test('changes nothing, for present, absent and more keys than it reads ahead', () => {
-    const codec = new ValueCodec()
-    const state = new MemoryState(codec)
-    for (let i = 0; i < 1000; i++) state.set(`key:${i}`, codec.encode(i), 0)
+describe('readAhead on the map', () => {
+  const codec = new ValueCodec()
+
+  test('the table: changes nothing, for present, absent and more keys than it reads ahead', () => {
+    const table = new EntryTable(codec)
+    for (let i = 0; i < 1000; i++) table.add(`key:${i}`, i, i + 1, 0)
     const keys = Array.from({ length: 300 }, (_, i) => `key:${i * 7}`)
+    table.readAhead(keys, new Uint32Array(64))
+    table.readAhead([], new Uint32Array(64))
+    expect(table.size).toBe(1000)
+    const found = keys.map((key) => table.slotOf(key))
+    expect(found.map((slot) => slot < 0 ? undefined : [table.number(slot), table.version(slot)])).toEqual(keys.map((_, i) => i * 7 < 1000 ? [i * 7, i * 7 + 1] : undefined))
+  })
+
+  test('a map large enough to read ahead answers as before', () => {
+    const state = new MemoryState(codec)
+    const size = 70_000
+    for (let i = 0; i < size; i++) state.set(`key:${i}`, codec.encode(i), 0)
+    const keys = Array.from({ length: 100 }, (_, i) => `key:${i * 1000}`)
     state.readAhead(keys)
-    state.readAhead([])
-    expect(state.size).toBe(1000)
+    expect(state.size).toBe(size)
     const values = keys.map((key) => {
       const raw = state.get(key)
       return raw === undefined ? undefined : codec.decode(raw)
     })
-    expect(values).toEqual(keys.map((_, i) => i * 7 < 1000 ? i * 7 : undefined))
+    expect(values).toEqual(keys.map((_, i) => i * 1000 < size ? i * 1000 : undefined))
     expect(state.getVersioned('key:7')[1]).toBe(8)
   })
 })
