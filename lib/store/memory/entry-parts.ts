@@ -145,10 +145,14 @@ export class PartWriter {
     return offset
   }
 
-  /** The part so far; the writer starts a new one. */
+  /**
+   * The part so far, in a buffer of its own size; the writer starts a new one in the same buffer.
+   * A part ended early by a cap on entries is a fraction of the capacity: a view of a fresh buffer
+   * per part would keep the whole capacity alive for each.
+   */
   take (): Buffer {
-    const part = this.#buffer.subarray(0, this.#offset)
-    this.#buffer = Buffer.allocUnsafe(this.#capacity)
+    const part = Buffer.from(this.#buffer.subarray(0, this.#offset))
+    if (this.#buffer.length !== this.#capacity) this.#buffer = Buffer.allocUnsafe(this.#capacity)
     this.#offset = 0
     return part
   }
