@@ -151,8 +151,11 @@ export class PartWriter {
    * per part would keep the whole capacity alive for each.
    */
   take (): Buffer {
-    const part = Buffer.from(this.#buffer.subarray(0, this.#offset))
-    if (this.#buffer.length !== this.#capacity) this.#buffer = Buffer.allocUnsafe(this.#capacity)
+    const buffer = this.#buffer
+    // An entry larger than the capacity had a buffer of its own size made for it: no copy.
+    const oversized = buffer.length !== this.#capacity
+    const part = oversized ? buffer.subarray(0, this.#offset) : Buffer.from(buffer.subarray(0, this.#offset))
+    if (oversized) this.#buffer = Buffer.allocUnsafe(this.#capacity)
     this.#offset = 0
     return part
   }
