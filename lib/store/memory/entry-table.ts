@@ -111,6 +111,26 @@ export class EntryTable {
     return slot
   }
 
+  /**
+   * As `add`, for a key restored from a part that the table does not hold, given as the `length`
+   * bytes at `source[start]`, one code unit each, with its hash (hashUnits of those bytes): the
+   * key is copied from the part to its record without a string or a lookup.
+   */
+  addNarrow (source: Uint8Array, start: number, length: number, hash: number, stored: StoredValue, version: number, deadline: number): number {
+    let slot = this.#free.pop()
+    if (slot < 0) {
+      slot = this.#end++
+      if ((slot & SEGMENT_MASK) === 0) this.#grow()
+    }
+    const handle = this.#arena.createNarrow(slot, source, start, length, recordValueBytes(stored))
+    this.#setHandle(slot, handle)
+    this.#index.insert(hash, handle)
+    this.#size++
+    this.write(slot, stored, version, deadline)
+    this.#arena.compact()
+    return slot
+  }
+
   remove (slot: number): void {
     const handle = this.#handle(slot)
     this.#index.remove(this.#arena.hash(handle), handle)
@@ -220,6 +240,21 @@ export class EntryTable {
 
   compareKey (slot: number, key: string): number {
     return this.#arena.compareKey(this.#handle(slot), key)
+  }
+
+  /** The slot's key against the key of `length` one-unit bytes at `source[start]`. */
+  compareKeyBytes (slot: number, source: Uint8Array, start: number, length: number): number {
+    return this.#arena.compareKeyBytes(this.#handle(slot), source, start, length)
+  }
+
+  /** The key's length in code units. */
+  keyLength (slot: number): number {
+    return this.#arena.keyLength(this.#handle(slot))
+  }
+
+  /** Copies the key's bytes to `target[at]` when they are all ASCII (see KeyArena); else false. */
+  copyAsciiKey (slot: number, target: Uint8Array, at: number): boolean {
+    return this.#arena.copyAsciiKey(this.#handle(slot), target, at)
   }
 
   keyStartsWith (slot: number, prefix: string): boolean {

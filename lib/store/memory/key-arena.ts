@@ -354,6 +354,72 @@ export class KeyArena {
     return true
   }
 
+  /**
+   * A new record for `slot` whose key is the `length` bytes at `source[start]`, one code unit
+   * each (a key restored from a part: no string is made of it), with room for `valueLength` value
+   * bytes (left unwritten).
+   */
+  createNarrow (slot: number, source: Uint8Array, start: number, length: number, valueLength: number): number {
+    const meta = length * 2
+    const header = headerFor(meta)
+    const handle = this.#allocate(header + length + valueLength)
+    const buffer = this.buffer(handle)
+    const at = this.offset(handle)
+    writeU32(buffer, at, slot)
+    writeU32(buffer, at + VERSION_AT, 0)
+    writeInfo(buffer, at, valueLength)
+    const short = Math.min(meta, LONG_META)
+    buffer[at + META_AT] = short
+    buffer[at + META_AT + 1] = short >>> 8
+    if (short === LONG_META) writeU32(buffer, at + HEADER_BYTES, meta)
+    const from = at + header
+    if (length > SHORT_KEY) buffer.set(source.subarray(start, start + length), from)
+    else for (let i = 0; i < length; i++) buffer[from + i] = source[start + i] as number
+    return handle
+  }
+
+  /** The record's key against the key of `length` one-unit bytes at `source[start]`, by code unit. */
+  compareKeyBytes (handle: number, source: Uint8Array, start: number, length: number): number {
+    const buffer = this.buffer(handle)
+    const at = this.offset(handle)
+    const meta = metaAt(buffer, at)
+    const units = meta >>> 1
+    const common = units < length ? units : length
+    const from = keyFrom(buffer, at)
+    if ((meta & 1) === 0) {
+      for (let i = 0; i < common; i++) {
+        const difference = (buffer[from + i] as number) - (source[start + i] as number)
+        if (difference !== 0) return difference
+      }
+    } else {
+      for (let i = 0; i < common; i++) {
+        const difference = ((buffer[from + 2 * i] as number) | ((buffer[from + 2 * i + 1] as number) << 8)) - (source[start + i] as number)
+        if (difference !== 0) return difference
+      }
+    }
+    return units - length
+  }
+
+  /**
+   * Copies the key to `target[at]` when every code unit is below 0x80, so its bytes are its UTF-8
+   * as well (a part takes it without a string); false, with `target` written or not, otherwise.
+   */
+  copyAsciiKey (handle: number, target: Uint8Array, at: number): boolean {
+    const buffer = this.buffer(handle)
+    const start = this.offset(handle)
+    const meta = metaAt(buffer, start)
+    if ((meta & 1) === 1) return false
+    const from = keyFrom(buffer, start)
+    const length = meta >>> 1
+    let all = 0
+    for (let i = 0; i < length; i++) {
+      const unit = buffer[from + i] as number
+      target[at + i] = unit
+      all |= unit
+    }
+    return all < 0x80
+  }
+
   #keyBytes (handle: number): number {
     const meta = metaAt(this.buffer(handle), this.offset(handle))
     return (meta >>> 1) << (meta & 1)
