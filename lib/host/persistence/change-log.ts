@@ -7,7 +7,7 @@ import { AppendQueue } from './append-queue'
 import { removeAbandonedSnapshots, SnapshotFile } from './compaction'
 import { persistError, syncDirectory, writeAll } from './file-io'
 import { OwnerLock } from './owner-lock'
-import { writeCommonRecord } from './record-fast-path'
+import { writeCommonRecord, writeRequest } from './record-fast-path'
 import { FILE_HEADER_BYTES, RecordEncoder } from './record-format'
 import { recoverLog, type LoadedLog, type RecoveredLog } from './recovery'
 import { DurabilityWaiters } from './waiters'
@@ -152,28 +152,61 @@ export class ChangeLog {
    * MessagePack cannot encode; a failed log drops the record and `durable()` reports the failure.
    */
   append (record: readonly unknown[]): void {
-    if (this.#closing) throw new SharedStatePersistError(`appending to ${this.#file} after close`)
-    if (this.#failure !== undefined) return
+    if (!this.#accepting()) return
     const before = this.#queue.bytes
     try {
       if (!writeCommonRecord(record, this.#queue)) this.#queue.push(this.#encoder.frame(record))
     } catch (error) {
       throw persistError('encoding a record for', this.#file, error)
     }
+    this.#queued(before)
+  }
+
+  /**
+   * Appends what one request did, as one record: its changes (the first `count` of `changes`) and
+   * the memory of its reply, ['applied', clientId, id, reply], in a 'batch' (the 'applied' record
+   * alone when it changed nothing). The same as `append` of that record, without making it.
+   */
+  appendRequest (changes: ReadonlyArray<readonly unknown[]>, count: number, clientId: string, id: number, reply: unknown): void {
+    if (!this.#accepting()) return
+    const before = this.#queue.bytes
+    try {
+      if (!writeRequest(changes, count, clientId, id, reply, this.#queue)) {
+        const applied = ['applied', clientId, id, reply]
+        this.#queue.push(this.#encoder.frame(count === 0 ? applied : ['batch', [...changes.slice(0, count), applied]]))
+      }
+    } catch (error) {
+      throw persistError('encoding a record for', this.#file, error)
+    }
+    this.#queued(before)
+  }
+
+  /** False when an append is to be dropped (the log failed); throws once it is closed. */
+  #accepting (): boolean {
+    if (this.#closing) throw new SharedStatePersistError(`appending to ${this.#file} after close`)
+    return this.#failure === undefined
+  }
+
+  /** Counts a record just queued, and sees that a write takes it. */
+  #queued (before: number): void {
     this.#appendedBytes += this.#queue.bytes - before
     if (this.#policy !== 'always' && this.#queue.bytes < WRITE_BATCH_BYTES) {
-      this.#writeTimer ??= setTimeout(() => {
-        this.#writeTimer = undefined
-        this.#writeDue = true
-        this.#kick()
-      }, WRITE_DELAY_MS)
+      this.#writeTimer ??= setTimeout(this.#writeWhenDue, WRITE_DELAY_MS)
       return
     }
     this.#writeDue = true
-    this.#flushImmediate ??= setImmediate(() => {
-      this.#flushImmediate = undefined
-      this.#kick()
-    })
+    this.#flushImmediate ??= setImmediate(this.#writeNow)
+  }
+
+  readonly #writeWhenDue = (): void => {
+    this.#writeTimer = undefined
+    this.#writeDue = true
+    this.#kick()
+  }
+
+  readonly #writeNow = (): void => {
+    this.#flushImmediate = undefined
+    this.#kick()
   }
 
   /** Resolves once every record appended so far is as durable as the fsync policy promises. */

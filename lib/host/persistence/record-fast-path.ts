@@ -159,14 +159,28 @@ function bodyBound (record: readonly unknown[]): number {
     return 5 + strMaxBytes(key) + HEAD_MAX_BYTES + bytes.length + NUMBER_MAX_BYTES
   }
   if (type === 'del') return record.length === 2 ? 5 + strMaxBytes(key) : -1
-  if (type === 'applied') {
-    const reply = record[3]
-    if (record.length !== 4 || typeof record[2] !== 'number' || !Array.isArray(reply) || reply.length !== 2 || reply[0] !== 0) return -1
-    const value = reply[1]
-    if (typeof value !== 'number' && typeof value !== 'boolean' && value !== null) return -1
-    return 9 + strMaxBytes(key) + NUMBER_MAX_BYTES + 2 + NUMBER_MAX_BYTES
-  }
+  if (type === 'applied') return record.length === 4 ? appliedBound(key, record[2], record[3]) : -1
   return -1
+}
+
+/** `bodyBound` of ['applied', clientId, id, reply]. */
+function appliedBound (clientId: string, id: unknown, reply: unknown): number {
+  if (typeof id !== 'number' || !Array.isArray(reply) || reply.length !== 2 || reply[0] !== 0) return -1
+  const value = reply[1]
+  if (typeof value !== 'number' && typeof value !== 'boolean' && value !== null) return -1
+  return 9 + strMaxBytes(clientId) + NUMBER_MAX_BYTES + 2 + NUMBER_MAX_BYTES
+}
+
+/** Writes the body of ['applied', clientId, id, [0, value]]; returns where it ends. */
+function writeAppliedBody (frame: Buffer, offset: number, clientId: string, id: number, value: unknown): number {
+  frame[offset] = 0x94
+  for (let i = 0; i < APPLIED.length; i++) frame[offset + 1 + i] = APPLIED[i] as number
+  offset = writeNumber(frame, writeStr(frame, offset + 9, clientId), id)
+  frame[offset] = 0x92
+  frame[offset + 1] = 0x00
+  if (typeof value === 'number') return writeNumber(frame, offset + 2, value)
+  frame[offset + 2] = value === null ? 0xc0 : value === true ? 0xc3 : 0xc2
+  return offset + 3
 }
 
 /** Writes the body of a record `bodyBound` accepted; returns where it ends. */
@@ -190,15 +204,7 @@ function writeBody (frame: Buffer, offset: number, record: readonly unknown[]): 
     frame[offset + 4] = 0x6c // l
     return writeStr(frame, offset + 5, key)
   }
-  frame[offset] = 0x94
-  for (let i = 0; i < APPLIED.length; i++) frame[offset + 1 + i] = APPLIED[i] as number
-  offset = writeNumber(frame, writeStr(frame, offset + 9, key), record[2] as number)
-  const value = (record[3] as [0, unknown])[1]
-  frame[offset] = 0x92
-  frame[offset + 1] = 0x00
-  if (typeof value === 'number') return writeNumber(frame, offset + 2, value)
-  frame[offset + 2] = value === null ? 0xc0 : value === true ? 0xc3 : 0xc2
-  return offset + 3
+  return writeAppliedBody(frame, offset, key, record[2] as number, (record[3] as [0, unknown])[1])
 }
 
 /**
@@ -225,11 +231,42 @@ export function writeCommonRecord (record: readonly unknown[], sink: FrameSink):
  * writing nothing, if not.
  */
 export function writeBatch (records: ReadonlyArray<readonly unknown[]>, count: number, sink: FrameSink): boolean {
-  if (count > MAX_FIXARRAY) return false
+  return writeGroup(records, count, undefined, 0, undefined, sink)
+}
+
+/**
+ * The frame of a request's changes (the first `count` of `changes`) and the memory of its reply,
+ * ['applied', clientId, id, reply], taken as they are so that no record is made for it: one
+ * 'batch' record, or the 'applied' record alone when the request changed nothing. False, writing
+ * nothing, when any is not a common record.
+ */
+export function writeRequest (changes: ReadonlyArray<readonly unknown[]>, count: number,
+  clientId: string, id: number, reply: unknown, sink: FrameSink): boolean {
+  if (count > 0) return writeGroup(changes, count, clientId, id, reply, sink)
+  const bound = appliedBound(clientId, id, reply)
+  if (bound < 0) return false
+  const buffer = sink.room(HEADER_BYTES + bound)
+  const start = sink.end
+  const end = writeAppliedBody(buffer, start + HEADER_BYTES, clientId, id, (reply as [0, unknown])[1])
+  sealFrame(buffer, start, end)
+  sink.commit(end)
+  return true
+}
+
+/** A batch of `records` (the first `count`), then the 'applied' record when `clientId` is given. */
+function writeGroup (records: ReadonlyArray<readonly unknown[]>, count: number,
+  clientId: string | undefined, id: number, reply: unknown, sink: FrameSink): boolean {
+  const size = clientId === undefined ? count : count + 1
+  if (size > MAX_FIXARRAY) return false
   let bound = 1 + BATCH.length + 1
   for (let i = 0; i < count; i++) {
     const inner = records[i]
     const bytes = Array.isArray(inner) ? bodyBound(inner) : -1
+    if (bytes < 0) return false
+    bound += bytes
+  }
+  if (clientId !== undefined) {
+    const bytes = appliedBound(clientId, id, reply)
     if (bytes < 0) return false
     bound += bytes
   }
@@ -238,8 +275,9 @@ export function writeBatch (records: ReadonlyArray<readonly unknown[]>, count: n
   buffer[start + HEADER_BYTES] = 0x92
   for (let i = 0; i < BATCH.length; i++) buffer[start + HEADER_BYTES + 1 + i] = BATCH[i] as number
   let offset = start + HEADER_BYTES + 1 + BATCH.length
-  buffer[offset++] = 0x90 | count
+  buffer[offset++] = 0x90 | size
   for (let i = 0; i < count; i++) offset = writeBody(buffer, offset, records[i] as readonly unknown[])
+  if (clientId !== undefined) offset = writeAppliedBody(buffer, offset, clientId, id, (reply as [0, unknown])[1])
   sealFrame(buffer, start, offset)
   sink.commit(offset)
   return true

@@ -33,6 +33,7 @@ const COMPACT_RATIO = 1
 const COMPACT_MIN_BYTES = 16 * 1024 * 1024
 
 type Record = readonly unknown[]
+const EMPTY: Record = []
 
 /** Where the journal reports: a failed compaction is a warning, a stopped log an error. */
 export interface JournalLog {
@@ -106,8 +107,13 @@ class StateJournal implements Journal {
   readonly #always: boolean
   readonly #fsync: FsyncPolicy
   readonly #warn: (message: string, error?: Error) => void
-  /** Records of the request being run, appended as one when its reply is remembered. */
-  #group: Record[] = []
+  /**
+   * Changes of the request being run, appended with the memory of its reply as one record; the
+   * first `#changeCount` are live. The list is kept from request to request: a logged request
+   * makes no list of its own.
+   */
+  readonly #changes: Record[] = []
+  #changeCount = 0
   #flushQueued = false
   #closing = false
 
@@ -128,29 +134,55 @@ class StateJournal implements Journal {
   }
 
   record (record: Record): void {
-    this.#group.push(record)
-    if (record[0] === 'applied') return this.#flush()
+    this.#changes[this.#changeCount++] = record
     // A change no reply follows (the host worker's own call, an expiry): appended before the next
     // reply is held or sent, or at the end of this task at the latest.
     if (!this.#flushQueued) {
       this.#flushQueued = true
-      queueMicrotask(() => {
-        this.#flushQueued = false
-        try {
-          this.#flush()
-        } catch (error) {
-          this.#warn('shared state: a change could not be logged', error as Error)
-        }
-      })
+      queueMicrotask(this.#flushLater)
     }
   }
 
-  #flush (): void {
-    const group = this.#group
-    if (group.length === 0) return
-    this.#group = []
-    this.#log.append(group.length === 1 ? group[0] as Record : ['batch', group])
+  readonly #flushLater = (): void => {
+    this.#flushQueued = false
+    try {
+      this.#flush()
+    } catch (error) {
+      this.#warn('shared state: a change could not be logged', error as Error)
+    }
+  }
+
+  applied (clientId: string, id: number, reply: Reply): void {
+    const count = this.#takeChanges()
+    try {
+      this.#log.appendRequest(this.#changes, count, clientId, id, reply)
+    } finally {
+      this.#dropChanges(count)
+    }
     this.#compactIfDue()
+  }
+
+  #flush (): void {
+    const count = this.#takeChanges()
+    if (count === 0) return
+    try {
+      this.#log.append(count === 1 ? this.#changes[0] as Record : ['batch', this.#changes.slice(0, count)])
+    } finally {
+      this.#dropChanges(count)
+    }
+    this.#compactIfDue()
+  }
+
+  /** How many changes are grouped; from now on they are taken (a failed append drops them). */
+  #takeChanges (): number {
+    const count = this.#changeCount
+    this.#changeCount = 0
+    return count
+  }
+
+  /** Lets the list go of the changes it held, so it keeps no value alive once logged. */
+  #dropChanges (count: number): void {
+    for (let i = 0; i < count; i++) this.#changes[i] = EMPTY
   }
 
   #compactIfDue (): void {
