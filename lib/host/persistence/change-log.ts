@@ -22,6 +22,12 @@ export interface ChangeLogStats {
   readonly fsyncs: number
 }
 
+/**
+ * A part of a snapshot: records, or a function that frames them with the log's encoder (as
+ * `RecordEncoder.frameAll` would) from what it holds, without records made for them.
+ */
+export type SnapshotPart = ReadonlyArray<readonly unknown[]> | ((encoder: RecordEncoder) => Buffer)
+
 /** Work that needs the file to itself: no append is written while it runs. */
 interface ExclusiveTask {
   readonly run: () => Promise<void>
@@ -234,7 +240,7 @@ export class ChangeLog {
    * part was taken: replaying the tail after the snapshot ends in the same state, as every record
    * carries a whole value.
    */
-  async compactParts (parts: Iterable<ReadonlyArray<readonly unknown[]>>): Promise<void> {
+  async compactParts (parts: Iterable<SnapshotPart>): Promise<void> {
     if (this.#closing) throw new SharedStatePersistError(`compacting ${this.#file} after close`)
     if (this.#failure !== undefined) throw this.#failure
     if (this.#compaction !== undefined) {
@@ -255,7 +261,7 @@ export class ChangeLog {
    * Frames the parts and writes each to a new snapshot file as it comes, with a turn of the event
    * loop between parts at least (the writes add more), then fsyncs it.
    */
-  async #writeSnapshot (parts: Iterable<ReadonlyArray<readonly unknown[]>>): Promise<{ temp: SnapshotFile, snapshotBytes: number }> {
+  async #writeSnapshot (parts: Iterable<SnapshotPart>): Promise<{ temp: SnapshotFile, snapshotBytes: number }> {
     let temp: SnapshotFile
     try {
       temp = await SnapshotFile.create(this.#file, this.#mode)
@@ -269,7 +275,7 @@ export class ChangeLog {
         first = false
         let body: Buffer
         try {
-          body = this.#encoder.frameAll(part)
+          body = typeof part === 'function' ? part(this.#encoder) : this.#encoder.frameAll(part)
         } catch (error) {
           throw persistError('encoding the snapshot of', this.#file, error)
         }
