@@ -5,6 +5,7 @@
 // watches its own event loop while a client reads or clears the map. Run with --expose-gc.
 
 const { monitorEventLoopDelay } = require('node:perf_hooks')
+const { getHeapSpaceStatistics } = require('node:v8')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { openShared } = require('../lib/plugin-app')
 const { main, serve } = require('../lib/worker-ipc')
@@ -22,6 +23,11 @@ function fullCollectionMs () {
   return times.sort((a, b) => a - b)[2]
 }
 
+/** The size of V8's young generation (its semi-spaces), which traffic grows up to a flag's cap. */
+function youngGenerationBytes () {
+  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size
+}
+
 main(async () => {
   if (typeof global.gc !== 'function') throw new Error('run with --expose-gc')
   const app = process.env.BENCH_BIGMAP_MODE === 'shared'
@@ -33,6 +39,7 @@ main(async () => {
   serve({
     fill: async ({ keys }) => {
       const before = settledMemory()
+      const youngBefore = youngGenerationBytes()
       const started = process.hrtime.bigint()
       if (app !== undefined) await fillShared(app.shared, keys)
       else map = fillMap(keys)
@@ -43,6 +50,7 @@ main(async () => {
       return {
         rssBytes: after.rss - before.rss,
         heapBytes: after.heapTotal - before.heapTotal,
+        youngBytes: youngGenerationBytes() - youngBefore,
         seconds,
         gcMs: fullCollectionMs()
       }
