@@ -59,6 +59,8 @@ export class Peer {
   #answered = false
   #handshakeTimer: NodeJS.Timeout | undefined
   #session: HostSession | undefined
+  /** The keys of the messages being read ahead (reused). */
+  readonly #aheadKeys: string[] = []
   clientId = ''
   info: PeerInfo = { pid: 0 }
   readonly connectedAt = Date.now()
@@ -69,6 +71,7 @@ export class Peer {
     this.#context = context
     this.#channel = new MessageChannel(socket, {
       message: (message) => this.#session === undefined ? this.#authenticate(message) : this.#dispatch(message),
+      readAhead: (messages) => { if (this.#session !== undefined) this.#readAhead(messages) },
       violation: (error) => {
         if (this.#session !== undefined) context.warn(`shared state: closing the connection of worker ${this.info.pid}`, error)
       },
@@ -161,6 +164,22 @@ export class Peer {
       return false
     }
     return true
+  }
+
+  /**
+   * Has the map read ahead the keys of requests about to be handled (a request is [id, op,
+   * ...args], and most ops name a key first): their hash buckets and records are then fetched
+   * together, not one miss after another. A string that is no key (a prefix, a lock name) only
+   * costs a lookup.
+   */
+  #readAhead (messages: readonly unknown[]): void {
+    const keys = this.#aheadKeys
+    keys.length = 0
+    for (const message of messages) {
+      const key = Array.isArray(message) ? message[2] : undefined
+      if (typeof key === 'string') keys.push(key)
+    }
+    if (keys.length > 1) this.#context.engine.state.readAhead(keys)
   }
 
   #dispatch (message: unknown): void {

@@ -120,3 +120,39 @@ test('parts of tiny entries stop at a bounded count however large their byte bud
   expect([...target.restoreParts(parts)].at(-1)).toBe(10_000)
   expect(target.keys('')).toEqual(source.keys(''))
 })
+
+test('keys of every form cross as the map orders them: ASCII as bytes, others as strings, in order or not', () => {
+  const odd = ['', 'a', 'key:1', 'é', '\u00ff\u0000', 'ключ', '\u{1F600}', 'a\u0100', 'x'.repeat(70), 'é'.repeat(80), '~']
+  const source = new MemoryState(codec)
+  odd.forEach((key, i) => source.put(key, enc(i), 0))
+  for (let i = 0; i < 3000; i++) source.put(`key:${i}`, enc(`v${i}`), 0)
+  const parts = [...source.encodedParts(1024)]
+  expect(readAll(parts).map(([key]) => key)).toEqual(source.keys(''))
+
+  for (const held of [[], ['key:1', 'zzz'], ['a', 'é', 'key:5x']]) {
+    const target = new MemoryState(codec)
+    held.forEach((key) => target.put(key, enc('held'), 0))
+    expect([...target.restoreParts(parts)].at(-1)).toBe(source.size)
+    const all = [...new Set([...source.keys(''), ...held])].sort()
+    expect(target.keys('')).toEqual(all)
+    expect(target.size).toBe(all.length)
+    for (const key of source.keys('')) expect(target.get(key)).toEqual(source.get(key))
+    expect(target.keys('key:29')).toEqual(source.keys('key:29'))
+    // Found by hash as written through the API: a key added or removed later behaves.
+    target.put('key:1500', enc('new'), 0)
+    expect(codec.decode(target.get('key:1500') as Encoded)).toBe('new')
+    expect(target.delete('key:42')).toBe(true)
+    expect(target.has('key:42')).toBe(false)
+  }
+})
+
+test('a taken part is its own buffer: the next part does not write over it', () => {
+  const writer = new PartWriter(64 * 1024, codec)
+  writer.add('a', 1, 0)
+  const first = writer.take()
+  const copy = Buffer.from(first)
+  writer.add('b', enc('x'.repeat(100)), 0)
+  writer.take()
+  expect(first).toEqual(copy)
+  expect(first.buffer.byteLength).toBeLessThan(64 * 1024)
+})

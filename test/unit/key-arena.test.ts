@@ -1,5 +1,5 @@
 import { KeyArena, type ArenaOwner } from '../../lib/store/memory/key-arena'
-import { hashKey } from '../../lib/store/memory/key-hash'
+import { hashKey, hashUnits } from '../../lib/store/memory/key-hash'
 
 /** Slots and their handles, as the table keeps them: a record moved by compaction updates its slot. */
 class Owner implements ArenaOwner {
@@ -124,5 +124,37 @@ describe('KeyArena', () => {
     const reused = arena.create(0, 'again', 0)
     expect(arena.key(reused)).toBe('again')
     expect(arena.key(handles.at(-1) as number)).toBe('key:99999')
+  })
+  test('a key given as one-unit bytes (a restored part) is kept, hashed and compared as its string', () => {
+    const { arena } = setup()
+    const narrow = KEYS.filter((key) => [...key].every((unit) => unit.charCodeAt(0) < 0x100))
+    const source = Buffer.from(`..${narrow.join('')}`, 'latin1')
+    let at = 2
+    narrow.forEach((key, slot) => {
+      const handle = arena.createNarrow(slot, source, at, key.length, 3)
+      expect(arena.key(handle)).toBe(key)
+      expect(arena.slotOf(handle)).toBe(slot)
+      expect(arena.valueLength(handle)).toBe(3)
+      expect(arena.hash(handle)).toBe(hashKey(key))
+      expect(hashUnits(source, at, key.length, false)).toBe(hashKey(key))
+      at += key.length
+    })
+    // Against records of every kind of key, as compareKey orders the same key as a string.
+    const records = KEYS.map((key, slot) => arena.create(100 + slot, key, 0))
+    at = 2
+    for (const key of narrow) {
+      records.forEach((handle, i) => expect(Math.sign(arena.compareKeyBytes(handle, source, at, key.length))).toBe(sign(KEYS[i] as string, key)))
+      at += key.length
+    }
+  })
+
+  test('copies a key out as bytes only when they are ASCII', () => {
+    const { arena } = setup()
+    const target = new Uint8Array(8)
+    expect(arena.copyAsciiKey(arena.create(0, 'key:1', 0), target, 2)).toBe(true)
+    expect(Buffer.from(target.subarray(2, 7)).toString('latin1')).toBe('key:1')
+    expect(arena.copyAsciiKey(arena.create(1, 'é', 0), target, 0)).toBe(false)
+    expect(arena.copyAsciiKey(arena.create(2, 'ключ', 0), target, 0)).toBe(false)
+    expect(arena.copyAsciiKey(arena.create(3, '', 0), target, 0)).toBe(true)
   })
 })

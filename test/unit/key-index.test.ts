@@ -113,6 +113,22 @@ describe('KeyIndex', () => {
     expect(read(index, '')).toEqual(['a', ...keys.slice(0, 2501), 'k:02500x', ...keys.slice(2501)])
   })
 
+  test('keys appended after the last one fill chunks in order; other keys still find their place', () => {
+    const index = new TestIndex()
+    expect(index.index.last()).toBe(-1)
+    const keys = Array.from({ length: 9000 }, (_, i) => `k:${String(i).padStart(5, '0')}`)
+    keys.forEach((key, slot) => {
+      index.slots.keys[slot] = key
+      index.index.append(slot)
+      expect(index.index.last()).toBe(slot)
+    })
+    index.add('k:04096x')
+    index.add('a')
+    expect(read(index, '')).toEqual(['a', ...keys.slice(0, 4097), 'k:04096x', ...keys.slice(4097)])
+    expect(read(index, 'k:0899')).toEqual(keys.slice(8990))
+    expect(index.index.last()).toBe(8999)
+  })
+
   test('clear empties it', () => {
     const index = new TestIndex()
     for (let i = 0; i < 3000; i++) index.add(`x${i}`, i)

@@ -44,6 +44,22 @@ function valueBytes (stored: StoredValue, codec: ValueCodec): number {
   return stored.length
 }
 
+/** True when the bytes `part[start, end)` are all ASCII: a key whose UTF-8 is its code units. */
+export function isAscii (part: Uint8Array, start: number, end: number): boolean {
+  let all = 0
+  for (let i = start; i < end; i++) all |= part[i] as number
+  return all < 0x80
+}
+
+/** Where `PartWriter.addSlot` finds keys (an EntryTable): by slot, a string only when it must. */
+export interface PartKeys {
+  /** In UTF-16 code units. */
+  keyLength: (slot: number) => number
+  /** Copies the key to `target[at]` when its units are all ASCII (then its UTF-8 bytes); else false. */
+  copyAsciiKey: (slot: number, target: Uint8Array, at: number) => boolean
+  key: (slot: number) => string
+}
+
 /** Fills one part after the other; an entry larger than a part gets a part of its own. */
 export class PartWriter {
   readonly #capacity: number
@@ -63,16 +79,49 @@ export class PartWriter {
 
   /** Adds the entry, or returns false when the part is too full for it (take the part first). */
   add (key: string, stored: StoredValue, deadline: number): boolean {
-    const most = ENTRY_HEAD_BYTES + key.length * 3 + valueBytes(stored, this.#codec)
+    const head = this.#reserve(key.length, stored)
+    if (head < 0) return false
+    const buffer = this.#buffer
+    let offset = writeVarint(buffer, head + 1, Buffer.byteLength(key, 'utf8'))
+    offset += buffer.write(key, offset, 'utf8')
+    this.#offset = this.#writeValue(head, offset, stored, deadline)
+    return true
+  }
+
+  /**
+   * As `add`, with the key of `slot` in `keys`: an ASCII key's bytes are copied as they are kept,
+   * without a string; another is written from its string.
+   */
+  addSlot (keys: PartKeys, slot: number, stored: StoredValue, deadline: number): boolean {
+    const length = keys.keyLength(slot)
+    const head = this.#reserve(length, stored)
+    if (head < 0) return false
+    const buffer = this.#buffer
+    let offset = writeVarint(buffer, head + 1, length)
+    if (keys.copyAsciiKey(slot, buffer, offset)) {
+      offset += length
+    } else {
+      const key = keys.key(slot)
+      offset = writeVarint(buffer, head + 1, Buffer.byteLength(key, 'utf8'))
+      offset += buffer.write(key, offset, 'utf8')
+    }
+    this.#offset = this.#writeValue(head, offset, stored, deadline)
+    return true
+  }
+
+  /** Where the entry's head goes, with room for it, or -1 when the part is too full for it. */
+  #reserve (keyUnits: number, stored: StoredValue): number {
+    const most = ENTRY_HEAD_BYTES + keyUnits * 3 + valueBytes(stored, this.#codec)
     if (this.#offset + most > this.#buffer.length) {
-      if (this.#offset > 0) return false
+      if (this.#offset > 0) return -1
       this.#buffer = Buffer.allocUnsafe(most)
     }
+    return this.#offset
+  }
+
+  /** Writes the deadline and the value after the key (ending at `offset`), and the head. */
+  #writeValue (head: number, offset: number, stored: StoredValue, deadline: number): number {
     const buffer = this.#buffer
-    const head = this.#offset
-    const keyBytes = Buffer.byteLength(key, 'utf8')
-    let offset = writeVarint(buffer, head + 1, keyBytes)
-    offset += buffer.write(key, offset, 'utf8')
     let flags = 0
     if (deadline !== 0) {
       flags = HAS_DEADLINE
@@ -93,14 +142,20 @@ export class PartWriter {
       buffer.set(raw, offset)
       offset += raw.length
     }
-    this.#offset = offset
-    return true
+    return offset
   }
 
-  /** The part so far; the writer starts a new one. */
+  /**
+   * The part so far, in a buffer of its own size; the writer starts a new one in the same buffer.
+   * A part ended early by a cap on entries is a fraction of the capacity: a view of a fresh buffer
+   * per part would keep the whole capacity alive for each.
+   */
   take (): Buffer {
-    const part = this.#buffer.subarray(0, this.#offset)
-    this.#buffer = Buffer.allocUnsafe(this.#capacity)
+    const buffer = this.#buffer
+    // An entry larger than the capacity had a buffer of its own size made for it: no copy.
+    const oversized = buffer.length !== this.#capacity
+    const part = oversized ? buffer.subarray(0, this.#offset) : Buffer.from(buffer.subarray(0, this.#offset))
+    if (oversized) this.#buffer = Buffer.allocUnsafe(this.#capacity)
     this.#offset = 0
     return part
   }
@@ -130,11 +185,12 @@ class PartReader {
       this.offset++
       return first
     }
+    // Five bytes at most; each scales by 128 (a multiplication, not 2 ** shift: that is a call).
     let value = 0
-    for (let shift = 0; shift < 35; shift += 7) {
+    for (let scale = 1; scale < 2 ** 35; scale *= 128) {
       this.need(1)
       const byte = this.buffer[this.offset++] as number
-      value += (byte & 0x7f) * 2 ** shift
+      value += (byte & 0x7f) * scale
       if (byte < 0x80) return value
     }
     throw malformed(this.offset)
@@ -148,15 +204,21 @@ class PartReader {
   }
 }
 
+/**
+ * What `readPartEntries` hands on per entry: the key as its UTF-8 bytes `part[keyStart, keyEnd)`
+ * (no string made), the value and the deadline (0: none).
+ */
+export type PartEntryVisitor = (part: Buffer, keyStart: number, keyEnd: number, stored: StoredValue, deadline: number) => void
+
 /** Calls `visit` with each entry of `part`, in the order written; throws on a malformed part. */
-export function readPart (part: Uint8Array, visit: (key: string, stored: StoredValue, deadline: number) => void): void {
+export function readPartEntries (part: Uint8Array, visit: PartEntryVisitor): void {
   const reader = new PartReader(part)
   const { buffer } = reader
   while (reader.offset < buffer.length) {
     const head = buffer[reader.offset++] as number
     const keyBytes = reader.varint()
     reader.need(keyBytes)
-    const key = buffer.toString('utf8', reader.offset, reader.offset + keyBytes)
+    const keyStart = reader.offset
     reader.offset += keyBytes
     const deadline = (head & HAS_DEADLINE) === 0 ? 0 : reader.double()
     const kind = head & ~HAS_DEADLINE
@@ -175,6 +237,11 @@ export function readPart (part: Uint8Array, visit: (key: string, stored: StoredV
     } else {
       throw malformed(reader.offset - 1)
     }
-    visit(key, stored, deadline)
+    visit(buffer, keyStart, keyStart + keyBytes, stored, deadline)
   }
+}
+
+/** As `readPartEntries`, with each key as a string. */
+export function readPart (part: Uint8Array, visit: (key: string, stored: StoredValue, deadline: number) => void): void {
+  readPartEntries(part, (bytes, keyStart, keyEnd, stored, deadline) => visit(bytes.toString('utf8', keyStart, keyEnd), stored, deadline))
 }

@@ -2,7 +2,7 @@ import type { ValueCodec } from '../../protocol/codec'
 import type { Encoded } from '../store'
 import { HashIndex } from './hash-index'
 import { hashKey } from './key-hash'
-import { KeyArena } from './key-arena'
+import { KeyArena, numberBytes } from './key-arena'
 import { LiveValues } from './live-values'
 import { SlotStack } from './slot-stack'
 import { INLINE_BYTES, LiveValue, rawOf, type StoredValue } from './stored-value'
@@ -23,7 +23,6 @@ const LARGE = 3
 /** A decoded value, in the bounded LiveValues. */
 const LIVE = 4
 const INT32_BYTES = 4
-const FLOAT64_BYTES = 8
 
 /**
  * The host's entries, one slot each, with no heap object per key: each key is a record in a
@@ -53,6 +52,7 @@ export class EntryTable {
   /** The slot slotOf found last and its record, so the calls that follow skip the column. */
   #foundSlot = -1
   #foundHandle = 0
+  #readAheadSum = 0
 
   constructor (codec: ValueCodec) {
     this.#codec = codec
@@ -77,6 +77,25 @@ export class EntryTable {
     return slot
   }
 
+  /**
+   * Reads the hash buckets of `keys`, then their records, each pass's reads independent of one
+   * another, so their cache misses overlap instead of coming one after another in the lookups
+   * that follow (two dependent misses each on a large map). At most `hashes.length` keys.
+   */
+  readAhead (keys: readonly string[], hashes: Uint32Array): void {
+    let sum = 0
+    const count = Math.min(keys.length, hashes.length)
+    // The hashes first, so the loop of bucket reads is short and many of them are in flight at once.
+    for (let i = 0; i < count; i++) hashes[i] = hashKey(keys[i] as string)
+    for (let i = 0; i < count; i++) sum += this.#index.peek(hashes[i] as number)
+    for (let i = 0; i < count; i++) {
+      const handle = this.#index.candidate(hashes[i] as number)
+      if (handle !== 0) sum += this.#arena.buffer(handle)[this.#arena.offset(handle)] as number
+    }
+    // Kept, so the compiler cannot drop reads whose values nothing uses.
+    this.#readAheadSum = sum
+  }
+
   add (key: string, stored: StoredValue, version: number, deadline: number): number {
     let slot = this.#free.pop()
     if (slot < 0) {
@@ -86,6 +105,26 @@ export class EntryTable {
     const handle = this.#arena.create(slot, key, recordValueBytes(stored))
     this.#setHandle(slot, handle)
     this.#index.insert(hashKey(key), handle)
+    this.#size++
+    this.write(slot, stored, version, deadline)
+    this.#arena.compact()
+    return slot
+  }
+
+  /**
+   * As `add`, for a key restored from a part that the table does not hold, given as the `length`
+   * bytes at `source[start]`, one code unit each, with its hash (hashUnits of those bytes): the
+   * key is copied from the part to its record without a string or a lookup.
+   */
+  addNarrow (source: Uint8Array, start: number, length: number, hash: number, stored: StoredValue, version: number, deadline: number): number {
+    let slot = this.#free.pop()
+    if (slot < 0) {
+      slot = this.#end++
+      if ((slot & SEGMENT_MASK) === 0) this.#grow()
+    }
+    const handle = this.#arena.createNarrow(slot, source, start, length, recordValueBytes(stored))
+    this.#setHandle(slot, handle)
+    this.#index.insert(hash, handle)
     this.#size++
     this.write(slot, stored, version, deadline)
     this.#arena.compact()
@@ -105,6 +144,12 @@ export class EntryTable {
   }
 
   write (slot: number, stored: StoredValue, version: number, deadline: number): void {
+    // A number over a number of the same width (a counter's incr, a set of a count) is written
+    // over the record's own bytes: nothing to drop, move or compact.
+    if (typeof stored === 'number' && this.#arena.writeNumber(this.#handle(slot), NUMBER, stored, version)) {
+      this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
+      return
+    }
     this.setValue(slot, stored)
     this.#arena.setVersion(this.#handle(slot), version)
     this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
@@ -153,22 +198,24 @@ export class EntryTable {
 
   /** The value's encoded bytes, the caller's own. */
   raw (slot: number): Encoded {
+    const handle = this.#handle(slot)
+    const number = this.#arena.numberOf(handle, NUMBER)
+    if (number !== undefined) return rawOf(number, this.#codec)
     const stored = this.value(slot)
-    return this.#arena.kind(this.#handle(slot)) === BYTES ? Uint8Array.prototype.slice.call(stored as Uint8Array) : rawOf(stored, this.#codec)
+    return this.#arena.kind(handle) === BYTES ? Uint8Array.prototype.slice.call(stored as Uint8Array) : rawOf(stored, this.#codec)
   }
 
   /** The number a NUMBER slot holds. */
   number (slot: number): number {
-    const handle = this.#handle(slot)
-    const buffer = this.#arena.buffer(handle)
-    const at = this.#arena.valueOffset(handle)
-    return this.#arena.valueLength(handle) === INT32_BYTES ? buffer.readInt32LE(at) : buffer.readDoubleLE(at)
+    return this.#arena.numberOf(this.#handle(slot), NUMBER) as number
   }
 
   /** The decoded value at `slot`, without keeping it decoded (a counter read by incr). */
   decoded (slot: number): unknown {
-    const kind = this.#arena.kind(this.#handle(slot))
-    if (kind === NUMBER) return this.number(slot)
+    const handle = this.#handle(slot)
+    const number = this.#arena.numberOf(handle, NUMBER)
+    if (number !== undefined) return number
+    const kind = this.#arena.kind(handle)
     if (kind === LIVE) return (this.#live.get(slot) as LiveValue).value
     return this.#codec.decode(this.value(slot) as Uint8Array)
   }
@@ -193,6 +240,21 @@ export class EntryTable {
 
   compareKey (slot: number, key: string): number {
     return this.#arena.compareKey(this.#handle(slot), key)
+  }
+
+  /** The slot's key against the key of `length` one-unit bytes at `source[start]`. */
+  compareKeyBytes (slot: number, source: Uint8Array, start: number, length: number): number {
+    return this.#arena.compareKeyBytes(this.#handle(slot), source, start, length)
+  }
+
+  /** The key's length in code units. */
+  keyLength (slot: number): number {
+    return this.#arena.keyLength(this.#handle(slot))
+  }
+
+  /** Copies the key's bytes to `target[at]` when they are all ASCII (see KeyArena); else false. */
+  copyAsciiKey (slot: number, target: Uint8Array, at: number): boolean {
+    return this.#arena.copyAsciiKey(this.#handle(slot), target, at)
   }
 
   keyStartsWith (slot: number, prefix: string): boolean {
@@ -261,7 +323,7 @@ export class EntryTable {
 
 /** The value bytes a record needs for `stored`: none for a value kept on the heap. */
 function recordValueBytes (stored: StoredValue): number {
-  if (typeof stored === 'number') return (stored | 0) === stored && !Object.is(stored, -0) ? INT32_BYTES : FLOAT64_BYTES
+  if (typeof stored === 'number') return numberBytes(stored)
   if (stored instanceof LiveValue || stored.length > INLINE_BYTES) return 0
   return stored.length
 }

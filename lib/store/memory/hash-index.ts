@@ -46,6 +46,22 @@ export class HashIndex {
     }
   }
 
+  /** The home bucket's first entry for `hash`: read ahead of its lookup, it brings the bucket's line into cache. */
+  peek (hash: number): number {
+    const table = this.#tables[hash >>> SHARD_SHIFT] as Uint32Array
+    return table[2 * homeOf(hash, table.length >>> 1)] as number
+  }
+
+  /** The record of the first bucket holding `hash` from its home, or 0: a lookup without the key compare. */
+  candidate (hash: number): number {
+    const table = this.#tables[hash >>> SHARD_SHIFT] as Uint32Array
+    const capacity = table.length >>> 1
+    for (let bucket = homeOf(hash, capacity); ; bucket = bucket + 1 === capacity ? 0 : bucket + 1) {
+      const handle = table[2 * bucket] as number
+      if (handle === 0 || table[2 * bucket + 1] === hash) return handle
+    }
+  }
+
   /** Adds record `handle`, whose key (of hash `hash`) the index does not hold. */
   insert (hash: number, handle: number): void {
     const shard = hash >>> SHARD_SHIFT

@@ -24,6 +24,8 @@ const META_AT = 10
 const LONG_META = 0xffff
 const LENGTH_BITS = 13
 const LENGTH_MASK = (1 << LENGTH_BITS) - 1
+const INT32_BYTES = 4
+const FLOAT64_BYTES = 8
 // Keys up to this many code units are copied in a loop, longer ones by the native encoder.
 const SHORT_KEY = 64
 // Records moved out of chunks being compacted per call of `compact` (once per write): more than
@@ -71,6 +73,18 @@ function writeU32 (buffer: Buffer, at: number, value: number): void {
   buffer[at + 1] = value >>> 8
   buffer[at + 2] = value >>> 16
   buffer[at + 3] = value >>> 24
+}
+
+function int32At (buffer: Buffer, at: number): number {
+  return (buffer[at] as number) | ((buffer[at + 1] as number) << 8) | ((buffer[at + 2] as number) << 16) | ((buffer[at + 3] as number) << 24)
+}
+
+/**
+ * The value bytes a number takes in a record: 4 for an int32 (not -0, which an int32 cannot
+ * hold), 8 for any other, as a float64.
+ */
+export function numberBytes (value: number): number {
+  return (value | 0) === value && !Object.is(value, -0) ? INT32_BYTES : FLOAT64_BYTES
 }
 
 function infoAt (buffer: Buffer, start: number): number {
@@ -262,8 +276,66 @@ export class KeyArena {
     return length - key.length
   }
 
+  /**
+   * True when the record's key is `key`. The hash index asks this on every hit: the meta is read
+   * once and a short key compared in place, not through keyLength and compareKey.
+   */
   keyEquals (handle: number, key: string): boolean {
-    return this.keyLength(handle) === key.length && this.compareKey(handle, key) === 0
+    const buffer = this.#chunks[handle >>> OFFSET_BITS] as Buffer
+    const start = (handle & OFFSET_MASK) << UNIT_SHIFT
+    const meta = (buffer[start + META_AT] as number) | ((buffer[start + META_AT + 1] as number) << 8)
+    if (meta === LONG_META) return this.keyLength(handle) === key.length && this.compareKey(handle, key) === 0
+    if (meta >>> 1 !== key.length) return false
+    const from = start + HEADER_BYTES
+    if ((meta & 1) === 0) {
+      for (let i = 0; i < key.length; i++) if (buffer[from + i] !== key.charCodeAt(i)) return false
+    } else {
+      for (let i = 0; i < key.length; i++) {
+        if (((buffer[from + 2 * i] as number) | ((buffer[from + 2 * i + 1] as number) << 8)) !== key.charCodeAt(i)) return false
+      }
+    }
+    return true
+  }
+
+  /**
+   * The number held in the value bytes of a record of kind `kind` (an int32 in 4 of them, else a
+   * float64 in 8), or undefined when the record is of another kind. One read of the header for
+   * kind, width and key length, where kind, valueOffset and valueLength would each read it again.
+   */
+  numberOf (handle: number, kind: number): number | undefined {
+    const buffer = this.#chunks[handle >>> OFFSET_BITS] as Buffer
+    const start = (handle & OFFSET_MASK) << UNIT_SHIFT
+    const info = infoAt(buffer, start)
+    if (info >>> LENGTH_BITS !== kind) return undefined
+    const at = this.#valueAt(buffer, start)
+    return (info & LENGTH_MASK) === INT32_BYTES ? int32At(buffer, at) : buffer.readDoubleLE(at)
+  }
+
+  /**
+   * Writes number `value` and `version` over the record's own when it is of kind `kind` and its
+   * value bytes are the width `value` needs (INT32_BYTES or FLOAT64_BYTES: see numberBytes): the
+   * common update of a counter, with no new record, nothing freed and nothing to compact. False,
+   * and nothing written, otherwise.
+   */
+  writeNumber (handle: number, kind: number, value: number, version: number): boolean {
+    const buffer = this.#chunks[handle >>> OFFSET_BITS] as Buffer
+    const start = (handle & OFFSET_MASK) << UNIT_SHIFT
+    const info = infoAt(buffer, start)
+    const width = numberBytes(value)
+    if (info >>> LENGTH_BITS !== kind || (info & LENGTH_MASK) !== width) return false
+    const at = this.#valueAt(buffer, start)
+    if (width === INT32_BYTES) writeU32(buffer, at, value)
+    else buffer.writeDoubleLE(value, at)
+    writeU32(buffer, start + VERSION_AT, version)
+    return true
+  }
+
+  /** Where the value bytes of the record at `start` begin. */
+  #valueAt (buffer: Buffer, start: number): number {
+    const meta = (buffer[start + META_AT] as number) | ((buffer[start + META_AT + 1] as number) << 8)
+    if (meta !== LONG_META) return start + HEADER_BYTES + ((meta >>> 1) << (meta & 1))
+    const long = u32At(buffer, start + HEADER_BYTES)
+    return start + HEADER_BYTES + 4 + ((long >>> 1) << (long & 1))
   }
 
   keyStartsWith (handle: number, prefix: string): boolean {
@@ -280,6 +352,72 @@ export class KeyArena {
       }
     }
     return true
+  }
+
+  /**
+   * A new record for `slot` whose key is the `length` bytes at `source[start]`, one code unit
+   * each (a key restored from a part: no string is made of it), with room for `valueLength` value
+   * bytes (left unwritten).
+   */
+  createNarrow (slot: number, source: Uint8Array, start: number, length: number, valueLength: number): number {
+    const meta = length * 2
+    const header = headerFor(meta)
+    const handle = this.#allocate(header + length + valueLength)
+    const buffer = this.buffer(handle)
+    const at = this.offset(handle)
+    writeU32(buffer, at, slot)
+    writeU32(buffer, at + VERSION_AT, 0)
+    writeInfo(buffer, at, valueLength)
+    const short = Math.min(meta, LONG_META)
+    buffer[at + META_AT] = short
+    buffer[at + META_AT + 1] = short >>> 8
+    if (short === LONG_META) writeU32(buffer, at + HEADER_BYTES, meta)
+    const from = at + header
+    if (length > SHORT_KEY) buffer.set(source.subarray(start, start + length), from)
+    else for (let i = 0; i < length; i++) buffer[from + i] = source[start + i] as number
+    return handle
+  }
+
+  /** The record's key against the key of `length` one-unit bytes at `source[start]`, by code unit. */
+  compareKeyBytes (handle: number, source: Uint8Array, start: number, length: number): number {
+    const buffer = this.buffer(handle)
+    const at = this.offset(handle)
+    const meta = metaAt(buffer, at)
+    const units = meta >>> 1
+    const common = units < length ? units : length
+    const from = keyFrom(buffer, at)
+    if ((meta & 1) === 0) {
+      for (let i = 0; i < common; i++) {
+        const difference = (buffer[from + i] as number) - (source[start + i] as number)
+        if (difference !== 0) return difference
+      }
+    } else {
+      for (let i = 0; i < common; i++) {
+        const difference = ((buffer[from + 2 * i] as number) | ((buffer[from + 2 * i + 1] as number) << 8)) - (source[start + i] as number)
+        if (difference !== 0) return difference
+      }
+    }
+    return units - length
+  }
+
+  /**
+   * Copies the key to `target[at]` when every code unit is below 0x80, so its bytes are its UTF-8
+   * as well (a part takes it without a string); false, with `target` written or not, otherwise.
+   */
+  copyAsciiKey (handle: number, target: Uint8Array, at: number): boolean {
+    const buffer = this.buffer(handle)
+    const start = this.offset(handle)
+    const meta = metaAt(buffer, start)
+    if ((meta & 1) === 1) return false
+    const from = keyFrom(buffer, start)
+    const length = meta >>> 1
+    let all = 0
+    for (let i = 0; i < length; i++) {
+      const unit = buffer[from + i] as number
+      target[at + i] = unit
+      all |= unit
+    }
+    return all < 0x80
   }
 
   #keyBytes (handle: number): number {

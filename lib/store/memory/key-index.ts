@@ -97,6 +97,30 @@ export class KeyIndex {
     this.#chunks.push(next)
   }
 
+  /** The slot of the last key in order, or -1 when the index is empty. */
+  last (): number {
+    const chunk = this.#chunks[this.#chunks.length - 1] as Chunk
+    return chunk.count === 0 ? -1 : chunk.slots[chunk.count - 1] as number
+  }
+
+  /**
+   * Adds `slot`, whose key the caller found above every key held (`last`), at no comparison: a
+   * key restored from a part is then never made a string, except the first of each chunk.
+   */
+  append (slot: number): void {
+    const last = this.#chunks[this.#chunks.length - 1] as Chunk
+    if (last.count < CHUNK_MAX) {
+      if (last.count === 0) last.first = this.#keys.key(slot)
+      last.slots[last.count++] = slot
+      return
+    }
+    const next = newChunk()
+    next.slots[0] = slot
+    next.count = 1
+    next.first = this.#keys.key(slot)
+    this.#chunks.push(next)
+  }
+
   /** Removes `slot`, which the index holds under `key`. */
   delete (key: string, slot: number): void {
     const at = this.#chunkOf(key)

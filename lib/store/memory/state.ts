@@ -3,8 +3,9 @@ import type { ValueCodec } from '../../protocol/codec'
 import type { ChangeEvent, ChangeListener, Encoded, Path } from '../store'
 import { describePath } from '../path'
 import { EntryTable } from './entry-table'
-import { PartWriter, readPart } from './entry-parts'
+import { isAscii, PartWriter, readPartEntries } from './entry-parts'
 import { ExpirySweeper } from './expiry-sweeper'
+import { hashUnits } from './key-hash'
 import { KeyIndex } from './key-index'
 import * as nested from './nested'
 import { rawLength, rawOf, storedFromLive, storedFromRaw, type StoredValue } from './stored-value'
@@ -52,6 +53,10 @@ const VISITS_PER_ITEM = 4
 // Per item of a page, on top of the key and value bytes: MessagePack headers and the array.
 const ITEM_OVERHEAD_BYTES = 16
 const VERSION_RANGE = 2 ** 32
+const READ_AHEAD_KEYS = 64
+// A smaller map stays in the CPU's caches (its buckets and records take a few MB at most), where
+// reading ahead only costs its hashing (about 30 ns a key).
+const READ_AHEAD_MIN_KEYS = 1 << 16
 
 /** A cursor names the last key a page returned, so a walk resumes after it whatever changed. */
 function cursorAfter (key: string): string {
@@ -79,8 +84,8 @@ export class MemoryState {
 
   readonly #watchers = new Set<Watcher>()
   #clock = 0
-  /** Where the last restore of parts in key order ended, so the next one can go on in order. */
-  #restoreMark: { key: string, size: number, clock: number } | undefined
+  /** The hashes of the keys being read ahead (reused); more keys than this are not read ahead. */
+  readonly #aheadHashes = new Uint32Array(READ_AHEAD_KEYS)
   /** Told of every change, for the change log. */
   onChange: ((change: StateChange) => void) | undefined
 
@@ -101,6 +106,14 @@ export class MemoryState {
    */
   reclaimExpired (limit: number): boolean {
     return this.#sweeper.sweepDue(limit)
+  }
+
+  /**
+   * Reads ahead the memory that looking up `keys` touches (see EntryTable.readAhead), when a batch
+   * of requests is about to be handled one by one; changes nothing.
+   */
+  readAhead (keys: readonly string[]): void {
+    if (this.#table.size >= READ_AHEAD_MIN_KEYS) this.#table.readAhead(keys, this.#aheadHashes)
   }
 
   get (key: string): Encoded | undefined {
@@ -319,7 +332,7 @@ export class MemoryState {
       done = this.#index.forEach('', after, (slot) => {
         if (visits++ === ENCODED_PART_ITEMS) return false
         const deadline = this.#table.deadline(slot)
-        if ((deadline === 0 || deadline > now) && !writer.add(this.#table.key(slot), this.#table.value(slot), deadline)) return false
+        if ((deadline === 0 || deadline > now) && !writer.addSlot(this.#table, slot, this.#table.value(slot), deadline)) return false
         last = slot
         return true
       })
@@ -330,38 +343,52 @@ export class MemoryState {
 
   /**
    * Adds the entries of binary parts, yielding the keys restored so far after each part, so a
-   * caller restores a large state a part per turn. Keys that come in order into an empty map (a
-   * handover) are added without looking them up: the index fills its chunks, nothing is searched.
+   * caller restores a large state a part per turn. A key above every key held (as when parts come
+   * in key order into an empty map, a handover or a reload) is absent: it is added without a
+   * lookup, at the end of the index; an ASCII one goes from the part to its record as bytes,
+   * never made a string.
    */
   * restoreParts (parts: readonly Uint8Array[]): Generator<number> {
-    // Nothing changed since the last restore ended in order (a handover restores part by part).
-    const mark = this.#restoreMark
-    const goesOn = mark !== undefined && mark.size === this.#table.size && mark.clock === this.#clock
-    let inOrder = this.#table.size === 0 || goesOn
-    let previous = goesOn ? mark.key : ''
     let restored = 0
     const now = Date.now()
     for (const part of parts) {
-      readPart(part, (key, stored, deadline) => {
+      readPartEntries(part, (bytes, keyStart, keyEnd, stored, deadline) => {
         if (deadline !== 0 && deadline <= now) return
-        inOrder &&= key > previous
-        previous = key
-        let slot = inOrder ? -1 : this.#table.slotOf(key)
-        const version = this.#tick()
-        let before = 0
-        if (slot < 0) {
-          slot = this.#table.add(key, stored, version, deadline)
-          this.#index.addInOrder(key, slot)
-        } else {
-          before = this.#table.deadline(slot)
-          this.#table.write(slot, stored, version, deadline)
-        }
-        if (deadline !== before) this.#sweeper.schedule(slot, deadline)
         restored++
+        const table = this.#table
+        const length = keyEnd - keyStart
+        if (isAscii(bytes, keyStart, keyEnd)) {
+          const last = this.#index.last()
+          if (last < 0 || table.compareKeyBytes(last, bytes, keyStart, length) < 0) {
+            const hash = hashUnits(bytes, keyStart, length, false)
+            const slot = table.addNarrow(bytes, keyStart, length, hash, stored, this.#tick(), deadline)
+            this.#index.append(slot)
+            if (deadline !== 0) this.#sweeper.schedule(slot, deadline)
+            return
+          }
+        }
+        this.#restoreEntry(bytes.toString('utf8', keyStart, keyEnd), stored, deadline)
       })
-      this.#restoreMark = inOrder ? { key: previous, size: this.#table.size, clock: this.#clock } : undefined
       yield restored
     }
+  }
+
+  /** One entry of `restoreParts` by its key as a string: a key present is overwritten. */
+  #restoreEntry (key: string, stored: StoredValue, deadline: number): void {
+    const last = this.#index.last()
+    const above = last < 0 || this.#table.compareKey(last, key) < 0
+    let slot = above ? -1 : this.#table.slotOf(key)
+    const version = this.#tick()
+    let before = 0
+    if (slot < 0) {
+      slot = this.#table.add(key, stored, version, deadline)
+      if (above) this.#index.append(slot)
+      else this.#index.add(key, slot)
+    } else {
+      before = this.#table.deadline(slot)
+      this.#table.write(slot, stored, version, deadline)
+    }
+    if (deadline !== before) this.#sweeper.schedule(slot, deadline)
   }
 
   /** The version clock, which a successor continues from. */
