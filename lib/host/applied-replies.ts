@@ -50,6 +50,11 @@ class ReplyRing {
     this.#replies[slot] = reply
   }
 
+  /** The ring as it stands, slot by slot (copies: the ring may grow while they are read). */
+  copy (): { ids: Float64Array, replies: Array<Reply | undefined> } {
+    return { ids: this.#ids.slice(), replies: this.#replies.slice() }
+  }
+
   * entries (): Generator<[number, Reply]> {
     for (let slot = 0; slot < this.#ids.length; slot++) {
       const reply = this.#replies[slot]
@@ -72,6 +77,17 @@ class ReplyRing {
       this.#replies[id & this.#mask] = replies[slot]
     }
   }
+}
+
+/**
+ * One client's replies as they stood, slot by slot: slot n holds the reply to request ids[n], or
+ * nothing when ids[n] is 0. Read without a tuple per reply (a snapshot for the change log frames
+ * a hundred thousand of them).
+ */
+export interface ReplySlots {
+  readonly clientId: string
+  readonly ids: Float64Array
+  readonly replies: ReadonlyArray<Reply | undefined>
 }
 
 interface Absence extends Timed {
@@ -153,6 +169,13 @@ export class AppliedReplies {
     for (const [clientId, ring] of this.#byClient) {
       for (const [id, reply] of ring.entries()) all.push([clientId, id, reply])
     }
+    return all
+  }
+
+  /** Every client's replies as they stand now, as copies a caller can read a part at a time. */
+  slots (): ReplySlots[] {
+    const all: ReplySlots[] = []
+    for (const [clientId, ring] of this.#byClient) all.push({ clientId, ...ring.copy() })
     return all
   }
 

@@ -24,6 +24,8 @@ export interface EngineSnapshot {
  */
 export interface Journal {
   record: (record: readonly unknown[]) => void
+  /** The reply to request `id` of `clientId`: ends the request's changes, logged with it. */
+  applied: (clientId: string, id: number, reply: Reply) => void
   /** Resolves once what was recorded is durable; undefined when nothing recorded waits for it. */
   commit: () => Promise<void> | undefined
   /** Why the log stopped, once it has: from then on every mutation is refused before it runs. */
@@ -108,7 +110,7 @@ export class HostEngine {
   #settle (store: MemoryStore, id: number, remembered: boolean, reply: Reply): Reply | Promise<Reply> {
     if (remembered) {
       this.applied.remember(store.owner, id, reply)
-      this.#journal?.record(['applied', store.owner, id, reply])
+      this.#journal?.applied(store.owner, id, reply)
     }
     return this.#whenDurable(reply)
   }

@@ -100,3 +100,19 @@ describe('AppliedReplies memory', () => {
     })
   })
 })
+
+test('slots are copies of every client ring as it stood: later replies do not show in them', () => {
+  const applied = new AppliedReplies(64)
+  for (let id = 1; id <= 20; id++) applied.remember('a', id, [0, id])
+  applied.remember('b', 3, [0, 'three'])
+  const slots = applied.slots()
+  for (let id = 21; id <= 200; id++) applied.remember('a', id, [0, id])
+  const read = (clientId: string): Array<[number, unknown]> => {
+    const found = slots.find((slot) => slot.clientId === clientId)
+    const pairs: Array<[number, unknown]> = []
+    found?.ids.forEach((id, slot) => { if (id !== 0) pairs.push([id, found.replies[slot]]) })
+    return pairs.sort((x, y) => x[0] - y[0])
+  }
+  expect(read('a')).toEqual(Array.from({ length: 20 }, (_, i) => [i + 1, [0, i + 1]]))
+  expect(read('b')).toEqual([[3, [0, 'three']]])
+})

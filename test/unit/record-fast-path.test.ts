@@ -1,7 +1,8 @@
 import * as zlib from 'node:zlib'
 import { Decoder, Encoder } from '@msgpack/msgpack'
-import { encodeFileHeader, parseLog, RECORD_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
-import { frameCommonRecord } from '../../lib/host/persistence/record-fast-path'
+import { AppendQueue } from '../../lib/host/persistence/append-queue'
+import { encodeFileHeader, frameReplies, parseLog, RECORD_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
+import { frameCommonRecord, writeRequest } from '../../lib/host/persistence/record-fast-path'
 import { readCommonRecord } from '../../lib/host/persistence/record-reader'
 
 // The records framed by hand on every mutation read back exactly as the generic encoder's would,
@@ -101,4 +102,35 @@ test('read back by hand: only the forms written by hand; any other is left to th
   }
   const parsed = parseLog(Buffer.concat([encodeFileHeader(0), ...frames, encoder.frame(['del', 'k'])]))
   expect(parsed.ok && parsed.records).toEqual([...records, ['del', 'k']])
+})
+
+test("a request's changes and the memory of its reply frame as the 'batch' record of them would", () => {
+  const queue = (): AppendQueue => new AppendQueue()
+  const taken = (sink: AppendQueue): Buffer | undefined => sink.take()?.batch
+  const same = (changes: Array<readonly unknown[]>, clientId: string, id: number, reply: unknown): void => {
+    const direct = queue()
+    expect(writeRequest([...changes, ['spare']], changes.length, clientId, id, reply, direct)).toBe(true)
+    const applied = ['applied', clientId, id, reply]
+    expect(taken(direct)).toEqual(common(changes.length === 0 ? applied : ['batch', [...changes, applied]]))
+  }
+  same([], 'client-1', 7, [0, 3])
+  same([['put', 'k', BYTES[1] as Uint8Array, 0]], '1234-abcdef', 2 ** 31, [0, -5])
+  same([['del', 'é'], ['put', 'w'.repeat(65), BYTES[3] as Uint8Array, 1796035542218]], 'ключ', 1, [0, null])
+  same(Array.from({ length: 14 }, (_, i) => ['del', `k${i}`]), 'c', 9, [0, true])
+  // Anything else takes the generic way, writing nothing.
+  const sink = queue()
+  expect(writeRequest([], 0, 'c', 1, [0, 'text'], sink)).toBe(false)
+  expect(writeRequest([['token', 'lock', 1]], 1, 'c', 1, [0, 1], sink)).toBe(false)
+  expect(writeRequest(Array.from({ length: 15 }, (_, i) => ['del', `k${i}`]), 15, 'c', 1, [0, 1], sink)).toBe(false)
+  expect(sink.bytes).toBe(0)
+})
+
+test('the replies kept for retries frame as their applied records would, empty slots left out', () => {
+  const encoder = new RecordEncoder()
+  const ids = new Float64Array([0, 5, 6, 0, 9])
+  const replies = [undefined, [0, 1], [0, { not: 'a number' }], undefined, [0, null]]
+  const expected = [['applied', 'c', 5, [0, 1]], ['applied', 'c', 6, [0, { not: 'a number' }]], ['applied', 'c', 9, [0, null]]]
+  expect(frameReplies(encoder, 'c', ids, replies, 0, 5)).toEqual(encoder.frameAll(expected))
+  expect(frameReplies(encoder, 'c', ids, replies, 2, 100)).toEqual(encoder.frameAll(expected.slice(1)))
+  expect(frameReplies(encoder, 'c', ids, replies, 3, 4)).toEqual(Buffer.alloc(0))
 })

@@ -22,7 +22,13 @@ export class AppendQueue implements FrameSink {
   #end = 0
   #bytes = 0
   #lastSeq = 0
+  /**
+   * While a compaction runs: the queue's bytes from where it started, as slices of whole chunks
+   * (a slice per chunk, not per record: a long compaction under load captures a million records).
+   */
   #captured: Buffer[] | undefined
+  /** Where the capture starts in the current chunk. */
+  #captureFrom = 0
 
   /** The number of the last record queued (0 before the first). */
   get lastSeq (): number {
@@ -42,6 +48,8 @@ export class AppendQueue implements FrameSink {
   room (bytes: number): Buffer {
     if (this.#chunk.length - this.#end >= bytes) return this.#chunk
     if (this.#end > this.#taken) this.#filled.push(this.#chunk.subarray(this.#taken, this.#end))
+    this.#captureChunk()
+    this.#captureFrom = 0
     this.#chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes))
     this.#taken = 0
     this.#end = 0
@@ -50,7 +58,6 @@ export class AppendQueue implements FrameSink {
 
   /** Queues the frame written at `end` of the chunk, up to `frameEnd`. */
   commit (frameEnd: number): void {
-    this.#captured?.push(this.#chunk.subarray(this.#end, frameEnd))
     this.#bytes += frameEnd - this.#end
     this.#end = frameEnd
     this.#lastSeq++
@@ -80,13 +87,21 @@ export class AppendQueue implements FrameSink {
     this.#bytes = 0
   }
 
-  /** From now on, every record queued is also kept in the returned list, until `endCapture`. */
+  /** From now on, every record queued is also kept in the returned list (in slices), until `endCapture`. */
   startCapture (): Buffer[] {
     this.#captured = []
+    this.#captureFrom = this.#end
     return this.#captured
   }
 
+  /** Ends the capture: the list `startCapture` returned is complete. */
   endCapture (): void {
+    this.#captureChunk()
     this.#captured = undefined
+  }
+
+  /** Adds what the current chunk holds since the capture started (or since the chunk did). */
+  #captureChunk (): void {
+    if (this.#captured !== undefined && this.#end > this.#captureFrom) this.#captured.push(this.#chunk.subarray(this.#captureFrom, this.#end))
   }
 }

@@ -7,7 +7,7 @@ import { AppendQueue } from './append-queue'
 import { removeAbandonedSnapshots, SnapshotFile } from './compaction'
 import { persistError, syncDirectory, writeAll } from './file-io'
 import { OwnerLock } from './owner-lock'
-import { writeCommonRecord } from './record-fast-path'
+import { writeCommonRecord, writeRequest } from './record-fast-path'
 import { FILE_HEADER_BYTES, RecordEncoder } from './record-format'
 import { recoverLog, type LoadedLog, type RecoveredLog } from './recovery'
 import { DurabilityWaiters } from './waiters'
@@ -21,6 +21,12 @@ export interface ChangeLogStats {
   /** fsync calls on the log for appended records. */
   readonly fsyncs: number
 }
+
+/**
+ * A part of a snapshot: records, or a function that frames them with the log's encoder (as
+ * `RecordEncoder.frameAll` would) from what it holds, without records made for them.
+ */
+export type SnapshotPart = ReadonlyArray<readonly unknown[]> | ((encoder: RecordEncoder) => Buffer)
 
 /** Work that needs the file to itself: no append is written while it runs. */
 interface ExclusiveTask {
@@ -152,28 +158,61 @@ export class ChangeLog {
    * MessagePack cannot encode; a failed log drops the record and `durable()` reports the failure.
    */
   append (record: readonly unknown[]): void {
-    if (this.#closing) throw new SharedStatePersistError(`appending to ${this.#file} after close`)
-    if (this.#failure !== undefined) return
+    if (!this.#accepting()) return
     const before = this.#queue.bytes
     try {
       if (!writeCommonRecord(record, this.#queue)) this.#queue.push(this.#encoder.frame(record))
     } catch (error) {
       throw persistError('encoding a record for', this.#file, error)
     }
+    this.#queued(before)
+  }
+
+  /**
+   * Appends what one request did, as one record: its changes (the first `count` of `changes`) and
+   * the memory of its reply, ['applied', clientId, id, reply], in a 'batch' (the 'applied' record
+   * alone when it changed nothing). The same as `append` of that record, without making it.
+   */
+  appendRequest (changes: ReadonlyArray<readonly unknown[]>, count: number, clientId: string, id: number, reply: unknown): void {
+    if (!this.#accepting()) return
+    const before = this.#queue.bytes
+    try {
+      if (!writeRequest(changes, count, clientId, id, reply, this.#queue)) {
+        const applied = ['applied', clientId, id, reply]
+        this.#queue.push(this.#encoder.frame(count === 0 ? applied : ['batch', [...changes.slice(0, count), applied]]))
+      }
+    } catch (error) {
+      throw persistError('encoding a record for', this.#file, error)
+    }
+    this.#queued(before)
+  }
+
+  /** False when an append is to be dropped (the log failed); throws once it is closed. */
+  #accepting (): boolean {
+    if (this.#closing) throw new SharedStatePersistError(`appending to ${this.#file} after close`)
+    return this.#failure === undefined
+  }
+
+  /** Counts a record just queued, and sees that a write takes it. */
+  #queued (before: number): void {
     this.#appendedBytes += this.#queue.bytes - before
     if (this.#policy !== 'always' && this.#queue.bytes < WRITE_BATCH_BYTES) {
-      this.#writeTimer ??= setTimeout(() => {
-        this.#writeTimer = undefined
-        this.#writeDue = true
-        this.#kick()
-      }, WRITE_DELAY_MS)
+      this.#writeTimer ??= setTimeout(this.#writeWhenDue, WRITE_DELAY_MS)
       return
     }
     this.#writeDue = true
-    this.#flushImmediate ??= setImmediate(() => {
-      this.#flushImmediate = undefined
-      this.#kick()
-    })
+    this.#flushImmediate ??= setImmediate(this.#writeNow)
+  }
+
+  readonly #writeWhenDue = (): void => {
+    this.#writeTimer = undefined
+    this.#writeDue = true
+    this.#kick()
+  }
+
+  readonly #writeNow = (): void => {
+    this.#flushImmediate = undefined
+    this.#kick()
   }
 
   /** Resolves once every record appended so far is as durable as the fsync policy promises. */
@@ -201,7 +240,7 @@ export class ChangeLog {
    * part was taken: replaying the tail after the snapshot ends in the same state, as every record
    * carries a whole value.
    */
-  async compactParts (parts: Iterable<ReadonlyArray<readonly unknown[]>>): Promise<void> {
+  async compactParts (parts: Iterable<SnapshotPart>): Promise<void> {
     if (this.#closing) throw new SharedStatePersistError(`compacting ${this.#file} after close`)
     if (this.#failure !== undefined) throw this.#failure
     if (this.#compaction !== undefined) {
@@ -222,7 +261,7 @@ export class ChangeLog {
    * Frames the parts and writes each to a new snapshot file as it comes, with a turn of the event
    * loop between parts at least (the writes add more), then fsyncs it.
    */
-  async #writeSnapshot (parts: Iterable<ReadonlyArray<readonly unknown[]>>): Promise<{ temp: SnapshotFile, snapshotBytes: number }> {
+  async #writeSnapshot (parts: Iterable<SnapshotPart>): Promise<{ temp: SnapshotFile, snapshotBytes: number }> {
     let temp: SnapshotFile
     try {
       temp = await SnapshotFile.create(this.#file, this.#mode)
@@ -236,7 +275,7 @@ export class ChangeLog {
         first = false
         let body: Buffer
         try {
-          body = this.#encoder.frameAll(part)
+          body = typeof part === 'function' ? part(this.#encoder) : this.#encoder.frameAll(part)
         } catch (error) {
           throw persistError('encoding the snapshot of', this.#file, error)
         }

@@ -21,46 +21,25 @@ export interface FrameSink {
 }
 
 const HEADER_BYTES = 12
-const PUT = Buffer.from([0xa3, 0x70, 0x75, 0x74])
-const DEL = Buffer.from([0xa3, 0x64, 0x65, 0x6c])
 const APPLIED = Buffer.from([0xa7, 0x61, 0x70, 0x70, 0x6c, 0x69, 0x65, 0x64])
 const BATCH = Buffer.from([0xa5, 0x62, 0x61, 0x74, 0x63, 0x68])
 // A batch's list is a MessagePack fixarray: up to this many records (a request makes a few).
 const MAX_FIXARRAY = 15
 
-/** UTF-8 length of a key; a short ASCII one (the usual) is measured without a native call. */
-function utf8Bytes (text: string): number {
-  if (text.length > ASCII_SCAN_CHARS) return Buffer.byteLength(text, 'utf8')
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) >= 0x80) return Buffer.byteLength(text, 'utf8')
-  }
-  return text.length
-}
-
-// Keys up to this long are scanned and copied a character at a time; longer ones go native.
+// Keys up to this long are copied a character at a time while they prove ASCII; longer ones,
+// and any that is not, go native.
 const ASCII_SCAN_CHARS = 64
-
-function strHeadBytes (length: number): number {
-  return length < 32 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
-}
-
-function binHeadBytes (length: number): number {
-  return length < 0x100 ? 2 : length < 0x10000 ? 3 : 5
-}
-
-const UINT32_END = 2 ** 32
 const STR8 = 0xd9
 const BIN8 = 0xc4
+const UINT32_END = 2 ** 32
 const INT32_MIN = -(2 ** 31)
+// The largest MessagePack forms written here: a number (float64), and the heads of a str or bin.
+const NUMBER_MAX_BYTES = 9
+const HEAD_MAX_BYTES = 5
 
-/**
- * MessagePack bytes of a number: a positive fixint, a 32-bit integer, or a float64 (which holds
- * every safe integer exactly, so a deadline in ms reads back the same).
- */
-function numberBytes (value: number): number {
-  if (!Number.isInteger(value) || Object.is(value, -0)) return 9
-  if (value >= 0 && value < 0x80) return 1
-  return value >= INT32_MIN && value < UINT32_END ? 5 : 9
+/** At most this many bytes of UTF-8: 3 per UTF-16 unit (a surrogate pair makes 4 of 2 units). */
+function strMaxBytes (text: string): number {
+  return HEAD_MAX_BYTES + 3 * text.length
 }
 
 /**
@@ -80,32 +59,46 @@ function writeSizedHead (frame: Buffer, offset: number, length: number, code8: n
   }
   if (length < 0x10000) {
     frame[offset] = code8 + 1
-    return frame.writeUInt16BE(length, offset + 1)
+    frame[offset + 1] = length >>> 8
+    frame[offset + 2] = length
+    return offset + 3
   }
   frame[offset] = code8 + 2
-  return frame.writeUInt32BE(length, offset + 1)
+  putUInt32(frame, offset + 1, length)
+  return offset + 5
 }
 
-function writeStrHead (frame: Buffer, offset: number, length: number): number {
-  return writeSizedHead(frame, offset, length, STR8)
-}
-
-function writeBinHead (frame: Buffer, offset: number, length: number): number {
-  return writeSizedHead(frame, offset, length, BIN8)
-}
-
+/**
+ * Writes a number as a positive fixint, a 32-bit integer, or a float64 (which holds every safe
+ * integer exactly, so a deadline in ms reads back the same): the forms the reader reads by hand.
+ */
 function writeNumber (frame: Buffer, offset: number, value: number): number {
-  const bytes = numberBytes(value)
-  if (bytes === 1) {
-    frame[offset] = value
-    return offset + 1
-  }
-  if (bytes === 5) {
-    frame[offset] = value >= 0 ? 0xce : 0xd2
-    return value >= 0 ? frame.writeUInt32BE(value, offset + 1) : frame.writeInt32BE(value, offset + 1)
+  if (Number.isInteger(value) && !Object.is(value, -0)) {
+    if (value >= 0 && value < 0x80) {
+      frame[offset] = value
+      return offset + 1
+    }
+    if (value >= 0 && value < UINT32_END) {
+      frame[offset] = 0xce
+      putUInt32(frame, offset + 1, value)
+      return offset + 5
+    }
+    if (value < 0 && value >= INT32_MIN) {
+      frame[offset] = 0xd2
+      putUInt32(frame, offset + 1, value)
+      return offset + 5
+    }
   }
   frame[offset] = 0xcb
   return frame.writeDoubleBE(value, offset + 1)
+}
+
+/** A big-endian u32 (or i32) at `offset`, known to fit (no range checks, unlike writeUInt32BE). */
+function putUInt32 (buffer: Buffer, offset: number, value: number): void {
+  buffer[offset] = value >>> 24
+  buffer[offset + 1] = value >>> 16
+  buffer[offset + 2] = value >>> 8
+  buffer[offset + 3] = value
 }
 
 /** Fills in the record header of the frame at `start` whose body is written up to `end`. */
@@ -115,58 +108,35 @@ export function sealFrame (buffer: Buffer, start: number, end: number): void {
   putUInt32(buffer, start + 8, crc32Range(buffer, start, start + 8))
 }
 
-/** A big-endian u32 at `offset`, known to fit (no range checks, unlike writeUInt32BE). */
-function putUInt32 (buffer: Buffer, offset: number, value: number): void {
-  buffer[offset] = value >>> 24
-  buffer[offset + 1] = value >>> 16
-  buffer[offset + 2] = value >>> 8
-  buffer[offset + 3] = value
-}
-
-function valueBytes (value: unknown): number {
-  return typeof value === 'number' ? numberBytes(value) : 1
-}
-
-/** The body bytes of a common record, or undefined when it is not one. */
-function bodyBytes (record: readonly unknown[]): number | undefined {
-  const [type, key] = record
-  if (typeof key !== 'string') return undefined
-  if (type === 'put' && record.length === 4) {
-    const bytes = record[2]
-    const expiresAt = record[3]
-    if (!(bytes instanceof Uint8Array) || typeof expiresAt !== 'number') return undefined
-    const keyBytes = utf8Bytes(key)
-    return 1 + PUT.length + strHeadBytes(keyBytes) + keyBytes + binHeadBytes(bytes.length) + bytes.length + numberBytes(expiresAt)
+/**
+ * Writes `text` as a MessagePack str; a short ASCII one (the usual key or client id) is copied as
+ * it is checked, in one pass.
+ */
+function writeStr (frame: Buffer, offset: number, text: string): number {
+  const length = text.length
+  if (length <= ASCII_SCAN_CHARS) {
+    const start = offset + (length < 32 ? 1 : 2)
+    let i = 0
+    for (; i < length; i++) {
+      const code = text.charCodeAt(i)
+      if (code >= 0x80) break
+      frame[start + i] = code
+    }
+    if (i === length) {
+      writeSizedHead(frame, offset, length, STR8)
+      return start + length
+    }
   }
-  if (type === 'del' && record.length === 2) {
-    const keyBytes = utf8Bytes(key)
-    return 1 + DEL.length + strHeadBytes(keyBytes) + keyBytes
-  }
-  if (type === 'applied' && record.length === 4) {
-    const id = record[2]
-    const reply = record[3]
-    if (typeof id !== 'number' || !Array.isArray(reply) || reply.length !== 2 || reply[0] !== 0) return undefined
-    const value = reply[1]
-    if (typeof value !== 'number' && typeof value !== 'boolean' && value !== null) return undefined
-    const idBytes = utf8Bytes(key)
-    return 1 + APPLIED.length + strHeadBytes(idBytes) + idBytes + numberBytes(id) + 2 + valueBytes(value)
-  }
-  return undefined
-}
-
-function writeKey (frame: Buffer, offset: number, key: string): number {
-  const bytes = utf8Bytes(key)
-  const start = writeStrHead(frame, offset, bytes)
-  if (bytes !== key.length || bytes > ASCII_SCAN_CHARS) return start + frame.write(key, start, 'utf8')
-  for (let i = 0; i < bytes; i++) frame[start + i] = key.charCodeAt(i)
-  return start + bytes
+  const start = writeSizedHead(frame, offset, Buffer.byteLength(text, 'utf8'), STR8)
+  return start + frame.write(text, start, 'utf8')
 }
 
 // Up to this many bytes a loop copies faster than the native call does.
 const LOOP_COPY_BYTES = 32
 
-/** Copies `bytes` into `frame` at `offset`; returns where they end. */
-function copySmall (frame: Buffer, offset: number, bytes: Uint8Array): number {
+/** Writes `bytes` as a MessagePack bin. */
+function writeBin (frame: Buffer, offset: number, bytes: Uint8Array): number {
+  offset = writeSizedHead(frame, offset, bytes.length, BIN8)
   if (bytes.length > LOOP_COPY_BYTES) {
     frame.set(bytes, offset)
     return offset + bytes.length
@@ -175,29 +145,66 @@ function copySmall (frame: Buffer, offset: number, bytes: Uint8Array): number {
   return offset + bytes.length
 }
 
-/** Writes the body of a record `bodyBytes` measured; returns where it ends. */
-function writeBody (frame: Buffer, offset: number, record: readonly unknown[]): number {
+/**
+ * An upper bound of the body of a common record (a frame is written into this much room, in one
+ * pass, and ends where it ends), or -1 when the record is not one.
+ */
+function bodyBound (record: readonly unknown[]): number {
   const type = record[0]
-  const key = record[1] as string
-  if (type === 'del') {
-    frame[offset] = 0x92
-    return writeKey(frame, copySmall(frame, offset + 1, DEL), key)
-  }
-  frame[offset] = 0x94
+  const key = record[1]
+  if (typeof key !== 'string') return -1
   if (type === 'put') {
-    const bytes = record[2] as Uint8Array
-    offset = writeKey(frame, copySmall(frame, offset + 1, PUT), key)
-    offset = writeBinHead(frame, offset, bytes.length)
-    return writeNumber(frame, copySmall(frame, offset, bytes), record[3] as number)
+    const bytes = record[2]
+    if (record.length !== 4 || !(bytes instanceof Uint8Array) || typeof record[3] !== 'number') return -1
+    return 5 + strMaxBytes(key) + HEAD_MAX_BYTES + bytes.length + NUMBER_MAX_BYTES
   }
-  offset = writeKey(frame, copySmall(frame, offset + 1, APPLIED), key)
-  offset = writeNumber(frame, offset, record[2] as number)
-  const value = (record[3] as [0, unknown])[1]
+  if (type === 'del') return record.length === 2 ? 5 + strMaxBytes(key) : -1
+  if (type === 'applied') return record.length === 4 ? appliedBound(key, record[2], record[3]) : -1
+  return -1
+}
+
+/** `bodyBound` of ['applied', clientId, id, reply]. */
+function appliedBound (clientId: string, id: unknown, reply: unknown): number {
+  if (typeof id !== 'number' || !Array.isArray(reply) || reply.length !== 2 || reply[0] !== 0) return -1
+  const value = reply[1]
+  if (typeof value !== 'number' && typeof value !== 'boolean' && value !== null) return -1
+  return 9 + strMaxBytes(clientId) + NUMBER_MAX_BYTES + 2 + NUMBER_MAX_BYTES
+}
+
+/** Writes the body of ['applied', clientId, id, [0, value]]; returns where it ends. */
+function writeAppliedBody (frame: Buffer, offset: number, clientId: string, id: number, value: unknown): number {
+  frame[offset] = 0x94
+  for (let i = 0; i < APPLIED.length; i++) frame[offset + 1 + i] = APPLIED[i] as number
+  offset = writeNumber(frame, writeStr(frame, offset + 9, clientId), id)
   frame[offset] = 0x92
   frame[offset + 1] = 0x00
   if (typeof value === 'number') return writeNumber(frame, offset + 2, value)
   frame[offset + 2] = value === null ? 0xc0 : value === true ? 0xc3 : 0xc2
   return offset + 3
+}
+
+/** Writes the body of a record `bodyBound` accepted; returns where it ends. */
+function writeBody (frame: Buffer, offset: number, record: readonly unknown[]): number {
+  const type = record[0]
+  const key = record[1] as string
+  if (type === 'put') {
+    frame[offset] = 0x94
+    frame[offset + 1] = 0xa3
+    frame[offset + 2] = 0x70 // p
+    frame[offset + 3] = 0x75 // u
+    frame[offset + 4] = 0x74 // t
+    offset = writeBin(frame, writeStr(frame, offset + 5, key), record[2] as Uint8Array)
+    return writeNumber(frame, offset, record[3] as number)
+  }
+  if (type === 'del') {
+    frame[offset] = 0x92
+    frame[offset + 1] = 0xa3
+    frame[offset + 2] = 0x64 // d
+    frame[offset + 3] = 0x65 // e
+    frame[offset + 4] = 0x6c // l
+    return writeStr(frame, offset + 5, key)
+  }
+  return writeAppliedBody(frame, offset, key, record[2] as number, (record[3] as [0, unknown])[1])
 }
 
 /**
@@ -207,11 +214,11 @@ function writeBody (frame: Buffer, offset: number, record: readonly unknown[]): 
 export function writeCommonRecord (record: readonly unknown[], sink: FrameSink): boolean {
   if (record[0] === 'batch' && record.length === 2) {
     const records = record[1]
-    return Array.isArray(records) && writeBatch(records as ReadonlyArray<readonly unknown[]>, sink)
+    return Array.isArray(records) && writeBatch(records as ReadonlyArray<readonly unknown[]>, records.length, sink)
   }
-  const body = bodyBytes(record)
-  if (body === undefined) return false
-  const buffer = sink.room(HEADER_BYTES + body)
+  const bound = bodyBound(record)
+  if (bound < 0) return false
+  const buffer = sink.room(HEADER_BYTES + bound)
   const start = sink.end
   const end = writeBody(buffer, start + HEADER_BYTES, record)
   sealFrame(buffer, start, end)
@@ -219,21 +226,58 @@ export function writeCommonRecord (record: readonly unknown[], sink: FrameSink):
   return true
 }
 
-/** The frame of ['batch', records] when each is a common record; false, writing nothing, if not. */
-export function writeBatch (records: ReadonlyArray<readonly unknown[]>, sink: FrameSink): boolean {
-  if (records.length > MAX_FIXARRAY) return false
-  let body = 1 + BATCH.length + 1
-  for (const inner of records) {
-    const bytes = Array.isArray(inner) ? bodyBytes(inner) : undefined
-    if (bytes === undefined) return false
-    body += bytes
+/**
+ * The frame of ['batch', the first `count` of `records`] when each is a common record; false,
+ * writing nothing, if not.
+ */
+export function writeBatch (records: ReadonlyArray<readonly unknown[]>, count: number, sink: FrameSink): boolean {
+  return writeGroup(records, count, undefined, 0, undefined, sink)
+}
+
+/**
+ * The frame of a request's changes (the first `count` of `changes`) and the memory of its reply,
+ * ['applied', clientId, id, reply], taken as they are so that no record is made for it: one
+ * 'batch' record, or the 'applied' record alone when the request changed nothing. False, writing
+ * nothing, when any is not a common record.
+ */
+export function writeRequest (changes: ReadonlyArray<readonly unknown[]>, count: number,
+  clientId: string, id: number, reply: unknown, sink: FrameSink): boolean {
+  if (count > 0) return writeGroup(changes, count, clientId, id, reply, sink)
+  const bound = appliedBound(clientId, id, reply)
+  if (bound < 0) return false
+  const buffer = sink.room(HEADER_BYTES + bound)
+  const start = sink.end
+  const end = writeAppliedBody(buffer, start + HEADER_BYTES, clientId, id, (reply as [0, unknown])[1])
+  sealFrame(buffer, start, end)
+  sink.commit(end)
+  return true
+}
+
+/** A batch of `records` (the first `count`), then the 'applied' record when `clientId` is given. */
+function writeGroup (records: ReadonlyArray<readonly unknown[]>, count: number,
+  clientId: string | undefined, id: number, reply: unknown, sink: FrameSink): boolean {
+  const size = clientId === undefined ? count : count + 1
+  if (size > MAX_FIXARRAY) return false
+  let bound = 1 + BATCH.length + 1
+  for (let i = 0; i < count; i++) {
+    const inner = records[i]
+    const bytes = Array.isArray(inner) ? bodyBound(inner) : -1
+    if (bytes < 0) return false
+    bound += bytes
   }
-  const buffer = sink.room(HEADER_BYTES + body)
+  if (clientId !== undefined) {
+    const bytes = appliedBound(clientId, id, reply)
+    if (bytes < 0) return false
+    bound += bytes
+  }
+  const buffer = sink.room(HEADER_BYTES + bound)
   const start = sink.end
   buffer[start + HEADER_BYTES] = 0x92
-  let offset = copySmall(buffer, start + HEADER_BYTES + 1, BATCH)
-  buffer[offset++] = 0x90 | records.length
-  for (const inner of records) offset = writeBody(buffer, offset, inner)
+  for (let i = 0; i < BATCH.length; i++) buffer[start + HEADER_BYTES + 1 + i] = BATCH[i] as number
+  let offset = start + HEADER_BYTES + 1 + BATCH.length
+  buffer[offset++] = 0x90 | size
+  for (let i = 0; i < count; i++) offset = writeBody(buffer, offset, records[i] as readonly unknown[])
+  if (clientId !== undefined) offset = writeAppliedBody(buffer, offset, clientId, id, (reply as [0, unknown])[1])
   sealFrame(buffer, start, offset)
   sink.commit(offset)
   return true
@@ -242,10 +286,11 @@ export function writeBatch (records: ReadonlyArray<readonly unknown[]>, sink: Fr
 /** The frame of a common record in a buffer of its own; undefined for anything else. */
 export function frameCommonRecord (record: readonly unknown[]): Buffer | undefined {
   let frame: Buffer | undefined
+  let end = 0
   const sink: FrameSink = {
     end: 0,
     room: (bytes) => (frame = Buffer.alloc(bytes)),
-    commit: () => {}
+    commit: (frameEnd) => { end = frameEnd }
   }
-  return writeCommonRecord(record, sink) ? frame : undefined
+  return writeCommonRecord(record, sink) ? frame?.subarray(0, end) : undefined
 }

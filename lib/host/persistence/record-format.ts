@@ -1,7 +1,7 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { crc32, crc32Range } from './crc32'
 import { AppendQueue } from './append-queue'
-import { frameCommonRecord, writeCommonRecord } from './record-fast-path'
+import { frameCommonRecord, writeCommonRecord, writeRequest } from './record-fast-path'
 import { readCommonRecord } from './record-reader'
 
 /*
@@ -62,6 +62,24 @@ export class RecordEncoder {
     }
     return queue.take()?.batch ?? Buffer.alloc(0)
   }
+}
+
+const NO_CHANGES: ReadonlyArray<readonly unknown[]> = []
+
+/**
+ * The records ['applied', clientId, ids[n], replies[n]] of slots `from` to `to` (a slot whose id is
+ * 0 is empty), framed as `frameAll` would frame them, without a record made per reply.
+ */
+export function frameReplies (encoder: RecordEncoder, clientId: string, ids: Float64Array,
+  replies: ReadonlyArray<unknown>, from: number, to: number): Buffer {
+  const queue = new AppendQueue()
+  for (let slot = from; slot < to && slot < ids.length; slot++) {
+    const id = ids[slot] as number
+    const reply = replies[slot]
+    if (id === 0 || reply === undefined) continue
+    if (!writeRequest(NO_CHANGES, 0, clientId, id, reply, queue)) queue.push(encoder.frame(['applied', clientId, id, reply]))
+  }
+  return queue.take()?.batch ?? Buffer.alloc(0)
 }
 
 export type ParsedLog =

@@ -5,7 +5,8 @@ import type { ValueCodec } from '../../protocol/codec'
 import type { Encoded, PersistDescription } from '../../store/store'
 import type { Reply } from '../applied-replies'
 import { HostEngine, type EngineSnapshot, type Journal } from '../host-engine'
-import { ChangeLog } from './change-log'
+import { ChangeLog, type SnapshotPart } from './change-log'
+import { frameReplies } from './record-format'
 
 /**
  * The engine's changes, as records in the change log:
@@ -33,6 +34,7 @@ const COMPACT_RATIO = 1
 const COMPACT_MIN_BYTES = 16 * 1024 * 1024
 
 type Record = readonly unknown[]
+const EMPTY: Record = []
 
 /** Where the journal reports: a failed compaction is a warning, a stopped log an error. */
 export interface JournalLog {
@@ -54,28 +56,25 @@ function apply (engine: HostEngine, record: Record): void {
   }
 }
 
-function snapshotRecords (snapshot: EngineSnapshot): Record[] {
-  const records: Record[] = []
-  for (const [key, raw, expiresAt] of snapshot.state.entries) records.push(['put', key, raw, expiresAt])
-  for (const [name, token] of snapshot.tokens) records.push(['token', name, token])
-  for (const [clientId, id, reply] of snapshot.applied) records.push(['applied', clientId, id, reply])
-  return records
-}
-
 // A part of a snapshot stays about this small, so taking it from the map and framing it is a short
 // step (about 1.5 ms for 4,000 small keys on a 2-vCPU VM; a part of 1 MiB held the loop 10-45 ms).
 const SNAPSHOT_PART_BYTES = 64 * 1024
-const SNAPSHOT_PART_RECORDS = 10_000
+// The replies kept for retries can number a hundred thousand: framed this many slots per turn.
+const SNAPSHOT_PART_SLOTS = 8192
 
 /**
- * The same records as snapshotRecords, a part at a time: the engine's lists first, then the
- * state's entries in binary parts as the walk reaches them (taken lazily, once the log captures
- * its tail).
+ * The snapshot's records, a part at a time: the lock tokens, then the replies kept for retries
+ * (copied as they stand when the walk starts, framed from the copies without a record made per
+ * reply), then the state's entries in binary parts as the walk reaches them (taken lazily, once
+ * the log captures its tail).
  */
-function * snapshotParts (engine: HostEngine): Generator<Record[]> {
-  // The replies kept for retries can number a hundred thousand: framed a slice per turn too.
-  const lists = snapshotRecords(engine.snapshot({ entries: false }))
-  for (let at = 0; at < lists.length; at += SNAPSHOT_PART_RECORDS) yield lists.slice(at, at + SNAPSHOT_PART_RECORDS)
+function * snapshotParts (engine: HostEngine): Generator<SnapshotPart> {
+  yield engine.locks.tokens().map(([name, token]) => ['token', name, token])
+  for (const { clientId, ids, replies } of engine.applied.slots()) {
+    for (let from = 0; from < ids.length; from += SNAPSHOT_PART_SLOTS) {
+      yield (encoder) => frameReplies(encoder, clientId, ids, replies, from, from + SNAPSHOT_PART_SLOTS)
+    }
+  }
   for (const part of engine.state.encodedParts(SNAPSHOT_PART_BYTES)) yield [['entries', part]]
 }
 
@@ -106,8 +105,13 @@ class StateJournal implements Journal {
   readonly #always: boolean
   readonly #fsync: FsyncPolicy
   readonly #warn: (message: string, error?: Error) => void
-  /** Records of the request being run, appended as one when its reply is remembered. */
-  #group: Record[] = []
+  /**
+   * Changes of the request being run, appended with the memory of its reply as one record; the
+   * first `#changeCount` are live. The list is kept from request to request: a logged request
+   * makes no list of its own.
+   */
+  readonly #changes: Record[] = []
+  #changeCount = 0
   #flushQueued = false
   #closing = false
 
@@ -128,29 +132,55 @@ class StateJournal implements Journal {
   }
 
   record (record: Record): void {
-    this.#group.push(record)
-    if (record[0] === 'applied') return this.#flush()
+    this.#changes[this.#changeCount++] = record
     // A change no reply follows (the host worker's own call, an expiry): appended before the next
     // reply is held or sent, or at the end of this task at the latest.
     if (!this.#flushQueued) {
       this.#flushQueued = true
-      queueMicrotask(() => {
-        this.#flushQueued = false
-        try {
-          this.#flush()
-        } catch (error) {
-          this.#warn('shared state: a change could not be logged', error as Error)
-        }
-      })
+      queueMicrotask(this.#flushLater)
     }
   }
 
-  #flush (): void {
-    const group = this.#group
-    if (group.length === 0) return
-    this.#group = []
-    this.#log.append(group.length === 1 ? group[0] as Record : ['batch', group])
+  readonly #flushLater = (): void => {
+    this.#flushQueued = false
+    try {
+      this.#flush()
+    } catch (error) {
+      this.#warn('shared state: a change could not be logged', error as Error)
+    }
+  }
+
+  applied (clientId: string, id: number, reply: Reply): void {
+    const count = this.#takeChanges()
+    try {
+      this.#log.appendRequest(this.#changes, count, clientId, id, reply)
+    } finally {
+      this.#dropChanges(count)
+    }
     this.#compactIfDue()
+  }
+
+  #flush (): void {
+    const count = this.#takeChanges()
+    if (count === 0) return
+    try {
+      this.#log.append(count === 1 ? this.#changes[0] as Record : ['batch', this.#changes.slice(0, count)])
+    } finally {
+      this.#dropChanges(count)
+    }
+    this.#compactIfDue()
+  }
+
+  /** How many changes are grouped; from now on they are taken (a failed append drops them). */
+  #takeChanges (): number {
+    const count = this.#changeCount
+    this.#changeCount = 0
+    return count
+  }
+
+  /** Lets the list go of the changes it held, so it keeps no value alive once logged. */
+  #dropChanges (count: number): void {
+    for (let i = 0; i < count; i++) this.#changes[i] = EMPTY
   }
 
   #compactIfDue (): void {
