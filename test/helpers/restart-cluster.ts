@@ -98,8 +98,12 @@ export class RestartCluster {
   }
 }
 
-/** Increments on `lanes` connections until stopped; keeps every answer and every failure. */
-export function incrementUntilStopped (url: string, lanes = 4): { stop: () => Promise<{ answers: number[], failures: string[] }> } {
+/**
+ * Increments on `lanes` connections until stopped; keeps every answer and every failure. The
+ * teardown stops it too, so a test that fails before its own stop does not leave the lanes
+ * spinning against a dead cluster (Jest would then never exit).
+ */
+export function incrementUntilStopped (url: string, teardown: Teardown, lanes = 4): { stop: () => Promise<{ answers: number[], failures: string[] }> } {
   const pool = new Pool(url, { connections: lanes, pipelining: 1, headersTimeout: 20000, bodyTimeout: 20000 })
   const answers: number[] = []
   const failures: string[] = []
@@ -117,12 +121,16 @@ export function incrementUntilStopped (url: string, lanes = 4): { stop: () => Pr
     }
   }
   const running = Promise.all(Array.from({ length: lanes }, lane))
-  return {
-    stop: async () => {
+  let stopped: Promise<{ answers: number[], failures: string[] }> | undefined
+  const stop = (): Promise<{ answers: number[], failures: string[] }> => {
+    stopped ??= (async () => {
       load.stopping = true
       await running
       await pool.close()
       return { answers, failures }
-    }
+    })()
+    return stopped
   }
+  teardown.add(stop)
+  return { stop }
 }

@@ -33,7 +33,7 @@ async function expectNothingLost (cluster: RestartCluster, load: ReturnType<type
 
 test('SIGTERM to every worker at once while as many new ones are forked: the state moves to a new worker', async () => {
   const { cluster, pids } = await RestartCluster.start(teardown, 4)
-  const load = incrementUntilStopped(cluster.url)
+  const load = incrementUntilStopped(cluster.url, teardown)
   await waitFor(async () => Number((await getOnce(cluster.url, '/size')).body) > 0, 10000, 'the load to start')
   const replaced = await cluster.replace(pids)
   expect(replaced.workers.map((worker) => worker.code)).toEqual([0, 0, 0, 0])
@@ -48,7 +48,7 @@ test('SIGTERM to the host and another worker at once: the state goes to a worker
   const [second] = await cluster.fork(1)
   await cluster.fork(1)
   const [fourth] = await cluster.fork(1)
-  const load = incrementUntilStopped(cluster.url)
+  const load = incrementUntilStopped(cluster.url, teardown)
   await waitFor(async () => Number((await getOnce(cluster.url, '/size')).body) > 0, 10000, 'the load to start')
   for (const other of [second, fourth]) {
     const host = cluster.hostPid()
@@ -67,7 +67,7 @@ test('the successor is SIGTERMed while it receives the state: the state goes on 
   const [successor] = await cluster.fork(1)
   // 16 MB of state, so the transfer is still under way when the successor gets its signal.
   expect((await getOnce(cluster.url, '/fill/400/40000')).body).toBe('filled')
-  const load = incrementUntilStopped(cluster.url)
+  const load = incrementUntilStopped(cluster.url, teardown)
   await waitFor(async () => Number((await getOnce(cluster.url, '/size')).body) > 400, 10000, 'the load to start')
   const host = cluster.hostPid()
   const ended = await Promise.all([cluster.sigterm([host]), cluster.sigterm([successor as number])])
@@ -94,7 +94,7 @@ async function squat (port: number, stop: { stopped: boolean }): Promise<Server 
 
 test('a stranger binds the port mid-handover, then lets go: every worker ends hosting or connected', async () => {
   const { cluster } = await RestartCluster.start(teardown, 3)
-  const load = incrementUntilStopped(cluster.url)
+  const load = incrementUntilStopped(cluster.url, teardown)
   await waitFor(async () => Number((await getOnce(cluster.url, '/size')).body) > 0, 10000, 'the load to start')
   const stop = { stopped: false }
   const squatting = squat(cluster.sharedPort, stop)

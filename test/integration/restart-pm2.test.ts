@@ -40,7 +40,7 @@ test('pm2 reload, three times, under /incr load: every answer distinct, the coun
   }
   await waitFor(allConnected, 30000, 'the 4 pm2 workers to share one state')
 
-  const load = incrementUntilStopped(url)
+  const load = incrementUntilStopped(url, teardown)
   for (let reload = 0; reload < RELOADS; reload++) {
     await pm2.run('reload', 'shared')
     await waitFor(allConnected, 30000, `the workers to share one state after reload ${reload + 1}`)
