@@ -133,20 +133,10 @@ export class KeyArena {
   /** A new record for `slot` and `key` with room for `valueLength` value bytes (left unwritten). */
   create (slot: number, key: string, valueLength: number): number {
     const narrow = isNarrow(key)
-    const keyBytes = narrow ? key.length : 2 * key.length
     const meta = key.length * 2 + (narrow ? 0 : 1)
-    const header = headerFor(meta)
-    const handle = this.#allocate(header + keyBytes + valueLength)
+    const handle = this.#newRecord(slot, meta, narrow ? key.length : 2 * key.length, valueLength)
     const buffer = this.buffer(handle)
-    const start = this.offset(handle)
-    writeU32(buffer, start, slot)
-    writeU32(buffer, start + VERSION_AT, 0)
-    writeInfo(buffer, start, valueLength)
-    const short = Math.min(meta, LONG_META)
-    buffer[start + META_AT] = short
-    buffer[start + META_AT + 1] = short >>> 8
-    if (short === LONG_META) writeU32(buffer, start + HEADER_BYTES, meta)
-    const from = start + header
+    const from = keyFrom(buffer, this.offset(handle))
     // A short key is copied unit by unit: cheaper than a call into the native encoder.
     if (!narrow || key.length > SHORT_KEY) buffer.write(key, from, narrow ? 'latin1' : 'utf16le')
     else for (let i = 0; i < key.length; i++) buffer[from + i] = key.charCodeAt(i)
@@ -360,19 +350,9 @@ export class KeyArena {
    * bytes (left unwritten).
    */
   createNarrow (slot: number, source: Uint8Array, start: number, length: number, valueLength: number): number {
-    const meta = length * 2
-    const header = headerFor(meta)
-    const handle = this.#allocate(header + length + valueLength)
+    const handle = this.#newRecord(slot, length * 2, length, valueLength)
     const buffer = this.buffer(handle)
-    const at = this.offset(handle)
-    writeU32(buffer, at, slot)
-    writeU32(buffer, at + VERSION_AT, 0)
-    writeInfo(buffer, at, valueLength)
-    const short = Math.min(meta, LONG_META)
-    buffer[at + META_AT] = short
-    buffer[at + META_AT + 1] = short >>> 8
-    if (short === LONG_META) writeU32(buffer, at + HEADER_BYTES, meta)
-    const from = at + header
+    const from = keyFrom(buffer, this.offset(handle))
     if (length > SHORT_KEY) buffer.set(source.subarray(start, start + length), from)
     else for (let i = 0; i < length; i++) buffer[from + i] = source[start + i] as number
     return handle
@@ -418,6 +398,24 @@ export class KeyArena {
       all |= unit
     }
     return all < 0x80
+  }
+
+  /**
+   * Allocates a record for `slot` whose key has `meta` (code units x 2, +1 when two bytes each)
+   * and takes `keyBytes`, and writes its header; the key and the value are the caller's to write.
+   */
+  #newRecord (slot: number, meta: number, keyBytes: number, valueLength: number): number {
+    const handle = this.#allocate(headerFor(meta) + keyBytes + valueLength)
+    const buffer = this.buffer(handle)
+    const start = this.offset(handle)
+    writeU32(buffer, start, slot)
+    writeU32(buffer, start + VERSION_AT, 0)
+    writeInfo(buffer, start, valueLength)
+    const short = Math.min(meta, LONG_META)
+    buffer[start + META_AT] = short
+    buffer[start + META_AT + 1] = short >>> 8
+    if (short === LONG_META) writeU32(buffer, start + HEADER_BYTES, meta)
+    return handle
   }
 
   #keyBytes (handle: number): number {
