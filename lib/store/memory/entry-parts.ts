@@ -178,6 +178,11 @@ class PartReader {
     if (this.offset + bytes > this.buffer.length) throw malformed(this.offset)
   }
 
+  skip (bytes: number): void {
+    this.need(bytes)
+    this.offset += bytes
+  }
+
   varint (): number {
     // Most lengths and counters fit in one byte.
     const first = this.buffer[this.offset]
@@ -239,6 +244,28 @@ export function readPartEntries (part: Uint8Array, visit: PartEntryVisitor): voi
     }
     visit(buffer, keyStart, keyStart + keyBytes, stored, deadline)
   }
+}
+
+/**
+ * How many entries `part` holds, stepping over each without reading its key or value (about a
+ * tenth of what restoring it costs); throws on a malformed part.
+ */
+export function countPartEntries (part: Uint8Array): number {
+  const reader = new PartReader(part)
+  const { buffer } = reader
+  let count = 0
+  while (reader.offset < buffer.length) {
+    const head = buffer[reader.offset++] as number
+    reader.skip(reader.varint())
+    if ((head & HAS_DEADLINE) !== 0) reader.skip(8)
+    const kind = head & ~HAS_DEADLINE
+    if (kind === KIND_INTEGER) reader.varint()
+    else if (kind === KIND_NUMBER) reader.skip(8)
+    else if (kind === KIND_BYTES) reader.skip(reader.varint())
+    else throw malformed(reader.offset - 1)
+    count++
+  }
+  return count
 }
 
 /** As `readPartEntries`, with each key as a string. */

@@ -67,6 +67,11 @@ export class EntryTable {
     return this.#arena.bytes
   }
 
+  /** Room for `keys` keys in all, before adding many at once (see HashIndex.reserve). */
+  reserve (keys: number): void {
+    this.#index.reserve(keys)
+  }
+
   /** The slot of `key`, or -1. */
   slotOf (key: string): number {
     const handle = this.#index.find(key, hashKey(key))
@@ -102,12 +107,9 @@ export class EntryTable {
       slot = this.#end++
       if ((slot & SEGMENT_MASK) === 0) this.#grow()
     }
-    const handle = this.#arena.create(slot, key, recordValueBytes(stored))
-    this.#setHandle(slot, handle)
+    const handle = this.#arena.create(slot, key, recordValueBytes(stored), kindOf(stored), version)
     this.#index.insert(hashKey(key), handle)
-    this.#size++
-    this.write(slot, stored, version, deadline)
-    this.#arena.compact()
+    this.#fill(slot, handle, stored, deadline)
     return slot
   }
 
@@ -122,13 +124,34 @@ export class EntryTable {
       slot = this.#end++
       if ((slot & SEGMENT_MASK) === 0) this.#grow()
     }
-    const handle = this.#arena.createNarrow(slot, source, start, length, recordValueBytes(stored))
-    this.#setHandle(slot, handle)
+    const handle = this.#arena.createNarrow(slot, source, start, length, recordValueBytes(stored), kindOf(stored), version)
     this.#index.insert(hash, handle)
-    this.#size++
-    this.write(slot, stored, version, deadline)
-    this.#arena.compact()
+    this.#fill(slot, handle, stored, deadline)
     return slot
+  }
+
+  /**
+   * Writes the value into `handle`, a record just made for `slot` with its kind, length and
+   * version: nothing to drop or resize, unlike `write`. A new slot has no deadline yet.
+   */
+  #fill (slot: number, handle: number, stored: StoredValue, deadline: number): void {
+    this.#setHandle(slot, handle)
+    this.#size++
+    const arena = this.#arena
+    if (typeof stored === 'number') {
+      const at = arena.valueOffset(handle)
+      if (arena.valueLength(handle) === INT32_BYTES) arena.buffer(handle).writeInt32LE(stored, at)
+      else arena.buffer(handle).writeDoubleLE(stored, at)
+    } else if (stored instanceof LiveValue) {
+      const evicted = this.#live.set(slot, stored)
+      if (evicted !== undefined) this.setValue(evicted[0], rawOf(evicted[1], this.#codec))
+    } else if (stored.length <= INLINE_BYTES) {
+      arena.buffer(handle).set(stored, arena.valueOffset(handle))
+    } else {
+      this.#large.set(slot, stored)
+    }
+    if (deadline !== 0) this.#setDeadline(slot >>> SEGMENT_BITS, slot & SEGMENT_MASK, deadline)
+    arena.compact()
   }
 
   remove (slot: number): void {
@@ -319,6 +342,13 @@ export class EntryTable {
     }
     deadlines[offset] = deadline
   }
+}
+
+/** The kind a record holding `stored` has (see setValue). */
+function kindOf (stored: StoredValue): number {
+  if (typeof stored === 'number') return NUMBER
+  if (stored instanceof LiveValue) return LIVE
+  return stored.length <= INLINE_BYTES ? BYTES : LARGE
 }
 
 /** The value bytes a record needs for `stored`: none for a value kept on the heap. */

@@ -130,11 +130,14 @@ export class KeyArena {
     return total
   }
 
-  /** A new record for `slot` and `key` with room for `valueLength` value bytes (left unwritten). */
-  create (slot: number, key: string, valueLength: number): number {
+  /**
+   * A new record for `slot` and `key`, of the owner's `kind` and at `version`, with room for
+   * `valueLength` value bytes (left unwritten).
+   */
+  create (slot: number, key: string, valueLength: number, kind = 0, version = 0): number {
     const narrow = isNarrow(key)
     const meta = key.length * 2 + (narrow ? 0 : 1)
-    const handle = this.#newRecord(slot, meta, narrow ? key.length : 2 * key.length, valueLength)
+    const handle = this.#newRecord(slot, meta, narrow ? key.length : 2 * key.length, valueLength, kind, version)
     const buffer = this.buffer(handle)
     const from = keyFrom(buffer, this.offset(handle))
     // A short key is copied unit by unit: cheaper than a call into the native encoder.
@@ -349,8 +352,8 @@ export class KeyArena {
    * each (a key restored from a part: no string is made of it), with room for `valueLength` value
    * bytes (left unwritten).
    */
-  createNarrow (slot: number, source: Uint8Array, start: number, length: number, valueLength: number): number {
-    const handle = this.#newRecord(slot, length * 2, length, valueLength)
+  createNarrow (slot: number, source: Uint8Array, start: number, length: number, valueLength: number, kind = 0, version = 0): number {
+    const handle = this.#newRecord(slot, length * 2, length, valueLength, kind, version)
     const buffer = this.buffer(handle)
     const from = keyFrom(buffer, this.offset(handle))
     if (length > SHORT_KEY) buffer.set(source.subarray(start, start + length), from)
@@ -404,13 +407,13 @@ export class KeyArena {
    * Allocates a record for `slot` whose key has `meta` (code units x 2, +1 when two bytes each)
    * and takes `keyBytes`, and writes its header; the key and the value are the caller's to write.
    */
-  #newRecord (slot: number, meta: number, keyBytes: number, valueLength: number): number {
+  #newRecord (slot: number, meta: number, keyBytes: number, valueLength: number, kind: number, version: number): number {
     const handle = this.#allocate(headerFor(meta) + keyBytes + valueLength)
     const buffer = this.buffer(handle)
     const start = this.offset(handle)
     writeU32(buffer, start, slot)
-    writeU32(buffer, start + VERSION_AT, 0)
-    writeInfo(buffer, start, valueLength)
+    writeU32(buffer, start + VERSION_AT, version)
+    writeInfo(buffer, start, valueLength | (kind << LENGTH_BITS))
     const short = Math.min(meta, LONG_META)
     buffer[start + META_AT] = short
     buffer[start + META_AT + 1] = short >>> 8
