@@ -1,6 +1,6 @@
 import { ValueCodec } from '../../lib/protocol/codec'
 import type { Encoded } from '../../lib/store/store'
-import { PartWriter, readPart } from '../../lib/store/memory/entry-parts'
+import { countPartEntries, PartWriter, readPart } from '../../lib/store/memory/entry-parts'
 import { IncomingHandover } from '../../lib/client/incoming-handover'
 import { MemoryState } from '../../lib/store/memory/state'
 import { LiveValue, rawOf, type StoredValue } from '../../lib/store/memory/stored-value'
@@ -37,6 +37,8 @@ test('every kind of stored value round-trips as the host keeps it', () => {
   const second = writer.take()
   const entries = readAll([first, second])
   expect(entries.map(([key]) => key)).toEqual(['n', 's', 'ключ 🔑', 'live', 'big'])
+  // A reload counts the entries ahead of restoring them, stepping over every kind.
+  expect([countPartEntries(first), countPartEntries(second)]).toEqual([4, 1])
   expect(entries[0]?.[1]).toBe(1.5)
   expect(Buffer.from(entries[1]?.[1] as Uint8Array).toString('latin1')).toBe('\u00ff\u0001abc')
   expect(entries[1]?.[2]).toBe(123456789012)
@@ -50,9 +52,11 @@ test('a truncated or unknown part is refused, naming the offset', () => {
   writer.add('key', enc('value'), 0)
   const part = writer.take()
   expect(() => readPart(part.subarray(0, part.length - 1), () => {})).toThrow(/malformed at byte/)
+  expect(() => countPartEntries(part.subarray(0, part.length - 1))).toThrow(/malformed at byte/)
   const unknownKind = Buffer.from(part)
   unknownKind[0] = 9
   expect(() => readPart(unknownKind, () => {})).toThrow(/malformed at byte/)
+  expect(() => countPartEntries(unknownKind)).toThrow(/malformed at byte/)
 })
 
 test('a state handed over in parts arrives whole, in order, with deadlines, into an empty map or over one', () => {

@@ -103,4 +103,47 @@ describe('HashIndex', () => {
     wrong.push(...wrongAnswers(index, keys, handles, live))
     expect(wrong).toEqual([])
   })
+
+  test('inserts made later are found, removed and moved as if made at once, across the batch limit', () => {
+    // Over 2^17 keys in eight tables: the waiting inserts settle once by themselves, the rest when
+    // the index is next read.
+    const next = random(7)
+    const keys: Key[] = []
+    for (let shard = 0; shard < 8; shard++) keys.push(...keysOfShard(17_000, shard * 127, next, `s${shard}:`))
+    const { index, handles } = setUp(keys)
+    const live = new Set<number>()
+    keys.forEach(([, hash], slot) => {
+      index.insertLater(hash, handles[slot] as number)
+      live.add(slot)
+    })
+    expect(wrongAnswers(index, keys, handles, live)).toEqual([])
+
+    // Waiting inserts meet a removal, a move and a lookup before they settle.
+    const [, hash0] = keys[0] as Key
+    index.remove(hash0, handles[0] as number)
+    live.delete(0)
+    const extra = keysOfShard(3, 5, next, 'late:')
+    const late = setUp(extra).handles
+    extra.forEach(([, hash], i) => index.insertLater(hash, late[i] as number))
+    index.remove((extra[0] as Key)[1], late[0] as number)
+    expect(index.candidate((extra[1] as Key)[1])).toBe(late[1])
+    expect(index.candidate((extra[0] as Key)[1])).not.toBe(late[0])
+    expect(wrongAnswers(index, keys, handles, live)).toEqual([])
+  })
+
+  test('room reserved ahead holds the keys, and the tables still grow past it', () => {
+    const next = random(3)
+    const keys = keysOfShard(2000, 77, next, 'r')
+    const { index, handles } = setUp(keys)
+    // Room for 1,024 keys in all: about one in this table, which then grows to hold 2,000.
+    index.reserve(1024)
+    const live = new Set<number>()
+    keys.forEach(([, hash], slot) => {
+      index.insertLater(hash, handles[slot] as number)
+      live.add(slot)
+    })
+    expect(wrongAnswers(index, keys, handles, live)).toEqual([])
+    index.reserve(10_000_000)
+    expect(wrongAnswers(index, keys, handles, live)).toEqual([])
+  })
 })

@@ -125,7 +125,7 @@ export class EntryTable {
       if ((slot & SEGMENT_MASK) === 0) this.#grow()
     }
     const handle = this.#arena.createNarrow(slot, source, start, length, recordValueBytes(stored), kindOf(stored), version)
-    this.#index.insert(hash, handle)
+    this.#index.insertLater(hash, handle)
     this.#fill(slot, handle, stored, deadline)
     return slot
   }

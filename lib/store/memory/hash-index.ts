@@ -18,6 +18,11 @@ const MAX_LOAD = 0.85
 // MAX_LOAD / 1.5 (0.57), not MAX_LOAD / 2: the buckets cost 8 / 0.57 to 8 / 0.85 bytes a key
 // whatever the number of keys, instead of up to 8 / 0.425 when the tables have just doubled.
 const GROWTH = 1.5
+// The keys of a bulk restore come in key order, so their buckets are spread over every table: at
+// a million keys each insert was a cache miss costing more than the rest of restoring the key.
+// They wait here as (hash, record) pairs, then go in a table at a time, while its lines are in
+// cache. A batch this size takes 1-2 ms to settle.
+const PENDING_MAX = 1 << 17
 
 /**
  * Key to record, as open-addressing tables in typed arrays, each bucket a record handle (0 is
@@ -31,6 +36,9 @@ export class HashIndex {
   readonly #arena: KeyArena
   readonly #tables: Uint32Array[] = []
   readonly #counts = new Uint32Array(SHARDS)
+  /** Inserts waiting (see insertLater): pairs of hash and record. */
+  #pending: Uint32Array | undefined
+  #pendingCount = 0
 
   constructor (arena: KeyArena) {
     this.#arena = arena
@@ -39,6 +47,7 @@ export class HashIndex {
 
   /** The record holding `key` (whose hash is `hash`), or 0. */
   find (key: string, hash: number): number {
+    if (this.#pendingCount !== 0) this.#settle()
     const table = this.#tables[hash >>> SHARD_SHIFT] as Uint32Array
     const capacity = table.length >>> 1
     for (let bucket = homeOf(hash, capacity); ; bucket = bucket + 1 === capacity ? 0 : bucket + 1) {
@@ -49,12 +58,14 @@ export class HashIndex {
 
   /** The home bucket's first entry for `hash`: read ahead of its lookup, it brings the bucket's line into cache. */
   peek (hash: number): number {
+    if (this.#pendingCount !== 0) this.#settle()
     const table = this.#tables[hash >>> SHARD_SHIFT] as Uint32Array
     return table[2 * homeOf(hash, table.length >>> 1)] as number
   }
 
   /** The record of the first bucket holding `hash` from its home, or 0: a lookup without the key compare. */
   candidate (hash: number): number {
+    if (this.#pendingCount !== 0) this.#settle()
     const table = this.#tables[hash >>> SHARD_SHIFT] as Uint32Array
     const capacity = table.length >>> 1
     for (let bucket = homeOf(hash, capacity); ; bucket = bucket + 1 === capacity ? 0 : bucket + 1) {
@@ -65,6 +76,48 @@ export class HashIndex {
 
   /** Adds record `handle`, whose key (of hash `hash`) the index does not hold. */
   insert (hash: number, handle: number): void {
+    if (this.#pendingCount !== 0) this.#settle()
+    this.#add(hash, handle)
+  }
+
+  /**
+   * As `insert`, for one of many keys restored at once: done before the index is next read or
+   * changed, or once many wait, a table at a time.
+   */
+  insertLater (hash: number, handle: number): void {
+    this.#pending ??= new Uint32Array(2 * PENDING_MAX)
+    const at = 2 * this.#pendingCount++
+    this.#pending[at] = hash
+    this.#pending[at + 1] = handle
+    if (this.#pendingCount === PENDING_MAX) this.#settle()
+  }
+
+  /** Adds the waiting inserts, ordered by table (a counting sort on the shard bits). */
+  #settle (): void {
+    const pending = this.#pending as Uint32Array
+    const count = this.#pendingCount
+    this.#pendingCount = 0
+    const starts = new Uint32Array(SHARDS + 1)
+    for (let i = 0; i < count; i++) {
+      const next = ((pending[2 * i] as number) >>> SHARD_SHIFT) + 1
+      starts[next] = (starts[next] as number) + 1
+    }
+    for (let shard = 0; shard < SHARDS; shard++) starts[shard + 1] = (starts[shard + 1] as number) + (starts[shard] as number)
+    const sorted = new Uint32Array(2 * count)
+    for (let i = 0; i < count; i++) {
+      const hash = pending[2 * i] as number
+      const shard = hash >>> SHARD_SHIFT
+      const at = 2 * (starts[shard] as number)
+      starts[shard] = at / 2 + 1
+      sorted[at] = hash
+      sorted[at + 1] = pending[2 * i + 1] as number
+    }
+    for (let i = 0; i < 2 * count; i += 2) this.#add(sorted[i] as number, sorted[i + 1] as number)
+    // A restore is over, or pauses: the buffer is not kept for a map that may never restore again.
+    if (count < PENDING_MAX) this.#pending = undefined
+  }
+
+  #add (hash: number, handle: number): void {
     const shard = hash >>> SHARD_SHIFT
     let table = this.#tables[shard] as Uint32Array
     const count = (this.#counts[shard] as number) + 1
@@ -75,6 +128,7 @@ export class HashIndex {
 
   /** The record of the same key moved from `from` to `to`. */
   replace (hash: number, from: number, to: number): void {
+    if (this.#pendingCount !== 0) this.#settle()
     const table = this.#tables[hash >>> SHARD_SHIFT] as Uint32Array
     const bucket = bucketOf(table, hash, from)
     if (bucket >= 0) table[2 * bucket] = to
@@ -82,6 +136,7 @@ export class HashIndex {
 
   /** Removes record `handle`, which the index holds under `hash`. */
   remove (hash: number, handle: number): void {
+    if (this.#pendingCount !== 0) this.#settle()
     const shard = hash >>> SHARD_SHIFT
     const table = this.#tables[shard] as Uint32Array
     const capacity = table.length >>> 1
@@ -108,6 +163,7 @@ export class HashIndex {
    * deviations above its share, so few grow later, and a table that does grows as usual.
    */
   reserve (keys: number): void {
+    if (this.#pendingCount !== 0) this.#settle()
     const share = keys / SHARDS
     const capacity = Math.ceil((share + 4 * Math.sqrt(share) + INITIAL_BUCKETS) / MAX_LOAD)
     for (let shard = 0; shard < SHARDS; shard++) {
