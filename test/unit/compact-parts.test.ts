@@ -35,7 +35,7 @@ test('records appended between parts are replayed after the snapshot, and nothin
   await log.close()
   const reopened = await ChangeLog.open(file, 'no')
   await reopened.log.close()
-  expect(reopened.loaded.records).toEqual([
+  expect([...reopened.loaded.records]).toEqual([
     ...[0, 1, 2, 3, 4].map((part) => ['snapshot', part]),
     ...[0, 1, 2, 3, 4].map((part) => ['during', part]),
     ['after']

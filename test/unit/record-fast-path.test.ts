@@ -54,7 +54,7 @@ test('frames carry valid checksums: a log of them parses, next to generic ones',
     ['applied', 'c', 301, [0, { not: 'a number' }]], ['batch', [['put', 'b', new Uint8Array([3]), 0], ['applied', 'c', 302, [0, null]]]]]
   const body = Buffer.concat(records.map((record) => encoder.frame(record)))
   const parsed = parseLog(Buffer.concat([encodeFileHeader(0), body]))
-  expect(parsed.ok && parsed.records).toEqual(records)
+  expect(parsed.ok && [...parsed.records]).toEqual(records)
 })
 
 test('records it does not know take the generic way', () => {
@@ -101,7 +101,7 @@ test('read back by hand: only the forms written by hand; any other is left to th
     framed.writeUInt32BE(zlib.crc32(framed.subarray(0, 8)), 8)
   }
   const parsed = parseLog(Buffer.concat([encodeFileHeader(0), ...frames, encoder.frame(['del', 'k'])]))
-  expect(parsed.ok && parsed.records).toEqual([...records, ['del', 'k']])
+  expect(parsed.ok && [...parsed.records]).toEqual([...records, ['del', 'k']])
 })
 
 test("a request's changes and the memory of its reply frame as the 'batch' record of them would", () => {

@@ -1,13 +1,18 @@
 import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { SharedStatePersistError } from '../../errors'
 import { persistError, syncDirectory, writeAll } from './file-io'
-import { encodeFileHeader, FILE_HEADER_BYTES, parseLog } from './record-format'
+import { checkLog, encodeFileHeader, FILE_HEADER_BYTES } from './record-format'
 
 export interface LoadedLog {
-  /** The snapshot's records, then the appended ones, in the order they were written. */
-  records: unknown[][]
+  /**
+   * The snapshot's records, then the appended ones, in the order they were written, each decoded
+   * as the iteration reaches it; iterating throws a SharedStatePersistError at a record that
+   * cannot be decoded.
+   */
+  records: Iterable<unknown[]>
   /** A torn last record (a crash in the middle of a write) was dropped; worth a warning. */
   tornTail: boolean
 }
@@ -20,6 +25,12 @@ export interface RecoveredLog {
   readonly snapshotBytes: number
   /** The log's permission bits, which a compacted file keeps. */
   readonly mode: number
+}
+
+/** The error for a log damaged at `offset`: nothing of it is loaded. */
+export function corruptLog (file: string, offset: number, reason: string): Error {
+  return new SharedStatePersistError(`${file} is corrupt at byte ${offset} (${reason}); ` +
+    `refusing to load it. The ${offset} bytes before that offset are intact.`)
 }
 
 /**
@@ -36,11 +47,11 @@ export async function recoverLog (file: string): Promise<RecoveredLog> {
   }
   try {
     const bytes = await handle.readFile()
-    const parsed = parseLog(bytes)
-    if (!parsed.ok) {
-      throw new SharedStatePersistError(`${file} is corrupt at byte ${parsed.offset} (${parsed.reason}); ` +
-        `refusing to load it. The ${parsed.offset} bytes before that offset are intact.`)
-    }
+    const checking = checkLog(bytes)
+    let step = checking.next()
+    for (; step.done !== true; step = checking.next()) await nextTurn()
+    const parsed = step.value
+    if (!parsed.ok) throw corruptLog(file, parsed.offset, parsed.reason)
     let size = parsed.end
     if (parsed.fresh) {
       await handle.truncate(0)

@@ -6,7 +6,8 @@ import type { Encoded, PersistDescription } from '../../store/store'
 import type { Reply } from '../applied-replies'
 import { HostEngine, type EngineSnapshot, type Journal } from '../host-engine'
 import { ChangeLog, type SnapshotPart } from './change-log'
-import { frameReplies } from './record-format'
+import { frameReplies, LogDamage } from './record-format'
+import { corruptLog } from './recovery'
 
 /**
  * The engine's changes, as records in the change log:
@@ -82,20 +83,46 @@ function drain (steps: Iterator<unknown>): void {
   while (steps.next().done !== true);
 }
 
+// The appended records are replayed in slices of about this long, so a long log neither holds
+// the loop nor goes without a word of progress. A slice is timed, not counted: the first records
+// run before the code is optimized, ten times slower than the rest.
+const SLICE_MS = 3
+// The clock is read once per this many records.
+const RECORDS_PER_CLOCK = 64
+
 /**
- * Replays the loaded records; each run of entry parts is restored in bulk (keys in order into an
- * empty map are added without a lookup), with a turn of the event loop between parts.
+ * Replays the loaded records as they are decoded, with a turn of the event loop between slices;
+ * each run of entry parts is restored in bulk (keys in order into an empty map are added without
+ * a lookup), with a turn between parts.
  */
-async function replay (engine: HostEngine, records: Record[], progress: ((keys: number) => void) | undefined): Promise<void> {
-  let at = 0
-  while (at < records.length) {
-    const parts: Uint8Array[] = []
-    for (; records[at]?.[0] === 'entries'; at++) parts.push((records[at] as Record)[1] as Uint8Array)
-    for (const keys of engine.state.restoreParts(parts)) {
-      progress?.(keys)
-      await nextTurn()
+async function replay (engine: HostEngine, records: Iterable<Record>, progress: ((keys: number) => void) | undefined): Promise<void> {
+  let parts: Uint8Array[] = []
+  let applied = 0
+  let sliceStart = performance.now()
+  for (const record of records) {
+    if (record[0] === 'entries') {
+      parts.push(record[1] as Uint8Array)
+      continue
     }
-    for (; at < records.length && records[at]?.[0] !== 'entries'; at++) apply(engine, records[at] as Record)
+    if (parts.length > 0) {
+      await restoreInTurns(engine, parts, progress)
+      parts = []
+    }
+    apply(engine, record)
+    if (++applied % RECORDS_PER_CLOCK === 0 && performance.now() - sliceStart > SLICE_MS) {
+      progress?.(engine.state.size)
+      await nextTurn()
+      sliceStart = performance.now()
+    }
+  }
+  await restoreInTurns(engine, parts, progress)
+}
+
+async function restoreInTurns (engine: HostEngine, parts: readonly Uint8Array[], progress: ((keys: number) => void) | undefined): Promise<void> {
+  const steps = engine.state.restoreParts(parts)
+  while (steps.next().done !== true) {
+    progress?.(engine.state.size)
+    await nextTurn()
   }
 }
 
@@ -243,6 +270,7 @@ export async function openEngine (codec: ValueCodec, persist: Required<PersistOp
     else await replay(engine, loaded.records, progress)
   } catch (error) {
     await log.close()
+    if (error instanceof LogDamage) throw corruptLog(persist.file, error.offset, error.reason)
     throw error instanceof SharedStatePersistError ? error : new SharedStatePersistError(`cannot load ${persist.file}`, { cause: error })
   }
   const journal = new StateJournal(log, engine, persist, warn)
