@@ -106,6 +106,7 @@ type FrameCheck =
 
 /**
  * Reads a whole log's framing. A damaged last record is a torn write and is dropped (`tornTail`);
+ * zeros after the last record are not a record and are dropped without a word (`end` is before them);
  * damage followed by more data, or inside the snapshot section (always fsynced before it is
  * renamed into place), is corruption, reported with its offset so nothing half-loaded is ever
  * used. Every checksum is checked here, before anything is loaded; the records are decoded later,
@@ -157,7 +158,10 @@ export function * checkLog (file: Uint8Array): Generator<void, ParsedLog> {
       offset = read.next
       continue
     }
-    if (offset >= snapshotEnd && (read.reachesEnd || isZero(bytes, offset))) return loaded(offset, true)
+    // Nothing but zeros after the last record is room the log grew ahead of its records (under
+    // 'always'), or a write whose data never landed: no record is dropped either way.
+    if (offset >= snapshotEnd && isZero(bytes, offset)) return loaded(offset, false)
+    if (offset >= snapshotEnd && read.reachesEnd) return loaded(offset, true)
     return { ok: false, offset, reason: read.reason }
   }
   return loaded(offset, false)
