@@ -111,33 +111,41 @@ describe('durability policies', () => {
     expect(log.stats).toEqual({ writes: before.writes + 1, fsyncs: before.fsyncs + 1 })
   })
 
-  test("'always': records arriving while an fsync runs share the next fsync", async () => {
+  test("'always': records arriving while an fsync runs get one of their own at once; those arriving while two run share the next", async () => {
     const { log } = await openLog('always')
+    // The first write grows the file ahead: done before the fsyncs are counted.
+    log.append(record(100))
+    await log.durable()
+    const before = log.stats
     const proto = await fileHandlePrototype()
     const original = proto.datasync
-    const firstSync = gate()
-    const syncing = gate()
+    const held = gate()
+    const twoSyncing = gate()
     let calls = 0
     jest.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown, ...args: unknown[]) {
-      if (++calls === 1) {
-        syncing.open()
-        await firstSync.opened
+      if (++calls <= 2) {
+        if (calls === 2) twoSyncing.open()
+        await held.opened
       }
       return await original.apply(this, args)
     })
     log.append(record(0))
     const first = log.durable()
-    await syncing.opened
-    // Five turns of appends while the first fsync is held.
+    await nextTurn()
+    log.append(record(1))
+    const second = log.durable()
+    await twoSyncing.opened
+    // Five turns of appends while both fsyncs are held: each turn is written, none is fsynced yet.
     const later: Array<Promise<void>> = []
-    for (let turn = 1; turn <= 5; turn++) {
+    for (let turn = 2; turn <= 6; turn++) {
       log.append(record(turn))
       later.push(log.durable())
       await nextTurn()
     }
-    firstSync.open()
-    await Promise.all([first, ...later])
-    expect(log.stats).toEqual({ writes: 2, fsyncs: 2 })
+    expect(log.stats).toEqual({ writes: before.writes + 7, fsyncs: before.fsyncs + 2 })
+    held.open()
+    await Promise.all([first, second, ...later])
+    expect(log.stats).toEqual({ writes: before.writes + 7, fsyncs: before.fsyncs + 3 })
   })
 
   test("'always': durable() waits for the fsync, not only the write", async () => {
@@ -220,6 +228,52 @@ describe('torn tail', () => {
   })
 })
 
+describe("room grown ahead under 'always'", () => {
+  const framed = (list: unknown[][]): number => list.reduce<number>((bytes, r) => bytes + new RecordEncoder().frame(r).length, 0)
+
+  /** The log's file as a crash would leave it once `count` records are durable: a copy taken while it is open. */
+  async function crashCopy (count: number): Promise<string> {
+    const { log } = await openLog('always')
+    for (const r of records(0, count)) log.append(r)
+    await log.durable()
+    expect((await fs.stat(file)).size).toBeGreaterThan(FILE_HEADER_BYTES + framed(records(0, count)))
+    const copy = join(dir, 'crashed.log')
+    await fs.copyFile(file, copy)
+    return copy
+  }
+
+  test('zeros after the last record are not a torn record: every durable record loads and the file is cut back to them', async () => {
+    const copy = await crashCopy(200)
+    const reopened = await ChangeLog.open(copy, 'always')
+    openLogs.push(reopened.log)
+    expect(listed(reopened.loaded)).toEqual({ records: records(0, 200), tornTail: false })
+    expect((await fs.stat(copy)).size).toBe(FILE_HEADER_BYTES + framed(records(0, 200)))
+    reopened.log.append(record(1000))
+    await reopened.log.close()
+    const again = await ChangeLog.open(copy, 'always')
+    openLogs.push(again.log)
+    expect(listed(again.loaded)).toEqual({ records: [...records(0, 200), record(1000)], tornTail: false })
+  })
+
+  test('a record torn inside the room is dropped as a torn tail, the records before it kept', async () => {
+    const copy = await crashCopy(50)
+    const frame = new RecordEncoder().frame(record(50))
+    const handle = await fs.open(copy, 'r+')
+    await handle.write(frame.subarray(0, frame.length - 4), 0, frame.length - 4, FILE_HEADER_BYTES + framed(records(0, 50)))
+    await handle.close()
+    const reopened = await ChangeLog.open(copy, 'always')
+    openLogs.push(reopened.log)
+    expect(listed(reopened.loaded)).toEqual({ records: records(0, 50), tornTail: true })
+  })
+
+  test('a closed log ends at its last record', async () => {
+    const { log } = await openLog('always')
+    for (const r of records(0, 300)) log.append(r)
+    await log.close()
+    expect((await fs.stat(file)).size).toBe(FILE_HEADER_BYTES + framed(records(0, 300)))
+  })
+})
+
 describe('corruption', () => {
   test('a damaged byte in the middle refuses to load, naming the file and the offset', async () => {
     const { log } = await openLog('always')
@@ -255,8 +309,8 @@ describe('compaction', () => {
     const { log } = await openLog('always')
     for (const r of records(0, 2000)) log.append(r)
     await log.durable()
-    const before = (await fs.stat(file)).size
-    expect(log.appendedBytes).toBe(before - FILE_HEADER_BYTES)
+    // The records' end, not the file's: under 'always' the file runs on in zeros until closed.
+    const before = FILE_HEADER_BYTES + log.appendedBytes
 
     const snapshot = [['snapshot', 'key-1', 1], ['snapshot', 'key-2', 2]]
     const compaction = log.compact(snapshot)
@@ -270,7 +324,7 @@ describe('compaction', () => {
     await log.durable()
     expect(log.compacting).toBe(false)
 
-    const after = (await fs.stat(file)).size
+    const after = FILE_HEADER_BYTES + log.snapshotBytes + log.appendedBytes
     expect(after).toBeLessThan(before / 10)
     expect(log.snapshotBytes).toBe(new RecordEncoder().frameAll(snapshot).length)
     expect(log.appendedBytes).toBe(new RecordEncoder().frameAll(concurrent).length)
@@ -278,6 +332,7 @@ describe('compaction', () => {
 
     log.append(record(9999))
     await log.close()
+    expect((await fs.stat(file)).size).toBe(after + new RecordEncoder().frame(record(9999)).length)
     const reopened = await openLog('always')
     expect(listed(reopened.loaded)).toEqual({ records: [...snapshot, ...concurrent, record(9999)], tornTail: false })
     expect(reopened.log.snapshotBytes).toBe(log.snapshotBytes)
@@ -465,16 +520,30 @@ describe('close', () => {
 })
 
 describe('write failures', () => {
-  test('a failed write rejects durable() with the coded error and fails the log for good', async () => {
-    const { log } = await openLog('always')
-    const proto = await fileHandlePrototype()
-    jest.spyOn(proto, 'write').mockRejectedValueOnce(ioError('ENOSPC'))
+  // Under 'always' records are written on the loop's thread (writeSync), else by the thread pool.
+  test.each(['always', 'everysec'] as const)("a failed write rejects durable() with the coded error and fails the log for good (fsync '%s')", async (policy) => {
+    const { log } = await openLog(policy)
+    if (policy === 'always') {
+      // The module itself, not the copy an `import * as` makes of it.
+      jest.spyOn(jest.requireActual<typeof import('node:fs')>('node:fs'), 'writeSync').mockImplementationOnce(() => { throw ioError('ENOSPC') })
+    } else {
+      jest.spyOn(await fileHandlePrototype(), 'write').mockRejectedValueOnce(ioError('ENOSPC'))
+    }
     log.append(record(1))
     const error = await expectPersistError(log.durable())
     expect(error.message).toContain(file)
     expect(error.cause).toMatchObject({ code: 'ENOSPC' })
     log.append(record(2))
     expect(await expectPersistError(log.durable())).toBe(error)
+    expect(await expectPersistError(log.close())).toBe(error)
+  })
+
+  test("a failed write of the room grown ahead under 'always' fails the log the same way", async () => {
+    const { log } = await openLog('always')
+    jest.spyOn(await fileHandlePrototype(), 'write').mockRejectedValueOnce(ioError('ENOSPC'))
+    log.append(record(1))
+    const error = await expectPersistError(log.durable())
+    expect(error.cause).toMatchObject({ code: 'ENOSPC' })
     expect(await expectPersistError(log.close())).toBe(error)
   })
 

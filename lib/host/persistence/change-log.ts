@@ -5,7 +5,7 @@ import { SharedStatePersistError } from '../../errors'
 import type { FsyncPolicy } from '../../options'
 import { AppendQueue } from './append-queue'
 import { removeAbandonedSnapshots, SnapshotFile } from './compaction'
-import { persistError, syncDirectory, writeAll } from './file-io'
+import { persistError, syncDirectory, writeAll, writeAllNow } from './file-io'
 import { OwnerLock } from './owner-lock'
 import { writeCommonRecord, writeRequest } from './record-fast-path'
 import { FILE_HEADER_BYTES, RecordEncoder } from './record-format'
@@ -41,6 +41,16 @@ const EVERYSEC_MS = 1000
 // this long, or until this many bytes are queued.
 const WRITE_DELAY_MS = 2
 const WRITE_BATCH_BYTES = 256 * 1024
+// Under 'always' the file is grown in zeros this far ahead of its records: an append that stays
+// inside the file's length changes no metadata, so its fdatasync writes the data alone and commits
+// no filesystem journal (on ext4 the median write+fdatasync went from about 140 µs to 90 µs).
+// Only the fsync after a growth pays for the new length, once per this many bytes of records.
+const PREALLOCATE_BYTES = 4 * 1024 * 1024
+// Under 'always' an fsync starts for records written while another runs, up to this many at once.
+// The later one covers everything written before it started, the earlier one's records too; on a
+// 2-vCPU VM two at a time tripled the fsyncs a second against one, where the disk otherwise idled
+// while the loop turned from one fsync's return to the next one's start.
+const SYNCS_IN_FLIGHT = 2
 
 /**
  * The host's append-only change log: a snapshot of the live state followed by every change since.
@@ -63,11 +73,18 @@ export class ChangeLog {
   readonly #owner: OwnerLock
   readonly #onFailure: (error: Error) => void
   #handle: FileHandle
+  /** Where the next record goes: the end of the records, not of the file. */
   #size: number
+  /** The file's length: under 'always' zeros run from `#size` to here (see PREALLOCATE_BYTES). */
+  #allocated: number
   #snapshotBytes: number
   #appendedBytes: number
   #writtenSeq = 0
   #syncedSeq = 0
+  /** Under 'always': the last record an fsync running or done covers. */
+  #coveredSeq = 0
+  /** Under 'always': the fsyncs running. */
+  readonly #syncing = new Set<Promise<void>>()
   #syncRequested = false
   #pumping = false
   #drained: Promise<void> = Promise.resolve()
@@ -91,6 +108,7 @@ export class ChangeLog {
     this.#onFailure = onFailure
     this.#handle = recovered.handle
     this.#size = recovered.size
+    this.#allocated = recovered.size
     this.#snapshotBytes = recovered.snapshotBytes
     this.#appendedBytes = recovered.size - FILE_HEADER_BYTES - recovered.snapshotBytes
     this.#mode = recovered.mode
@@ -305,6 +323,8 @@ export class ChangeLog {
     await this.#compaction?.catch(() => {})
     this.#syncRequested = this.#policy !== 'no'
     await this.#kick()
+    await this.#syncsSettled()
+    await this.#trimAllocation()
     try {
       await this.#handle.close()
     } catch (error) {
@@ -312,6 +332,18 @@ export class ChangeLog {
     }
     await this.#owner.release()
     if (this.#failure !== undefined) throw this.#failure
+  }
+
+  /** A closed log ends at its last record: the zeros grown ahead of it are cut. */
+  async #trimAllocation (): Promise<void> {
+    if (this.#failure !== undefined || this.#allocated === this.#size) return
+    try {
+      await this.#handle.truncate(this.#size)
+      if (this.#policy !== 'no') await this.#handle.datasync()
+      this.#allocated = this.#size
+    } catch (error) {
+      this.#fail('closing', error)
+    }
   }
 
   #everySecond (): void {
@@ -336,11 +368,17 @@ export class ChangeLog {
       while (this.#failure === undefined) {
         const task = this.#exclusive
         if (task !== undefined) {
+          // The task may switch files: it waits for the fsyncs running, whose end starts the pump again.
+          if (this.#syncing.size > 0) break
           this.#exclusive = undefined
           await task.run().then(task.resolve, task.reject)
+        } else if (this.#policy === 'always') {
+          if (this.#queue.bytes > 0) await this.#writeQueued()
+          else if (this.#writtenSeq > this.#coveredSeq && this.#syncing.size < SYNCS_IN_FLIGHT) this.#startSync()
+          else break
         } else if (this.#needsSync()) {
           await this.#sync()
-        } else if (this.#queue.bytes > 0 && (this.#writeDue || this.#policy === 'always')) {
+        } else if (this.#queue.bytes > 0 && this.#writeDue) {
           await this.#writeQueued()
         } else {
           break
@@ -355,8 +393,39 @@ export class ChangeLog {
   }
 
   #needsSync (): boolean {
-    if (this.#syncedSeq >= this.#writtenSeq) return false
-    return this.#policy === 'always' || this.#syncRequested
+    return this.#syncedSeq < this.#writtenSeq && this.#syncRequested
+  }
+
+  /**
+   * Under 'always': an fsync of everything written so far, not waited for by the pump, which goes
+   * on writing what comes meanwhile. Its end releases the replies it covers, after the pump has
+   * written the records that came meanwhile and started their fsync, so the disk is not left idle
+   * while the replies are sent.
+   */
+  #startSync (): void {
+    const seq = this.#writtenSeq
+    this.#coveredSeq = seq
+    this.#fsyncs++
+    const syncing = this.#handle.datasync().then(() => {
+      this.#syncing.delete(syncing)
+      this.#kick()
+      if (seq <= this.#syncedSeq) return
+      this.#syncedSeq = seq
+      this.#waiters.settle(seq)
+    }, (error: unknown) => {
+      this.#syncing.delete(syncing)
+      this.#fail('fsyncing', persistError('fsyncing', this.#file, error))
+      this.#kick()
+    })
+    this.#syncing.add(syncing)
+  }
+
+  /** Waits until no fsync runs and the pump has nothing left to do. */
+  async #syncsSettled (): Promise<void> {
+    while (this.#syncing.size > 0) {
+      await Promise.all(this.#syncing)
+      await this.#kick()
+    }
   }
 
   async #sync (): Promise<void> {
@@ -378,12 +447,23 @@ export class ChangeLog {
     if (taken === undefined) return
     const { batch, seq } = taken
     this.#writes++
+    const end = this.#size + batch.length
     try {
-      await writeAll(this.#handle, batch, this.#size)
+      // Under 'always' a reply waits for this write and the fsync after it: written here, the
+      // fsync is the only hand-off to the thread pool between them. On a busy machine each
+      // hand-off waits for a thread to be scheduled, and the disk idles meanwhile.
+      if (this.#policy === 'always') writeAllNow(this.#handle, batch, this.#size)
+      else await writeAll(this.#handle, batch, this.#size)
+      if (this.#policy === 'always' && end > this.#allocated) {
+        // Written before the fsync that covers the batch, so that fsync records the new length
+        // once; a crash meanwhile leaves zeros after the last record, which a reload drops.
+        await writeAll(this.#handle, Buffer.alloc(PREALLOCATE_BYTES), end)
+        this.#allocated = end + PREALLOCATE_BYTES
+      }
     } catch (error) {
       throw persistError('writing to', this.#file, error)
     }
-    this.#size += batch.length
+    this.#size = end
     this.#writtenSeq = seq
     if (this.#policy !== 'always') this.#waiters.settle(seq)
   }
@@ -417,6 +497,7 @@ export class ChangeLog {
     const old = this.#handle
     this.#handle = temp.handle
     this.#size = temp.size
+    this.#allocated = temp.size
     this.#snapshotBytes = snapshotBytes
     this.#appendedBytes = tailBytes + this.#queue.bytes
     await old.close().catch(() => {})
@@ -427,6 +508,7 @@ export class ChangeLog {
     }
     // The new file holds every record written so far, fsynced, under a durable name.
     this.#syncedSeq = this.#writtenSeq
+    this.#coveredSeq = this.#writtenSeq
     this.#waiters.settle(this.#syncedSeq)
   }
 
