@@ -50,6 +50,12 @@ const SNAPSHOT_PART_ITEMS = 2000
 // restoring it on the other side, is a step of a few milliseconds even when entries are tiny.
 const ENCODED_PART_ITEMS = 8192
 const VISITS_PER_ITEM = 4
+// A page also ends once it has taken this long (the clock read every VISITS_PER_CLOCK keys), with
+// at least one item: the first pages a process walks run before V8 has optimized the walk, each
+// ten to fifty times slower than the pages after, and a page bounded by its items alone then
+// holds the loop that much longer. The caller walks on from the cursor whatever the page held.
+const PAGE_MS = 1.5
+const VISITS_PER_CLOCK = 128
 // Counting a part's entries ahead of a restore takes about 0.1 ms: this many go in one turn.
 const COUNTED_PER_TURN = 32
 // Per item of a page, on top of the key and value bytes: MessagePack headers and the array.
@@ -318,8 +324,8 @@ export class MemoryState {
   }
 
   /**
-   * The live entries as binary parts of about `maxBytes` at most (entry-parts.ts) and at most
-   * ENCODED_PART_ITEMS entries, in key order, for a handover: the caller sends each part and
+   * The live entries as binary parts of about `maxBytes` at most (entry-parts.ts), at most
+   * ENCODED_PART_ITEMS entries and about PAGE_MS of work, in key order, for a handover: the caller sends each part and
    * yields before it asks for the next.
    */
   * encodedParts (maxBytes: number): Generator<Buffer> {
@@ -331,8 +337,10 @@ export class MemoryState {
       // The last key written or skipped as expired: the next part starts after it.
       let last = -1
       let visits = 0
+      const started = performance.now()
       done = this.#index.forEach('', after, (slot) => {
         if (visits++ === ENCODED_PART_ITEMS) return false
+        if (visits % VISITS_PER_CLOCK === 0 && !writer.empty && performance.now() - started > PAGE_MS) return false
         const deadline = this.#table.deadline(slot)
         if ((deadline === 0 || deadline > now) && !writer.addSlot(this.#table, slot, this.#table.value(slot), deadline)) return false
         last = slot
@@ -424,11 +432,13 @@ export class MemoryState {
     const limit = Math.max(1, Math.min(count, MAX_PAGE_ITEMS))
     let visits = limit * VISITS_PER_ITEM
     const now = Date.now()
+    const started = performance.now()
     const items: T[] = []
     let bytes = 0
     let last = -1
     const done = this.#index.forEach(prefix, keyOfCursor(cursor), (slot) => {
       if (items.length >= limit || bytes >= maxBytes || visits-- === 0) return false
+      if (visits % VISITS_PER_CLOCK === 0 && items.length > 0 && performance.now() - started > PAGE_MS) return false
       last = slot
       const deadline = this.#table.deadline(slot)
       if (deadline !== 0 && deadline <= now) return true
