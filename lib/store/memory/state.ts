@@ -432,13 +432,17 @@ export class MemoryState {
     const limit = Math.max(1, Math.min(count, MAX_PAGE_ITEMS))
     let visits = limit * VISITS_PER_ITEM
     const now = Date.now()
-    const started = performance.now()
+    const until = performance.now() + PAGE_MS
+    let untilClock = VISITS_PER_CLOCK
     const items: T[] = []
     let bytes = 0
     let last = -1
     const done = this.#index.forEach(prefix, keyOfCursor(cursor), (slot) => {
       if (items.length >= limit || bytes >= maxBytes || visits-- === 0) return false
-      if (visits % VISITS_PER_CLOCK === 0 && items.length > 0 && performance.now() - started > PAGE_MS) return false
+      if (--untilClock === 0) {
+        untilClock = VISITS_PER_CLOCK
+        if (performance.now() > until) return false
+      }
       last = slot
       const deadline = this.#table.deadline(slot)
       if (deadline !== 0 && deadline <= now) return true
