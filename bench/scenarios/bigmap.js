@@ -27,6 +27,8 @@ const FILL_LIMIT_MS = 600000
 // A window watching the host's loop runs this long past the operation's answer, for the collection
 // of what it freed.
 const TAIL_MS = 300
+// Rounds of the 10 M throughput windows, the large and the small host taking turns.
+const ROUNDS = 3
 const TEN_MILLION = process.env.BENCH_BIGMAP_10M === '1'
 // The young generation's cap the README suggests to a host that holds many keys (in MB per
 // semi-space; V8's default on 64-bit is 16, which the fill's traffic reaches). Measured at 1 M
@@ -216,6 +218,46 @@ async function compaction (keys) {
   })
 }
 
+/**
+ * get/set/incr at `keys` keys against 1 k keys, the two hosts up side by side and measured in
+ * turns (ROUNDS rounds, each op a window on one host then the other), so a change in the
+ * machine's load between them shows in both. For 10 M keys, whose host takes a run of its own.
+ */
+async function alternatingRates (ctx, keys) {
+  return scope(async (start) => {
+    const sides = []
+    for (const size of [keys, SMALL]) {
+      const env = { BENCH_BIGMAP_MODE: 'shared', BENCH_SHARED_PORT: String(await freePort()) }
+      const host = await start(HOST, { env, name: `bigmap host ${label(size)} (in turns)`, execArgv: ['--expose-gc'] })
+      const filled = await call(host, 'fill', { keys: size }, FILL_LIMIT_MS)
+      const client = await start(CLIENT, { env, name: `bigmap client ${label(size)} (in turns)` })
+      sides.push({ size, filled, client, rates: { get: [], set: [], incr: [] } })
+    }
+    const ms = Math.round(2000 * ctx.scale)
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const op of ['get', 'set', 'incr']) {
+        for (const side of sides) {
+          side.rates[op].push(await call(side.client, 'throughput', { op, keys: side.size, ms, inFlight: IN_FLIGHT }, ms + 60000))
+        }
+      }
+    }
+    return sides.map((side) => ({ filled: side.filled, samples: side.rates }))
+  })
+}
+
+function alternatingRows (keys, [large, small]) {
+  return ['get', 'set', 'incr'].map((op) => row({
+    group: 'Big map',
+    label: `${op} throughput at ${label(keys)} keys (${IN_FLIGHT} in flight, random keys)`,
+    unit: 'ops/s',
+    samples: large.samples[op],
+    vs: [{ label: `${op} at ${label(SMALL)} keys, same run`, samples: small.samples[op] }],
+    note: op === 'get'
+      ? `${ROUNDS} rounds, the two hosts in turns; the fill grew the large host's young generation ${(large.filled.youngBytes / 2 ** 20).toFixed(0)} MiB`
+      : undefined
+  }))
+}
+
 async function measureSize (ctx, keys, stalls, small) {
   const { results, cut } = await repeatWithin(ctx, 60000 * ctx.scale, `bigmap ${label(keys)}`, async () => {
     const host = await onHost(keys, ctx, stalls)
@@ -234,7 +276,7 @@ async function measureSize (ctx, keys, stalls, small) {
     ...(keys === MILLION ? [memoryRow(keys, results, { field: 'smallYoung', flags: SMALL_YOUNG_GENERATION })] : []),
     collectionRow(keys, results),
     prefixRow(keys, results.map((result) => result.host)),
-    ...throughputRows(keys, results.map((result) => result.host), small !== undefined ? [small] : results.map((result) => result.small)),
+    ...(small !== undefined ? [] : throughputRows(keys, results.map((result) => result.host), results.map((result) => result.small))),
     ...stallRows(keys, results.map((result) => result.host), Object.keys(results[0].host.stalls))
   ]
   if (cut) rows[0].note += `; ${cut}`
@@ -246,7 +288,10 @@ async function run (ctx) {
   const rows = million.rows
   // The 1 k baseline of the 1 M run serves the 10 M rows too: same run, same code.
   // At 10 M keys, the reads that do not gather the whole map in the client worker.
-  if (TEN_MILLION) rows.push(...(await measureSize({ ...ctx, runs: 1 }, 10 * MILLION, ['scan', 'clear'], million.small)).rows)
+  if (TEN_MILLION) {
+    rows.push(...(await measureSize({ ...ctx, runs: 1 }, 10 * MILLION, ['scan', 'clear'], million.small)).rows)
+    rows.push(...alternatingRows(10 * MILLION, await alternatingRates(ctx, 10 * MILLION)))
+  }
   return rows
 }
 
