@@ -77,6 +77,8 @@ export class ChangeLog {
   #size: number
   /** The file's length: under 'always' zeros run from `#size` to here (see PREALLOCATE_BYTES). */
   #allocated: number
+  /** Growing ahead failed (a full disk, a file-size limit): the records are written without it. */
+  #growthRefused = false
   #snapshotBytes: number
   #appendedBytes: number
   #writtenSeq = 0
@@ -334,6 +336,21 @@ export class ChangeLog {
     if (this.#failure !== undefined) throw this.#failure
   }
 
+  /**
+   * Zeros after the records just written, before the fsync that covers them, so that fsync records
+   * the new length once; a crash meanwhile leaves zeros after the last record, which a reload cuts.
+   * Only a speed-up: when it fails, the log goes on without it, and a write of records that does
+   * not fit fails the log as ever.
+   */
+  async #growAhead (end: number): Promise<void> {
+    this.#allocated = end + PREALLOCATE_BYTES
+    try {
+      await writeAll(this.#handle, Buffer.alloc(PREALLOCATE_BYTES), end)
+    } catch {
+      this.#growthRefused = true
+    }
+  }
+
   /** A closed log ends at its last record: the zeros grown ahead of it are cut. */
   async #trimAllocation (): Promise<void> {
     if (this.#failure !== undefined || this.#allocated === this.#size) return
@@ -454,16 +471,11 @@ export class ChangeLog {
       // hand-off waits for a thread to be scheduled, and the disk idles meanwhile.
       if (this.#policy === 'always') writeAllNow(this.#handle, batch, this.#size)
       else await writeAll(this.#handle, batch, this.#size)
-      if (this.#policy === 'always' && end > this.#allocated) {
-        // Written before the fsync that covers the batch, so that fsync records the new length
-        // once; a crash meanwhile leaves zeros after the last record, which a reload drops.
-        await writeAll(this.#handle, Buffer.alloc(PREALLOCATE_BYTES), end)
-        this.#allocated = end + PREALLOCATE_BYTES
-      }
     } catch (error) {
       throw persistError('writing to', this.#file, error)
     }
     this.#size = end
+    if (this.#policy === 'always' && end > this.#allocated && !this.#growthRefused) await this.#growAhead(end)
     this.#writtenSeq = seq
     if (this.#policy !== 'always') this.#waiters.settle(seq)
   }
@@ -498,6 +510,7 @@ export class ChangeLog {
     this.#handle = temp.handle
     this.#size = temp.size
     this.#allocated = temp.size
+    this.#growthRefused = false
     this.#snapshotBytes = snapshotBytes
     this.#appendedBytes = tailBytes + this.#queue.bytes
     await old.close().catch(() => {})
