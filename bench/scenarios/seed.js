@@ -3,14 +3,16 @@
 // The seed's pattern (lock, get, set, release) and the atomic incr from 4 client workers, against
 // Python's multiprocessing BaseManager doing `with lock: d['n'] += 1` from 4 processes. The lock
 // rows run twice, on a quiet machine and with CPU-burning processes alongside both sides, and
-// each condition's Python runs in the same run, interleaved with the plugin's measurements.
+// each condition's Python runs in the same run, interleaved with the plugin's measurements. Each
+// case is warmed in its own shape until its rate stops rising: Python has no compiler to wait for,
+// and an app's workers run warm, so the plugin's figure is its steady state, not V8's ramp.
 
 const { join } = require('node:path')
 const { withBurners, BURNERS } = require('../lib/cpu-burners')
 const { commandRuns, freePort, scope, startProgram, stop } = require('../lib/processes')
 const { row } = require('../lib/rows')
 const { TARGETS } = require('../lib/targets')
-const { loadTogether, startLoaders, warmUp, WORKERS } = require('./load')
+const { loadTogether, startLoaders, warmUntilSteady, warmUp, WORKERS } = require('./load')
 
 const HOST = join(__dirname, '..', 'workers', 'host.js')
 const PYTHON_SCRIPT = join(__dirname, '..', 'baselines', 'manager_counter.py')
@@ -66,7 +68,10 @@ async function measurePlacement (inApp, cases, samples, window, withIncr) {
     if (!inApp) await start(HOST, { env, name: 'seed host' })
     const loaders = await startLoaders(start, 'shared', env)
     await warmUp(loaders, [...(withIncr ? ['incr'] : []), ...new Set(cases.map((each) => each.op))], window.warmupMs * 2)
-    for (const each of cases) samples[each.id].push(await loadTogether(loaders, { ...each, ...window }))
+    for (const each of cases) {
+      await warmUntilSteady(loaders, each, window.warmupMs)
+      samples[each.id].push(await loadTogether(loaders, { ...each, ...window }))
+    }
     if (withIncr) for (const each of INCR_CASES) samples[each.id].push(await loadTogether(loaders, { ...each, ...window }))
   })
 }
