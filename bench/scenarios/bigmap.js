@@ -2,10 +2,12 @@
 
 // A large map on one host: resident memory per small key against a redis-server filled with the
 // same keys and a plain Map; a full garbage collection against a plain Map's; the longest host
-// event-loop stall while a client reads or clears the whole map; a prefix query of 11 matches
-// against a get; get/set/incr throughput on a large map against a map of 1 k keys. 1 M keys by
-// default; BENCH_BIGMAP_10M=1 adds the 10 M rows, with a whole scan and a clear (a few more
-// minutes: most of it filling).
+// event-loop stall while a client reads or clears the whole map, while the host worker reads it
+// itself, and while the change log is compacted, each with the longest collection in it and the
+// longest slice of the host's own work apart (bench/lib/loop-watch.js); a prefix query of 11
+// matches against a get; get/set/incr throughput on a large map against a map of 1 k keys. 1 M
+// keys by default; BENCH_BIGMAP_10M=1 adds the 10 M rows, with a whole scan, a clear and a
+// compaction (a few more minutes: most of it filling).
 
 const { join } = require('node:path')
 const { call, freePort, scope, stop } = require('../lib/processes')
@@ -17,16 +19,24 @@ const { median } = require('../lib/stats')
 const HOST = join(__dirname, '..', 'workers', 'bigmap-host.js')
 const CLIENT = join(__dirname, '..', 'workers', 'bigmap-client.js')
 const REDIS_FILLER = join(__dirname, '..', 'workers', 'bigmap-redis.js')
+const COMPACTOR = join(__dirname, '..', 'workers', 'bigmap-compaction.js')
 const MILLION = 1000000
 const SMALL = 1000
 const IN_FLIGHT = 64
 const FILL_LIMIT_MS = 600000
+// A window watching the host's loop runs this long past the operation's answer, for the collection
+// of what it freed.
+const TAIL_MS = 300
+// Rounds of the 10 M throughput windows, the large and the small host taking turns.
+const ROUNDS = 3
 const TEN_MILLION = process.env.BENCH_BIGMAP_10M === '1'
 // The young generation's cap the README suggests to a host that holds many keys (in MB per
 // semi-space; V8's default on 64-bit is 16, which the fill's traffic reaches). Measured at 1 M
 // keys only: at 10 M the young generation is a tenth as much per key, and another fill of 10 M
 // would take minutes.
 const SMALL_YOUNG_GENERATION = '--max-semi-space-size=2'
+// The host worker's own reads of the whole map, at 1 M keys.
+const OWN_READS = ['keys', 'entries', 'scan']
 
 function label (keys) {
   return keys >= MILLION ? `${keys / MILLION} M` : `${keys / 1000} k`
@@ -80,11 +90,19 @@ async function onHost (keys, ctx, stalls) {
     result.rates = await throughputs(client, keys, Math.round(2000 * ctx.scale))
     if (stalls.length > 0) {
       result.stalls = {}
+      // The host worker's own whole-map reads first: clear comes last of the client's.
+      if (keys === MILLION) {
+        for (const op of OWN_READS) {
+          const read = await call(host, 'ownRead', { op, tailMs: TAIL_MS }, 300000)
+          if (read.count !== keys) throw new Error(`the host's own ${op} returned ${read.count} of ${keys} keys`)
+          result.stalls[`own ${op}`] = read
+        }
+      }
       for (const op of stalls) {
         await call(host, 'watchLoop')
         const read = await call(client, 'wholeRead', { op }, 300000)
         if (op !== 'clear' && read.count !== keys) throw new Error(`${op} returned ${read.count} of ${keys} keys`)
-        result.stalls[op] = { ...read, maxDelayMs: await call(host, 'loopDelay', { tailMs: 300 }) }
+        result.stalls[op] = { ...read, ...await call(host, 'loopDelay', { tailMs: TAIL_MS }) }
       }
     }
     return result
@@ -148,21 +166,102 @@ function throughputRows (keys, results, small) {
   }))
 }
 
-function stallRows (keys, results, stalls) {
-  return stalls.map((op) => row({
+const WHERE = {
+  own: ' in the host worker',
+  compaction: ": the host's engine and change log (fsync 'no') in a process of their own, no socket"
+}
+
+function stallLabel (op) {
+  if (op.startsWith('own ')) return `the host worker's own ${op === 'own scan' ? "scan('')" : `${op.slice(4)}()`}`
+  if (op === 'scan') return "a scan('')"
+  return op === 'compaction' ? 'a compaction of the change log' : `${op}()`
+}
+
+/**
+ * Two rows per watched operation: the longest stall of the host's loop, what a user of the host
+ * sees, whatever caused it; and the longest slice of the host's own work in it, without the
+ * collections (V8's) and the time the main thread waited for a CPU (other processes' on this
+ * machine, or the host's other threads).
+ */
+function stallRows (keys, results, ops) {
+  return ops.flatMap((op) => {
+    const watched = results.map((result) => result.stalls[op])
+    const ms = median(watched.map((one) => one.ms))
+    const gc = watched.map((one) => one.maxGcMs)
+    return [row({
+      group: 'Big map',
+      label: `max host event-loop delay during ${stallLabel(op)} of ${label(keys)} keys`,
+      unit: 'ms',
+      better: 'lower',
+      samples: watched.map((one) => one.maxDelayMs),
+      note: `${op} took ${ms.toFixed(0)} ms${WHERE[op.split(' ')[0]] ?? ' from a client worker'}; ` +
+        `the window runs ${TAIL_MS} ms past the answer; longest collection ${Math.min(...gc).toFixed(1)}..${Math.max(...gc).toFixed(1)} ms ` +
+        `(${watched.map((one) => one.maxGcKind).join(', ')}); longest stall without its collections ` +
+        `${watched.map((one) => one.maxWithoutGcMs.toFixed(1)).join(', ')} ms`
+    }), row({
+      group: 'Big map',
+      label: `longest slice of the host's own work during ${stallLabel(op)} of ${label(keys)} keys`,
+      unit: 'ms',
+      better: 'lower',
+      samples: watched.map((one) => one.maxOwnMs),
+      note: 'a stall without the collections in it and the time the main thread waited for a CPU (/proc/thread-self/schedstat)'
+    })]
+  })
+}
+
+/** A compaction of the change log of a host engine holding `keys` keys, watched from its own loop. */
+async function compaction (keys) {
+  return scope(async (start) => {
+    const worker = await start(COMPACTOR, { name: `bigmap compaction ${label(keys)}`, execArgv: ['--expose-gc'] })
+    await call(worker, 'fill', { keys }, FILL_LIMIT_MS)
+    return call(worker, 'compact', { tailMs: TAIL_MS }, FILL_LIMIT_MS)
+  })
+}
+
+/**
+ * get/set/incr at `keys` keys against 1 k keys, the two hosts up side by side and measured in
+ * turns (ROUNDS rounds, each op a window on one host then the other), so a change in the
+ * machine's load between them shows in both. For 10 M keys, whose host takes a run of its own.
+ */
+async function alternatingRates (ctx, keys) {
+  return scope(async (start) => {
+    const sides = []
+    for (const size of [keys, SMALL]) {
+      const env = { BENCH_BIGMAP_MODE: 'shared', BENCH_SHARED_PORT: String(await freePort()) }
+      const host = await start(HOST, { env, name: `bigmap host ${label(size)} (in turns)`, execArgv: ['--expose-gc'] })
+      const filled = await call(host, 'fill', { keys: size }, FILL_LIMIT_MS)
+      const client = await start(CLIENT, { env, name: `bigmap client ${label(size)} (in turns)` })
+      sides.push({ size, filled, client, rates: { get: [], set: [], incr: [] } })
+    }
+    const ms = Math.round(2000 * ctx.scale)
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const op of ['get', 'set', 'incr']) {
+        for (const side of sides) {
+          side.rates[op].push(await call(side.client, 'throughput', { op, keys: side.size, ms, inFlight: IN_FLIGHT }, ms + 60000))
+        }
+      }
+    }
+    return sides.map((side) => ({ filled: side.filled, samples: side.rates }))
+  })
+}
+
+function alternatingRows (keys, [large, small]) {
+  return ['get', 'set', 'incr'].map((op) => row({
     group: 'Big map',
-    label: `max host event-loop delay during ${op === 'scan' ? "a scan('')" : `${op}()`} of ${label(keys)} keys`,
-    unit: 'ms',
-    better: 'lower',
-    samples: results.map((result) => result.stalls[op].maxDelayMs),
-    note: `${op} took ${median(results.map((result) => result.stalls[op].ms)).toFixed(0)} ms from a client worker` +
-      (op === 'clear' ? '; the window runs 300 ms past the answer, for the collection of what it freed' : '')
+    label: `${op} throughput at ${label(keys)} keys (${IN_FLIGHT} in flight, random keys)`,
+    unit: 'ops/s',
+    samples: large.samples[op],
+    vs: [{ label: `${op} at ${label(SMALL)} keys, same run`, samples: small.samples[op] }],
+    note: op === 'get'
+      ? `${ROUNDS} rounds, the two hosts in turns; the fill grew the large host's young generation ${(large.filled.youngBytes / 2 ** 20).toFixed(0)} MiB`
+      : undefined
   }))
 }
 
 async function measureSize (ctx, keys, stalls, small) {
   const { results, cut } = await repeatWithin(ctx, 60000 * ctx.scale, `bigmap ${label(keys)}`, async () => {
     const host = await onHost(keys, ctx, stalls)
+    host.stalls.compaction = await compaction(keys)
     return {
       host,
       shared: host.filled,
@@ -177,8 +276,8 @@ async function measureSize (ctx, keys, stalls, small) {
     ...(keys === MILLION ? [memoryRow(keys, results, { field: 'smallYoung', flags: SMALL_YOUNG_GENERATION })] : []),
     collectionRow(keys, results),
     prefixRow(keys, results.map((result) => result.host)),
-    ...throughputRows(keys, results.map((result) => result.host), small !== undefined ? [small] : results.map((result) => result.small)),
-    ...stallRows(keys, results.map((result) => result.host), stalls)
+    ...(small !== undefined ? [] : throughputRows(keys, results.map((result) => result.host), results.map((result) => result.small))),
+    ...stallRows(keys, results.map((result) => result.host), Object.keys(results[0].host.stalls))
   ]
   if (cut) rows[0].note += `; ${cut}`
   return { rows, small: results[0].small }
@@ -189,7 +288,10 @@ async function run (ctx) {
   const rows = million.rows
   // The 1 k baseline of the 1 M run serves the 10 M rows too: same run, same code.
   // At 10 M keys, the reads that do not gather the whole map in the client worker.
-  if (TEN_MILLION) rows.push(...(await measureSize({ ...ctx, runs: 1 }, 10 * MILLION, ['scan', 'clear'], million.small)).rows)
+  if (TEN_MILLION) {
+    rows.push(...(await measureSize({ ...ctx, runs: 1 }, 10 * MILLION, ['scan', 'clear'], million.small)).rows)
+    rows.push(...alternatingRows(10 * MILLION, await alternatingRates(ctx, 10 * MILLION)))
+  }
   return rows
 }
 

@@ -4,9 +4,9 @@
 // memory they added, after garbage collection; or, in map mode, the same for a plain Map. Also
 // watches its own event loop while a client reads or clears the map. Run with --expose-gc.
 
-const { monitorEventLoopDelay } = require('node:perf_hooks')
 const { getHeapSpaceStatistics } = require('node:v8')
 const { setTimeout: sleep } = require('node:timers/promises')
+const { LoopWatch } = require('../lib/loop-watch')
 const { openShared } = require('../lib/plugin-app')
 const { main, serve } = require('../lib/worker-ipc')
 
@@ -35,7 +35,7 @@ main(async () => {
     : undefined
   if (app !== undefined && app.shared.role !== 'host') throw new Error('expected to host')
   let map
-  let delay
+  let watch
   serve({
     fill: async ({ keys }) => {
       const before = settledMemory()
@@ -59,16 +59,30 @@ main(async () => {
     // one the fill or an earlier operation left due.
     watchLoop: () => {
       global.gc()
-      delay = monitorEventLoopDelay({ resolution: 1 })
-      delay.enable()
+      watch = new LoopWatch().start()
       return null
+    },
+    // The host worker's own whole-map read (`keys`, `entries` or a whole `scan`), watched as the
+    // others are: its calls take no socket, and still must leave other workers' requests a turn.
+    ownRead: async ({ op, tailMs }) => {
+      global.gc()
+      const watch = new LoopWatch().start()
+      const started = process.hrtime.bigint()
+      let count = 0
+      if (op === 'scan') {
+        for await (const page of app.shared.scan('', { count: 1000 })) count += page.length
+      } else {
+        count = (await app.shared[op]('')).length
+      }
+      const ms = Number(process.hrtime.bigint() - started) / 1e6
+      await sleep(tailMs)
+      return { ms, count, ...watch.stop() }
     },
     // The longest stall since watchLoop, including `tailMs` after the operation answered (a
     // collection of what it freed, for one).
     loopDelay: async ({ tailMs }) => {
       await sleep(tailMs)
-      delay.disable()
-      return delay.max / 1e6
+      return watch.stop()
     }
   })
 })

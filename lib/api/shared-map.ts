@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import {
   SharedStateBadPathError, SharedStateConflictError, SharedStateOptionsError, SharedStateUnsupportedValueError
 } from '../errors'
@@ -33,6 +34,9 @@ export type Unsubscribe = () => Promise<void>
 
 const DEFAULT_RETRIES = 100
 const DEFAULT_SCAN_COUNT = 100
+// `entries` decodes values for about this long a turn, reading the clock every DECODED_PER_CLOCK.
+const DECODE_SLICE_MS = 2
+const DECODED_PER_CLOCK = 256
 
 function checkKey (key: unknown): string {
   if (typeof key !== 'string') throw new SharedStateBadPathError(`a key is a string, got ${typeof key}`)
@@ -123,7 +127,19 @@ export class SharedMap {
 
   async entries<T = unknown> (prefix = ''): Promise<Array<[string, T]>> {
     const entries = await this.#store.entries(checkKey(prefix))
-    return entries.map(([key, raw]) => [key, this.#codec.decode(raw) as T])
+    const decoded = new Array<[string, T]>(entries.length)
+    let sliceStart = performance.now()
+    for (let at = 0; at < entries.length; at++) {
+      // Decoding a million values takes a few hundred milliseconds: in the host worker that
+      // would hold every other worker's requests, so a large result is decoded a slice a turn.
+      if (at % DECODED_PER_CLOCK === 0 && performance.now() - sliceStart > DECODE_SLICE_MS) {
+        await nextTurn()
+        sliceStart = performance.now()
+      }
+      const [key, raw] = entries[at] as [string, Encoded]
+      decoded[at] = [key, this.#codec.decode(raw) as T]
+    }
+    return decoded
   }
 
   /**

@@ -3,11 +3,10 @@ import type { ValueCodec } from '../../protocol/codec'
 import type { ChangeEvent, ChangeListener, Encoded, Path } from '../store'
 import { describePath } from '../path'
 import { EntryTable } from './entry-table'
-import { countPartEntries, isAscii, PartWriter, readPartEntries } from './entry-parts'
 import { ExpirySweeper } from './expiry-sweeper'
-import { hashUnits } from './key-hash'
 import { KeyIndex } from './key-index'
 import * as nested from './nested'
+import { encodeParts, PAGE_MS, restoreParts, VISITS_PER_CLOCK, type PartsTarget } from './state-parts'
 import { rawLength, rawOf, storedFromLive, storedFromRaw, type StoredValue } from './stored-value'
 
 /** What a new host needs to carry on where the old one stopped. */
@@ -46,12 +45,7 @@ export type StateChange =
 const MAX_PAGE_ITEMS = 10_000
 // A part of a snapshot holds fewer: its caller takes parts back to back, a turn apart.
 const SNAPSHOT_PART_ITEMS = 2000
-// A binary part looks at most at this many entries whatever its byte budget, so making it, and
-// restoring it on the other side, is a step of a few milliseconds even when entries are tiny.
-const ENCODED_PART_ITEMS = 8192
 const VISITS_PER_ITEM = 4
-// Counting a part's entries ahead of a restore takes about 0.1 ms: this many go in one turn.
-const COUNTED_PER_TURN = 32
 // Per item of a page, on top of the key and value bytes: MessagePack headers and the array.
 const ITEM_OVERHEAD_BYTES = 16
 const VERSION_RANGE = 2 ** 32
@@ -90,6 +84,14 @@ export class MemoryState {
   readonly #aheadHashes = new Uint32Array(READ_AHEAD_KEYS)
   /** Told of every change, for the change log. */
   onChange: ((change: StateChange) => void) | undefined
+  /** This map as moving it in binary parts sees it: clear replaces the table and the index. */
+  readonly #parts: PartsTarget = {
+    table: () => this.#table,
+    index: () => this.#index,
+    schedule: (slot, deadline) => { this.#sweeper.schedule(slot, deadline) },
+    tick: () => this.#tick(),
+    codec: () => this.#codec
+  }
 
   constructor (codec: ValueCodec) {
     this.#codec = codec
@@ -318,91 +320,19 @@ export class MemoryState {
   }
 
   /**
-   * The live entries as binary parts of about `maxBytes` at most (entry-parts.ts) and at most
-   * ENCODED_PART_ITEMS entries, in key order, for a handover: the caller sends each part and
-   * yields before it asks for the next.
+   * The live entries as binary parts, in key order, for a handover or a snapshot (see
+   * state-parts.ts): the caller sends or writes each part and yields before it asks for the next.
    */
-  * encodedParts (maxBytes: number): Generator<Buffer> {
-    const writer = new PartWriter(maxBytes, this.#codec)
-    const now = Date.now()
-    let after: string | undefined
-    let done = false
-    while (!done) {
-      // The last key written or skipped as expired: the next part starts after it.
-      let last = -1
-      let visits = 0
-      done = this.#index.forEach('', after, (slot) => {
-        if (visits++ === ENCODED_PART_ITEMS) return false
-        const deadline = this.#table.deadline(slot)
-        if ((deadline === 0 || deadline > now) && !writer.addSlot(this.#table, slot, this.#table.value(slot), deadline)) return false
-        last = slot
-        return true
-      })
-      if (last >= 0) after = this.#table.key(last)
-      if (!writer.empty) yield writer.take()
-    }
+  encodedParts (maxBytes: number): Generator<Buffer> {
+    return encodeParts(this.#parts, maxBytes)
   }
 
   /**
    * Adds the entries of binary parts, yielding the keys restored so far after each part, so a
-   * caller restores a large state a part per turn. A key above every key held (as when parts come
-   * in key order into an empty map, a handover or a reload) is absent: it is added without a
-   * lookup, at the end of the index; an ASCII one goes from the part to its record as bytes,
-   * never made a string. Given many parts at once (a reload), it counts their entries first and
-   * makes room for them all.
+   * caller restores a large state a part per turn (see state-parts.ts).
    */
-  * restoreParts (parts: readonly Uint8Array[]): Generator<number> {
-    let restored = 0
-    if (parts.length > 1) yield * this.#reserveFor(parts)
-    const now = Date.now()
-    for (const part of parts) {
-      readPartEntries(part, (bytes, keyStart, keyEnd, stored, deadline) => {
-        if (deadline !== 0 && deadline <= now) return
-        restored++
-        const table = this.#table
-        const length = keyEnd - keyStart
-        if (isAscii(bytes, keyStart, keyEnd)) {
-          const last = this.#index.last()
-          if (last < 0 || table.compareKeyBytes(last, bytes, keyStart, length) < 0) {
-            const hash = hashUnits(bytes, keyStart, length, false)
-            const slot = table.addNarrow(bytes, keyStart, length, hash, stored, this.#tick(), deadline)
-            this.#index.append(slot)
-            if (deadline !== 0) this.#sweeper.schedule(slot, deadline)
-            return
-          }
-        }
-        this.#restoreEntry(bytes.toString('utf8', keyStart, keyEnd), stored, deadline)
-      })
-      yield restored
-    }
-  }
-
-  /** Counts the entries of `parts`, a slice at a time, and makes room for them in the table. */
-  * #reserveFor (parts: readonly Uint8Array[]): Generator<number> {
-    let count = 0
-    for (let at = 0; at < parts.length; at++) {
-      count += countPartEntries(parts[at] as Uint8Array)
-      if (at % COUNTED_PER_TURN === COUNTED_PER_TURN - 1) yield 0
-    }
-    this.#table.reserve(this.#table.size + count)
-  }
-
-  /** One entry of `restoreParts` by its key as a string: a key present is overwritten. */
-  #restoreEntry (key: string, stored: StoredValue, deadline: number): void {
-    const last = this.#index.last()
-    const above = last < 0 || this.#table.compareKey(last, key) < 0
-    let slot = above ? -1 : this.#table.slotOf(key)
-    const version = this.#tick()
-    let before = 0
-    if (slot < 0) {
-      slot = this.#table.add(key, stored, version, deadline)
-      if (above) this.#index.append(slot)
-      else this.#index.add(key, slot)
-    } else {
-      before = this.#table.deadline(slot)
-      this.#table.write(slot, stored, version, deadline)
-    }
-    if (deadline !== before) this.#sweeper.schedule(slot, deadline)
+  restoreParts (parts: readonly Uint8Array[]): Generator<number> {
+    return restoreParts(this.#parts, parts)
   }
 
   /** The version clock, which a successor continues from. */
@@ -424,11 +354,17 @@ export class MemoryState {
     const limit = Math.max(1, Math.min(count, MAX_PAGE_ITEMS))
     let visits = limit * VISITS_PER_ITEM
     const now = Date.now()
+    const until = performance.now() + PAGE_MS
+    let untilClock = VISITS_PER_CLOCK
     const items: T[] = []
     let bytes = 0
     let last = -1
     const done = this.#index.forEach(prefix, keyOfCursor(cursor), (slot) => {
       if (items.length >= limit || bytes >= maxBytes || visits-- === 0) return false
+      if (--untilClock === 0) {
+        untilClock = VISITS_PER_CLOCK
+        if (performance.now() > until) return false
+      }
       last = slot
       const deadline = this.#table.deadline(slot)
       if (deadline !== 0 && deadline <= now) return true
