@@ -3,6 +3,7 @@ import type { EntryTable } from './entry-table'
 import { countPartEntries, isAscii, PartWriter, readPartEntries } from './entry-parts'
 import { hashUnits } from './key-hash'
 import type { KeyIndex } from './key-index'
+import { PAGE_MS, VISITS_PER_CLOCK } from './state-pages'
 import type { StoredValue } from './stored-value'
 
 /*
@@ -11,12 +12,6 @@ import type { StoredValue } from './stored-value'
  * empty map without a lookup each.
  */
 
-// A page of a walk, or a part, also ends once it has taken this long (the clock read every
-// VISITS_PER_CLOCK keys), with at least one item: the first pages a process walks run before V8
-// has optimized the walk, each ten to fifty times slower than the pages after, and a page bounded
-// by its items alone then holds the loop that much longer. The caller walks on from the cursor.
-export const PAGE_MS = 1.5
-export const VISITS_PER_CLOCK = 128
 // A binary part looks at most at this many entries whatever its byte budget, so making it, and
 // restoring it on the other side, is a step of a few milliseconds even when entries are tiny.
 const ENCODED_PART_ITEMS = 8192

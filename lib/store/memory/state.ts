@@ -6,8 +6,11 @@ import { EntryTable } from './entry-table'
 import { ExpirySweeper } from './expiry-sweeper'
 import { KeyIndex } from './key-index'
 import * as nested from './nested'
-import { encodeParts, PAGE_MS, restoreParts, VISITS_PER_CLOCK, type PartsTarget } from './state-parts'
+import { collectPages, MAX_PAGE_ITEMS, walkPage, type Page } from './state-pages'
+import { encodeParts, restoreParts, type PartsTarget } from './state-parts'
 import { rawLength, rawOf, storedFromLive, storedFromRaw, type StoredValue } from './stored-value'
+
+export type { Page } from './state-pages'
 
 /** What a new host needs to carry on where the old one stopped. */
 export interface StateSnapshot {
@@ -17,12 +20,6 @@ export interface StateSnapshot {
   parts?: Uint8Array[]
   /** A map that holds the entries already (restored as the parts arrived): the host takes it. */
   restored?: MemoryState
-}
-
-/** One page of a walk over the keys of a prefix: the cursor to resume from ('' when done). */
-export interface Page<T> {
-  cursor: string
-  items: T[]
 }
 
 interface Watcher {
@@ -40,28 +37,13 @@ export type StateChange =
   | readonly ['expiry', string, number]
   | readonly ['clear']
 
-// A page never holds more than this many items, nor looks at more than VISITS_PER_ITEM times as
-// many keys (expired ones are skipped), so one page is a short task whatever its caller asks.
-const MAX_PAGE_ITEMS = 10_000
-// A part of a snapshot holds fewer: its caller takes parts back to back, a turn apart.
+// A part of a snapshot holds fewer items than a page: its caller takes parts back to back, a turn apart.
 const SNAPSHOT_PART_ITEMS = 2000
-const VISITS_PER_ITEM = 4
-// Per item of a page, on top of the key and value bytes: MessagePack headers and the array.
-const ITEM_OVERHEAD_BYTES = 16
 const VERSION_RANGE = 2 ** 32
 const READ_AHEAD_KEYS = 64
 // A smaller map stays in the CPU's caches (its buckets and records take a few MB at most), where
 // reading ahead only costs its hashing (about 30 ns a key).
 const READ_AHEAD_MIN_KEYS = 1 << 16
-
-/** A cursor names the last key a page returned, so a walk resumes after it whatever changed. */
-function cursorAfter (key: string): string {
-  return `>${key}`
-}
-
-function keyOfCursor (cursor: string): string | undefined {
-  return cursor === '' ? undefined : cursor.slice(1)
-}
 
 /**
  * The host's map: entries in an EntryTable (columns, values stored as compactly as their kind
@@ -155,11 +137,11 @@ export class MemoryState {
 
   /** Every live key starting with `prefix`, in order; for a map of any size, walk `keysPage`. */
   keys (prefix: string): string[] {
-    return this.#collect((cursor) => this.keysPage(prefix, cursor, MAX_PAGE_ITEMS))
+    return collectPages((cursor) => this.keysPage(prefix, cursor, MAX_PAGE_ITEMS))
   }
 
   entries (prefix: string): Array<[string, Encoded]> {
-    return this.#collect((cursor) => this.entriesPage(prefix, cursor, MAX_PAGE_ITEMS, Infinity))
+    return collectPages((cursor) => this.entriesPage(prefix, cursor, MAX_PAGE_ITEMS, Infinity))
   }
 
   /**
@@ -351,40 +333,7 @@ export class MemoryState {
   }
 
   #page<T> (prefix: string, cursor: string, count: number, maxBytes: number, take: (slot: number) => [T, number]): Page<T> {
-    const limit = Math.max(1, Math.min(count, MAX_PAGE_ITEMS))
-    let visits = limit * VISITS_PER_ITEM
-    const now = Date.now()
-    const until = performance.now() + PAGE_MS
-    let untilClock = VISITS_PER_CLOCK
-    const items: T[] = []
-    let bytes = 0
-    let last = -1
-    const done = this.#index.forEach(prefix, keyOfCursor(cursor), (slot) => {
-      if (items.length >= limit || bytes >= maxBytes || visits-- === 0) return false
-      if (--untilClock === 0) {
-        untilClock = VISITS_PER_CLOCK
-        if (performance.now() > until) return false
-      }
-      last = slot
-      const deadline = this.#table.deadline(slot)
-      if (deadline !== 0 && deadline <= now) return true
-      const [item, size] = take(slot)
-      items.push(item)
-      bytes += size + ITEM_OVERHEAD_BYTES
-      return true
-    })
-    return { cursor: done || last < 0 ? '' : cursorAfter(this.#table.key(last)), items }
-  }
-
-  #collect<T> (page: (cursor: string) => Page<T>): T[] {
-    const all: T[] = []
-    let cursor = ''
-    do {
-      const next = page(cursor)
-      for (const item of next.items) all.push(item)
-      cursor = next.cursor
-    } while (cursor !== '')
-    return all
+    return walkPage(this.#table, this.#index, { prefix, cursor, count, maxBytes }, take)
   }
 
   /** Applies `change` to the decoded value at `path[0]` (created when absent) and stores the result. */
