@@ -3,14 +3,17 @@
 // The seed's pattern (lock, get, set, release) and the atomic incr from 4 client workers, against
 // Python's multiprocessing BaseManager doing `with lock: d['n'] += 1` from 4 processes. The lock
 // rows run twice, on a quiet machine and with CPU-burning processes alongside both sides, and
-// each condition's Python runs in the same run, interleaved with the plugin's measurements.
+// each condition's Python runs in the same run, interleaved with the plugin's measurements. Each
+// case is warmed in its own shape until its rate stops rising, before any burner starts: Python
+// has no compiler to wait for, and an app's workers run warm, so the plugin's figure is its
+// steady state, not V8's ramp.
 
 const { join } = require('node:path')
 const { withBurners, BURNERS } = require('../lib/cpu-burners')
 const { commandRuns, freePort, scope, startProgram, stop } = require('../lib/processes')
 const { row } = require('../lib/rows')
 const { TARGETS } = require('../lib/targets')
-const { loadTogether, startLoaders, warmUp, WORKERS } = require('./load')
+const { loadTogether, startLoaders, warmUntilSteady, warmUp, WORKERS } = require('./load')
 
 const HOST = join(__dirname, '..', 'workers', 'host.js')
 const PYTHON_SCRIPT = join(__dirname, '..', 'baselines', 'manager_counter.py')
@@ -58,29 +61,39 @@ async function runPython (seconds) {
   }
 }
 
-/** The 4 loaders of one placement: clients of a separate host, or one of them hosting. */
-async function measurePlacement (inApp, cases, samples, window, withIncr) {
+/**
+ * The 4 loaders of one placement: clients of a separate host, or one of them hosting. Each case
+ * is warmed quiet, then `burners` start (if any) and stay for the measured windows: an app's
+ * workers meet a busy machine warm, while from cold under two burners the compiler's threads
+ * get so little CPU that the ramp outlasts any warm-up window worth waiting for.
+ */
+async function measurePlacement (inApp, cases, samples, window, { withIncr, burners }) {
   const env = { BENCH_SHARED_PORT: String(await freePort()) }
   if (inApp) env.BENCH_WORKER_HOSTS = '1'
   await scope(async (start) => {
     if (!inApp) await start(HOST, { env, name: 'seed host' })
     const loaders = await startLoaders(start, 'shared', env)
     await warmUp(loaders, [...(withIncr ? ['incr'] : []), ...new Set(cases.map((each) => each.op))], window.warmupMs * 2)
-    for (const each of cases) samples[each.id].push(await loadTogether(loaders, { ...each, ...window }))
-    if (withIncr) for (const each of INCR_CASES) samples[each.id].push(await loadTogether(loaders, { ...each, ...window }))
+    for (const each of cases) await warmUntilSteady(loaders, each, window.warmupMs)
+    const measure = async () => {
+      for (const each of cases) samples[each.id].push(await loadTogether(loaders, { ...each, ...window }))
+      if (withIncr) for (const each of INCR_CASES) samples[each.id].push(await loadTogether(loaders, { ...each, ...window }))
+    }
+    if (burners === 0) await measure()
+    else await withBurners(measure, burners)
   })
 }
 
 /** One run of every lock case and of Python under `condition`. */
 async function measureCondition (condition, samples, window, python, seconds) {
   const own = samples[condition.id]
-  const measure = async () => {
-    await measurePlacement(false, LOCK_CASES.filter((each) => !each.inApp), own, window, condition.burners === 0)
-    await measurePlacement(true, LOCK_CASES.filter((each) => each.inApp), own, window, false)
-    if (python) own.python.push(await runPython(seconds))
+  const { burners } = condition
+  await measurePlacement(false, LOCK_CASES.filter((each) => !each.inApp), own, window, { withIncr: burners === 0, burners })
+  await measurePlacement(true, LOCK_CASES.filter((each) => each.inApp), own, window, { withIncr: false, burners })
+  if (python) {
+    const measure = () => runPython(seconds)
+    own.python.push(burners === 0 ? await measure() : await withBurners(measure, burners))
   }
-  if (condition.burners === 0) await measure()
-  else await withBurners(measure, condition.burners)
 }
 
 function emptySamples () {
