@@ -95,6 +95,19 @@ describe('parseLog', () => {
     if (parsed.ok) expect([...parsed.records]).toEqual(RECORDS)
   })
 
+  test('a record header torn at the end, zeros after it (the file grown ahead), is a torn tail', () => {
+    const whole = logOf(RECORDS)
+    const next = new RecordEncoder().frame(['set', 'later', 1])
+    for (let kept = 1; kept < RECORD_HEADER_BYTES; kept++) {
+      const torn = Buffer.concat([whole, Buffer.alloc(4096)])
+      next.copy(torn, whole.length, 0, kept)
+      const onlyZeros = next.subarray(0, kept).every((byte) => byte === 0)
+      const parsed = parseLog(torn)
+      expect(parsed).toMatchObject({ ok: true, tornTail: !onlyZeros, end: whole.length })
+      if (parsed.ok) expect([...parsed.records]).toEqual(RECORDS)
+    }
+  })
+
   test('a last record whose body is damaged is a torn tail', () => {
     const whole = logOf(RECORDS.slice(0, 3))
     flipBits(whole, whole.length - 1, 0xFF)

@@ -227,7 +227,9 @@ function checkFrame (bytes: Buffer, offset: number): FrameCheck {
     return { ok: false, reason: 'incomplete record header', reachesEnd: true }
   }
   if (bytes.readUInt32BE(offset + 8) !== crc32Range(bytes, offset, offset + 8)) {
-    return { ok: false, reason: 'bad record header checksum', reachesEnd: false }
+    // A header cut by a crash where a sector ended, the rest of it and all after it left zeros (in
+    // a file grown ahead, or whose new length landed before its data), is a torn last record.
+    return { ok: false, reason: 'bad record header checksum', reachesEnd: isZero(bytes, offset + RECORD_HEADER_BYTES) }
   }
   const bodyStart = offset + RECORD_HEADER_BYTES
   const next = bodyStart + bytes.readUInt32BE(offset)
