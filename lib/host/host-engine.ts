@@ -152,11 +152,17 @@ export class HostEngine {
    */
   async restoreInTurns (snapshot: EngineSnapshot, progress?: (keys: number) => void): Promise<void> {
     this.state.restore(snapshot.state)
-    for (const keys of this.state.restoreParts(snapshot.state.parts ?? [])) {
-      progress?.(keys)
+    await this.restorePartsInTurns(snapshot.state.parts ?? [], progress)
+    this.#restoreRest(snapshot)
+  }
+
+  /** Restores binary entry parts a step per turn, reporting the keys held after each. */
+  async restorePartsInTurns (parts: readonly Uint8Array[], progress?: (keys: number) => void): Promise<void> {
+    const steps = this.state.restoreParts(parts)
+    while (steps.next().done !== true) {
+      progress?.(this.state.size)
       await nextTurn()
     }
-    this.#restoreRest(snapshot)
   }
 
   #restoreRest (snapshot: EngineSnapshot): void {

@@ -105,7 +105,7 @@ async function replay (engine: HostEngine, records: Iterable<Record>, progress: 
       continue
     }
     if (parts.length > 0) {
-      await restoreInTurns(engine, parts, progress)
+      await engine.restorePartsInTurns(parts, progress)
       parts = []
     }
     apply(engine, record)
@@ -115,15 +115,7 @@ async function replay (engine: HostEngine, records: Iterable<Record>, progress: 
       sliceStart = performance.now()
     }
   }
-  await restoreInTurns(engine, parts, progress)
-}
-
-async function restoreInTurns (engine: HostEngine, parts: readonly Uint8Array[], progress: ((keys: number) => void) | undefined): Promise<void> {
-  const steps = engine.state.restoreParts(parts)
-  while (steps.next().done !== true) {
-    progress?.(engine.state.size)
-    await nextTurn()
-  }
+  await engine.restorePartsInTurns(parts, progress)
 }
 
 class StateJournal implements Journal {

@@ -2,7 +2,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { SharedStateLockNotHeldError } from '../../errors'
 import type { ChangeListener, Encoded, LockAcquireOptions, LockWrite, Path, ScanPage } from '../store'
 import type { LockTable } from './lock-table'
-import type { MemoryState, Page } from './state'
+import type { MemoryState } from './state'
+import { collectPagesInTurns } from './state-pages'
 
 // Expired keys reclaimed per turn while `size` waits for an exact count.
 const RECLAIM_SLICE = 10_000
@@ -10,18 +11,6 @@ const RECLAIM_SLICE = 10_000
 // The whole-map `keys` and `entries` ops take the map a page of this many keys a turn, so a large
 // map never holds the loop; like a scan, a key present throughout is in the result.
 const WALK_PAGE_ITEMS = 2000
-
-async function walkInTurns<T> (page: (cursor: string) => Page<T>): Promise<T[]> {
-  const all: T[] = []
-  let cursor = ''
-  do {
-    if (cursor !== '') await nextTurn()
-    const next = page(cursor)
-    for (const item of next.items) all.push(item)
-    cursor = next.cursor
-  } while (cursor !== '')
-  return all
-}
 
 async function reclaimThenCount (state: MemoryState): Promise<number> {
   do await nextTurn()
@@ -58,11 +47,11 @@ export class MemoryStore {
   has (key: string): boolean { return this.#state.has(key) }
   delete (key: string): boolean { return this.#state.delete(key) }
   keys (prefix: string): Promise<string[]> {
-    return walkInTurns((cursor) => this.#state.keysPage(prefix, cursor, WALK_PAGE_ITEMS))
+    return collectPagesInTurns((cursor) => this.#state.keysPage(prefix, cursor, WALK_PAGE_ITEMS))
   }
 
   entries (prefix: string): Promise<Array<[string, Encoded]>> {
-    return walkInTurns((cursor) => this.#state.entriesPage(prefix, cursor, WALK_PAGE_ITEMS, Infinity))
+    return collectPagesInTurns((cursor) => this.#state.entriesPage(prefix, cursor, WALK_PAGE_ITEMS, Infinity))
   }
 
   scan (prefix: string, cursor: string, count: number, maxBytes: number): ScanPage {

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { EntryTable } from './entry-table'
 import type { KeyIndex } from './key-index'
 
@@ -71,10 +72,24 @@ export function walkPage<T> (table: EntryTable, index: KeyIndex, request: PageRe
 export function collectPages<T> (page: (cursor: string) => Page<T>): T[] {
   const all: T[] = []
   let cursor = ''
-  do {
-    const next = page(cursor)
-    for (const item of next.items) all.push(item)
-    cursor = next.cursor
-  } while (cursor !== '')
+  do cursor = take(page(cursor), all)
+  while (cursor !== '')
   return all
+}
+
+/** As `collectPages`, a page a turn, so a large map never holds the loop. */
+export async function collectPagesInTurns<T> (page: (cursor: string) => Page<T>): Promise<T[]> {
+  const all: T[] = []
+  let cursor = take(page(''), all)
+  while (cursor !== '') {
+    await nextTurn()
+    cursor = take(page(cursor), all)
+  }
+  return all
+}
+
+/** Adds the page's items to `all`; its cursor. */
+function take<T> (page: Page<T>, all: T[]): string {
+  for (const item of page.items) all.push(item)
+  return page.cursor
 }
