@@ -540,10 +540,16 @@ describe('write failures', () => {
 
   test("under 'always', room that cannot be grown ahead (a full disk) leaves the log working without it", async () => {
     const { log } = await openLog('always')
+    const warnings: Array<[string, Error]> = []
+    log.warn = (message, error) => warnings.push([message, error])
     const write = jest.spyOn(await fileHandlePrototype(), 'write').mockRejectedValueOnce(ioError('ENOSPC'))
     log.append(record(1))
     await log.durable()
     expect(write).toHaveBeenCalledTimes(1)
+    // Said once, naming the file and the cause, as a coded error.
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]?.[0]).toContain(file)
+    expect(warnings[0]?.[1]).toMatchObject({ code: 'FST_SHARED_STATE_PERSIST', cause: { code: 'ENOSPC' } })
     for (const r of records(2, 50)) log.append(r)
     await log.durable()
     expect(write).toHaveBeenCalledTimes(1)

@@ -79,6 +79,8 @@ export class ChangeLog {
   #allocated: number
   /** Growing ahead failed (a full disk, a file-size limit): the records are written without it. */
   #growthRefused = false
+  /** Told of trouble the log carries on through (the file could not be grown ahead). */
+  warn: ((message: string, error: Error) => void) | undefined
   #snapshotBytes: number
   #appendedBytes: number
   #writtenSeq = 0
@@ -346,8 +348,10 @@ export class ChangeLog {
     this.#allocated = end + PREALLOCATE_BYTES
     try {
       await writeAll(this.#handle, Buffer.alloc(PREALLOCATE_BYTES), end)
-    } catch {
+    } catch (error) {
       this.#growthRefused = true
+      this.warn?.(`shared state: ${this.#file} could not be grown ahead of its records (the disk may be nearly full); ` +
+        'it goes on without, each fsync a little slower', persistError('growing', this.#file, error))
     }
   }
 

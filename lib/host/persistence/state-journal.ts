@@ -256,6 +256,7 @@ export async function openEngine (codec: ValueCodec, persist: Required<PersistOp
   const { log, loaded } = await ChangeLog.open(persist.file, persist.fsync, (error) => {
     report.error('shared state: the change log failed; every change is refused until the host restarts', error)
   })
+  log.warn = warn
   if (loaded.tornTail) warn(`shared state: ${persist.file} ended in a torn record (a crash mid-write); it was dropped`)
   try {
     if (handedOver !== undefined) await engine.restoreInTurns(handedOver, progress)
