@@ -124,6 +124,11 @@ export class AppliedReplies {
     return this.#byClient.size
   }
 
+  /** True while replies of the client are kept (it is connected, or gone for less than the grace). */
+  has (clientId: string): boolean {
+    return this.#byClient.has(clientId)
+  }
+
   get (clientId: string, id: number): Reply | undefined {
     return this.#byClient.get(clientId)?.get(id)
   }

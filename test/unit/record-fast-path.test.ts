@@ -4,6 +4,8 @@ import { AppendQueue } from '../../lib/host/persistence/append-queue'
 import { encodeFileHeader, frameReplies, parseLog, RECORD_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
 import { frameCommonRecord, writeRequest } from '../../lib/host/persistence/record-fast-path'
 import { readCommonRecord } from '../../lib/host/persistence/record-reader'
+import { ValueCodec } from '../../lib/protocol/codec'
+import { isSmallInteger } from '../../lib/store/memory/stored-value'
 
 // The records framed by hand on every mutation read back exactly as the generic encoder's would,
 // at every boundary of the MessagePack forms they use; anything else takes the generic way.
@@ -104,33 +106,61 @@ test('read back by hand: only the forms written by hand; any other is left to th
   expect(parsed.ok && [...parsed.records]).toEqual([...records, ['del', 'k']])
 })
 
-test("a request's changes and the memory of its reply frame as the 'batch' record of them would", () => {
+test("a request's reply and its changes frame as the 'req' record of them would", () => {
   const queue = (): AppendQueue => new AppendQueue()
   const taken = (sink: AppendQueue): Buffer | undefined => sink.take()?.batch
-  const same = (changes: Array<readonly unknown[]>, clientId: string, id: number, reply: unknown): void => {
+  const same = (changes: Array<readonly unknown[]>, client: number, id: number, reply: unknown): void => {
     const direct = queue()
-    expect(writeRequest([...changes, ['spare']], changes.length, clientId, id, reply, direct)).toBe(true)
-    const applied = ['applied', clientId, id, reply]
-    expect(taken(direct)).toEqual(common(changes.length === 0 ? applied : ['batch', [...changes, applied]]))
+    expect(writeRequest([...changes, ['spare']], changes.length, client, id, reply, direct)).toBe(true)
+    const frame = taken(direct) as Buffer
+    const expected = new Decoder().decode(new Encoder().encode(['req', client, id, reply, ...changes]))
+    expect(decodedBody(frame)).toEqual(expected)
+    expect(readCommonRecord(frame, RECORD_HEADER_BYTES, frame.length)).toEqual(expected)
+    expect(parseLog(Buffer.concat([encodeFileHeader(0), frame])).ok).toBe(true)
   }
-  same([], 'client-1', 7, [0, 3])
-  same([['put', 'k', BYTES[1] as Uint8Array, 0]], '1234-abcdef', 2 ** 31, [0, -5])
-  same([['del', 'é'], ['put', 'w'.repeat(65), BYTES[3] as Uint8Array, 1796035542218]], 'ключ', 1, [0, null])
-  same(Array.from({ length: 14 }, (_, i) => ['del', `k${i}`]), 'c', 9, [0, true])
+  same([], 1, 7, [0, 3])
+  same([['put', 'k', BYTES[1] as Uint8Array, 0]], 300, 2 ** 31, [0, -5])
+  same([['del', 'é'], ['put', 'w'.repeat(65), BYTES[3] as Uint8Array, 1796035542218]], 2 ** 32, 1, [0, null])
+  same(Array.from({ length: 11 }, (_, i) => ['del', `k${i}`]), 9, 9, [0, true])
+  // A set's reply: undefined, which MessagePack writes as null.
+  const set = queue()
+  expect(writeRequest([], 0, 1, 2, [0, undefined], set)).toBe(true)
+  expect(decodedBody(taken(set) as Buffer)).toEqual(['req', 1, 2, [0, null]])
   // Anything else takes the generic way, writing nothing.
   const sink = queue()
-  expect(writeRequest([], 0, 'c', 1, [0, 'text'], sink)).toBe(false)
-  expect(writeRequest([['token', 'lock', 1]], 1, 'c', 1, [0, 1], sink)).toBe(false)
-  expect(writeRequest(Array.from({ length: 15 }, (_, i) => ['del', `k${i}`]), 15, 'c', 1, [0, 1], sink)).toBe(false)
+  expect(writeRequest([], 0, 1, 1, [0, 'text'], sink)).toBe(false)
+  expect(writeRequest([], 0, 1, 1, [1, 'CODE', 'message'], sink)).toBe(false)
+  expect(writeRequest([['token', 'lock', 1]], 1, 1, 1, [0, 1], sink)).toBe(false)
+  expect(writeRequest(Array.from({ length: 12 }, (_, i) => ['del', `k${i}`]), 12, 1, 1, [0, 1], sink)).toBe(false)
   expect(sink.bytes).toBe(0)
+  // Read back by hand, as a reload does.
+  const read = queue()
+  writeRequest([['put', 'k', 5, 0], ['del', 'j']], 2, 4, 8, [0, 5], read)
+  const frame = taken(read) as Buffer
+  expect(readCommonRecord(frame, RECORD_HEADER_BYTES, frame.length)).toEqual(['req', 4, 8, [0, 5], ['put', 'k', Buffer.from([5]), 0], ['del', 'j']])
 })
 
-test('the replies kept for retries frame as their applied records would, empty slots left out', () => {
+test("a put's value given as a small integer frames as the codec's bytes of it", () => {
+  const codec = new ValueCodec()
+  for (const value of [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 31, 2 ** 32 - 1, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31)]) {
+    expect(isSmallInteger(value)).toBe(true)
+    const bytes = codec.encode(value)
+    expect(common(['put', 'k', value, 0])).toEqual(common(['put', 'k', bytes, 0]))
+    // The generic way too (a batch too long for the hand-framed form).
+    const changes = Array.from({ length: 16 }, () => ['put', 'k', value, 0])
+    expect(new RecordEncoder().frame(['batch', changes])).toEqual(new RecordEncoder().frame(['batch', changes.map(() => ['put', 'k', bytes, 0])]))
+  }
+  for (const value of [2 ** 32, -(2 ** 31) - 1, 1.5, -0]) expect(isSmallInteger(value)).toBe(false)
+})
+
+test('the replies kept for retries frame as their request records would, empty slots left out; a client without a number by its id', () => {
   const encoder = new RecordEncoder()
   const ids = new Float64Array([0, 5, 6, 0, 9])
   const replies = [undefined, [0, 1], [0, { not: 'a number' }], undefined, [0, null]]
-  const expected = [['applied', 'c', 5, [0, 1]], ['applied', 'c', 6, [0, { not: 'a number' }]], ['applied', 'c', 9, [0, null]]]
-  expect(frameReplies(encoder, 'c', ids, replies, 0, 5)).toEqual(encoder.frameAll(expected))
-  expect(frameReplies(encoder, 'c', ids, replies, 2, 100)).toEqual(encoder.frameAll(expected.slice(1)))
-  expect(frameReplies(encoder, 'c', ids, replies, 3, 4)).toEqual(Buffer.alloc(0))
+  const numbered = [['req', 3, 5, [0, 1]], ['req', 3, 6, [0, { not: 'a number' }]], ['req', 3, 9, [0, null]]]
+  expect(frameReplies(encoder, 'c', 3, ids, replies, 0, 5)).toEqual(encoder.frameAll(numbered))
+  expect(frameReplies(encoder, 'c', 3, ids, replies, 2, 100)).toEqual(encoder.frameAll(numbered.slice(1)))
+  expect(frameReplies(encoder, 'c', 3, ids, replies, 3, 4)).toEqual(Buffer.alloc(0))
+  const byId = [['applied', 'c', 5, [0, 1]], ['applied', 'c', 6, [0, { not: 'a number' }]], ['applied', 'c', 9, [0, null]]]
+  expect(frameReplies(encoder, 'c', undefined, ids, replies, 0, 5)).toEqual(encoder.frameAll(byId))
 })

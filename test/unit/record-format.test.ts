@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import * as zlib from 'node:zlib'
 import { crc32, crc32Range, portableCrc32 } from '../../lib/host/persistence/crc32'
 import {
-  encodeFileHeader, FILE_HEADER_BYTES, parseLog, RECORD_HEADER_BYTES, RecordEncoder
+  encodeFileHeader, FILE_HEADER_BYTES, FORMAT_VERSION, parseLog, RECORD_HEADER_BYTES, RecordEncoder
 } from '../../lib/host/persistence/record-format'
 
 const RECORDS: unknown[][] = [
@@ -62,7 +62,7 @@ describe('parseLog', () => {
   })
 
   test('an empty file is a fresh log', () => {
-    expect(parseLog(Buffer.alloc(0))).toEqual({ ok: true, fresh: true, records: [], snapshotBytes: 0, end: 0, tornTail: false })
+    expect(parseLog(Buffer.alloc(0))).toEqual({ ok: true, fresh: true, records: [], snapshotBytes: 0, version: FORMAT_VERSION, end: 0, tornTail: false })
   })
 
   test('a header torn or zero-filled by a crash at creation is a fresh log with a torn tail', () => {
@@ -145,9 +145,20 @@ describe('parseLog', () => {
     expect(parseLog(Buffer.from('{"hello": "world"}\n'.repeat(3)))).toMatchObject({ ok: false, offset: 0 })
     expect(parseLog(Buffer.from('hello'))).toMatchObject({ ok: false, offset: 0 })
     const header = encodeFileHeader(0)
-    header.writeUInt16BE(2, 4)
+    header.writeUInt16BE(FORMAT_VERSION + 1, 4)
     header.writeUInt32BE(crc32(header.subarray(0, 16)), 16)
-    expect(parseLog(header)).toMatchObject({ ok: false, offset: 0, reason: expect.stringContaining('format version 2') })
+    expect(parseLog(header)).toMatchObject({ ok: false, offset: 0, reason: expect.stringContaining(`format version ${FORMAT_VERSION + 1}`) })
+  })
+
+  test('a file of the first format, which lacks the client and request records, reads the same', () => {
+    const encoder = new RecordEncoder()
+    const records = [['put', 'k', new Uint8Array([1]), 0], ['applied', 'client-a', 3, [0, 1]]]
+    const file = Buffer.concat([encodeFileHeader(0), ...records.map((record) => encoder.frame(record))])
+    file.writeUInt16BE(1, 4)
+    file.writeUInt32BE(crc32(file.subarray(0, 16)), 16)
+    const parsed = parseLog(file)
+    expect(parsed).toMatchObject({ ok: true, version: 1 })
+    expect(parsed.ok && [...parsed.records]).toEqual(records)
   })
 
   test('a record that is not an array, checksum intact, is refused when replay reaches it, naming its offset', () => {

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { HostEngine } from '../../lib/host/host-engine'
 import { ChangeLog } from '../../lib/host/persistence'
+import { crc32 } from '../../lib/host/persistence/crc32'
+import { encodeFileHeader, FORMAT_VERSION, RecordEncoder } from '../../lib/host/persistence/record-format'
 import { closeEngine, openEngine } from '../../lib/host/persistence/state-journal'
 import type { FsyncPolicy } from '../../lib/options'
 import { ValueCodec } from '../../lib/protocol/codec'
@@ -44,11 +46,9 @@ test('a request\'s change and the memory of its reply are one record: a torn wri
   expect(reply).toEqual([0, 5])
   await closeEngine(engine)
 
+  // The client's number first, then one record: the reply and the change.
   const written = await records()
-  expect(written).toHaveLength(1)
-  const [kind, parts] = written[0] as [string, unknown[][]]
-  expect(kind).toBe('batch')
-  expect(parts.map((part) => part[0])).toEqual(['put', 'applied'])
+  expect(written).toEqual([['client', 1, 'client-a'], ['req', 1, 7, [0, 5], ['put', 'n', Buffer.from(codec.encode(5)), 0]]])
 
   // Reloaded: the resent request gets its first answer, not a second increment.
   const reloaded = await open()
@@ -172,4 +172,54 @@ test('a record whose checksum holds but which cannot be decoded refuses the load
   })
   // The refused load closed the log: the file is still there, untouched, for its owner to inspect.
   expect((await fs.stat(file)).size).toBe(size + frame.length)
+})
+
+test('clients keep their numbers across a compaction; a client the host forgot loses its number, and one seen again gets a new one', async () => {
+  const { log: changes } = await ChangeLog.open(file, 'no')
+  const put = (key: string, value: number): readonly unknown[] => ['put', key, value, 0]
+  changes.appendRequest([put('a', 1)], 1, 'client-a', 1, [0, 1])
+  changes.appendRequest([put('b', 1)], 1, 'client-b', 1, [0, 1])
+  // client-b is forgotten; appends made while the compaction runs land in its tail, by number.
+  const compaction = changes.compactParts([], (clientId) => clientId === 'client-a')
+  changes.appendRequest([put('a', 2)], 1, 'client-a', 2, [0, 2])
+  changes.appendRequest([put('b', 2)], 1, 'client-b', 2, [0, 2])
+  await compaction
+  changes.appendRequest([put('a', 3)], 1, 'client-a', 3, [0, 3])
+  changes.appendRequest([put('c', 1)], 1, 'client-c', 1, [0, 1])
+  await changes.close()
+
+  const written = await records()
+  expect(written.filter((record) => record[0] === 'client')).toEqual([['client', 1, 'client-a'], ['client', 3, 'client-b'], ['client', 4, 'client-c']])
+  const engine = await open('no')
+  expect(engine.applied.get('client-a', 2)).toEqual([0, 2])
+  expect(engine.applied.get('client-a', 3)).toEqual([0, 3])
+  expect(engine.applied.get('client-b', 2)).toEqual([0, 2])
+  expect(engine.applied.get('client-c', 1)).toEqual([0, 1])
+  expect(await engine.execute(engine.storeFor('client-a'), 0, opCode('get'), ['a'])).toEqual([0, codec.encode(3)])
+  await closeEngine(engine)
+})
+
+test('a request record naming a client the file never defined refuses the load', async () => {
+  const { log: changes } = await ChangeLog.open(file, 'no')
+  changes.append(['req', 9, 1, [0, 1]])
+  await changes.close()
+  await expect(open('no')).rejects.toMatchObject({ code: 'FST_SHARED_STATE_PERSIST', message: expect.stringContaining('client 9, never defined') })
+})
+
+test('a log of the first format loads, and is marked as the current one before anything newer is appended to it', async () => {
+  const encoder = new RecordEncoder()
+  const old = Buffer.concat([encodeFileHeader(0), encoder.frame(['put', 'n', codec.encode(4), 0]), encoder.frame(['applied', 'client-a', 7, [0, 4]])])
+  old.writeUInt16BE(1, 4)
+  old.writeUInt32BE(crc32(old.subarray(0, 16)), 16)
+  await fs.writeFile(file, old)
+
+  const engine = await open('no')
+  expect(await engine.execute(engine.storeFor('client-a'), 7, opCode('incr'), ['n', 4, undefined])).toEqual([0, 4])
+  expect(await engine.execute(engine.storeFor('client-a'), 8, opCode('incr'), ['n', 1, undefined])).toEqual([0, 5])
+  await closeEngine(engine)
+  expect((await fs.readFile(file)).readUInt16BE(4)).toBe(FORMAT_VERSION)
+  const reloaded = await open('no')
+  expect(await reloaded.execute(reloaded.storeFor('client-a'), 8, opCode('incr'), ['n', 1, undefined])).toEqual([0, 5])
+  expect(await reloaded.execute(reloaded.storeFor('client-a'), 0, opCode('get'), ['n'])).toEqual([0, codec.encode(5)])
+  await closeEngine(reloaded)
 })

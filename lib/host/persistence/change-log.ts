@@ -4,6 +4,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { SharedStatePersistError } from '../../errors'
 import type { FsyncPolicy } from '../../options'
 import { AppendQueue } from './append-queue'
+import { ClientNumbers } from './client-numbers'
 import { removeAbandonedSnapshots, SnapshotFile } from './compaction'
 import { persistError, syncDirectory, writeAll, writeAllNow } from './file-io'
 import { OwnerLock } from './owner-lock'
@@ -24,9 +25,11 @@ export interface ChangeLogStats {
 
 /**
  * A part of a snapshot: records, or a function that frames them with the log's encoder (as
- * `RecordEncoder.frameAll` would) from what it holds, without records made for them.
+ * `RecordEncoder.frameAll` would) from what it holds, without records made for them. `clients`
+ * are the client numbers the snapshot defines at its head, the only ones its parts may use.
  */
-export type SnapshotPart = ReadonlyArray<readonly unknown[]> | ((encoder: RecordEncoder) => Buffer)
+export type SnapshotPart = ReadonlyArray<readonly unknown[]> |
+((encoder: RecordEncoder, clients: ReadonlyMap<string, number>) => Buffer)
 
 /** Work that needs the file to itself: no append is written while it runs. */
 interface ExclusiveTask {
@@ -69,6 +72,7 @@ export class ChangeLog {
   readonly #mode: number
   readonly #encoder = new RecordEncoder()
   readonly #queue = new AppendQueue()
+  readonly #clients = new ClientNumbers()
   readonly #waiters = new DurabilityWaiters()
   readonly #owner: OwnerLock
   readonly #onFailure: (error: Error) => void
@@ -191,17 +195,22 @@ export class ChangeLog {
   }
 
   /**
-   * Appends what one request did, as one record: its changes (the first `count` of `changes`) and
-   * the memory of its reply, ['applied', clientId, id, reply], in a 'batch' (the 'applied' record
-   * alone when it changed nothing). The same as `append` of that record, without making it.
+   * Appends what one request did, as one record: the memory of its reply and its changes (the
+   * first `count` of `changes`), ['req', client, id, reply, change...], where `client` is the
+   * number this log gave `clientId` (defined by a ['client', client, clientId] record before, the
+   * first time). The same as `append` of that record, without making it.
    */
   appendRequest (changes: ReadonlyArray<readonly unknown[]>, count: number, clientId: string, id: number, reply: unknown): void {
     if (!this.#accepting()) return
     const before = this.#queue.bytes
     try {
-      if (!writeRequest(changes, count, clientId, id, reply, this.#queue)) {
-        const applied = ['applied', clientId, id, reply]
-        this.#queue.push(this.#encoder.frame(count === 0 ? applied : ['batch', [...changes.slice(0, count), applied]]))
+      let client = this.#clients.get(clientId)
+      if (client === undefined) {
+        client = this.#clients.add(clientId)
+        this.#queue.push(this.#encoder.frame(['client', client, clientId]))
+      }
+      if (!writeRequest(changes, count, client, id, reply, this.#queue)) {
+        this.#queue.push(this.#encoder.frame(['req', client, id, reply, ...changes.slice(0, count)]))
       }
     } catch (error) {
       throw persistError('encoding a record for', this.#file, error)
@@ -262,14 +271,17 @@ export class ChangeLog {
    * part was taken: replaying the tail after the snapshot ends in the same state, as every record
    * carries a whole value.
    */
-  async compactParts (parts: Iterable<SnapshotPart>): Promise<void> {
+  async compactParts (parts: Iterable<SnapshotPart>, keepClient: (clientId: string) => boolean = () => true): Promise<void> {
     if (this.#closing) throw new SharedStatePersistError(`compacting ${this.#file} after close`)
     if (this.#failure !== undefined) throw this.#failure
     if (this.#compaction !== undefined) {
       throw new SharedStatePersistError(`a compaction of ${this.#file} is already running`)
     }
     const tail = this.#queue.startCapture()
-    const compaction = this.#writeSnapshot(parts).then((written) => this.#compactInto(written, tail))
+    // The tail refers to the clients numbered so far by number: the snapshot defines them first.
+    const clients = this.#clients.retain(keepClient)
+    const head: SnapshotPart = [...clients].map(([clientId, number]) => ['client', number, clientId])
+    const compaction = this.#writeSnapshot(withHead(head, parts), clients).then((written) => this.#compactInto(written, tail))
     this.#compaction = compaction
     try {
       await compaction
@@ -283,7 +295,7 @@ export class ChangeLog {
    * Frames the parts and writes each to a new snapshot file as it comes, with a turn of the event
    * loop between parts at least (the writes add more), then fsyncs it.
    */
-  async #writeSnapshot (parts: Iterable<SnapshotPart>): Promise<{ temp: SnapshotFile, snapshotBytes: number }> {
+  async #writeSnapshot (parts: Iterable<SnapshotPart>, clients: ReadonlyMap<string, number>): Promise<{ temp: SnapshotFile, snapshotBytes: number }> {
     let temp: SnapshotFile
     try {
       temp = await SnapshotFile.create(this.#file, this.#mode)
@@ -297,7 +309,7 @@ export class ChangeLog {
         first = false
         let body: Buffer
         try {
-          body = typeof part === 'function' ? part(this.#encoder) : this.#encoder.frameAll(part)
+          body = typeof part === 'function' ? part(this.#encoder, clients) : this.#encoder.frameAll(part)
         } catch (error) {
           throw persistError('encoding the snapshot of', this.#file, error)
         }
@@ -549,4 +561,10 @@ export class ChangeLog {
     }
     return this.#failure
   }
+}
+
+/** The parts after `head`, still taken one at a time as the snapshot is written. */
+function * withHead (head: SnapshotPart, parts: Iterable<SnapshotPart>): Generator<SnapshotPart> {
+  yield head
+  yield * parts
 }

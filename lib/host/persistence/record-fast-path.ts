@@ -1,3 +1,4 @@
+import { integerLength, isSmallInteger, writeInteger } from '../../store/memory/stored-value'
 import { crc32Range } from './crc32'
 
 /*
@@ -5,11 +6,14 @@ import { crc32Range } from './crc32'
  * encoder would make of them (any decoder reads them back alike), without the generic encoder's
  * walk over the array and its copy of the body into the frame.
  *
- *   ['put', key, bytes, expiresAt]   ['del', key]   ['applied', clientId, id, [0, value]]
+ *   ['req', client, id, [0, value], change...]     a request's reply and its changes
+ *   ['put', key, bytes, expiresAt]   ['del', key]   changes, alone or in a ['batch', [change, ...]]
+ *   ['applied', clientId, id, [0, value]]          a reply kept for a client the log has no number for
  *
- * with a value that is a number, a boolean or null, alone or in a ['batch', [record, ...]]. Anything
- * else is left to the caller, to frame the generic way. They are written straight into the append
- * queue's buffer (a `FrameSink`): no buffer of their own, no copy, no view for the checksums.
+ * with a value that is a number, a boolean, null or undefined; a put's bytes may be given as a small integer
+ * (see isSmallInteger), written as the bytes the codec makes of it. Anything else is left to the
+ * caller, to frame the generic way. They are written straight into the append queue's buffer (a
+ * `FrameSink`): no buffer of their own, no copy, no view for the checksums.
  */
 
 /** Where frames are written: `room(n)` returns a buffer with n bytes free from `end`. */
@@ -23,8 +27,11 @@ export interface FrameSink {
 const HEADER_BYTES = 12
 const APPLIED = Buffer.from([0xa7, 0x61, 0x70, 0x70, 0x6c, 0x69, 0x65, 0x64])
 const BATCH = Buffer.from([0xa5, 0x62, 0x61, 0x74, 0x63, 0x68])
-// A batch's list is a MessagePack fixarray: up to this many records (a request makes a few).
+const REQ = Buffer.from([0xa3, 0x72, 0x65, 0x71])
+// A batch's list, and a request record, are MessagePack fixarrays: up to this many items.
 const MAX_FIXARRAY = 15
+// A request record's items before its changes: the tag, the client, the id, the reply.
+const REQUEST_HEAD_ITEMS = 4
 
 // Keys up to this long are copied a character at a time while they prove ASCII; longer ones,
 // and any that is not, go native.
@@ -145,6 +152,13 @@ function writeBin (frame: Buffer, offset: number, bytes: Uint8Array): number {
   return offset + bytes.length
 }
 
+/** Writes a small integer's MessagePack bytes (see isSmallInteger) as a MessagePack bin. */
+function writeIntegerBin (frame: Buffer, offset: number, value: number): number {
+  frame[offset] = BIN8
+  frame[offset + 1] = integerLength(value)
+  return writeInteger(frame, offset + 2, value)
+}
+
 /**
  * An upper bound of the body of a common record (a frame is written into this much room, in one
  * pass, and ends where it ends), or -1 when the record is not one.
@@ -155,8 +169,9 @@ function bodyBound (record: readonly unknown[]): number {
   if (typeof key !== 'string') return -1
   if (type === 'put') {
     const bytes = record[2]
-    if (record.length !== 4 || !(bytes instanceof Uint8Array) || typeof record[3] !== 'number') return -1
-    return 5 + strMaxBytes(key) + HEAD_MAX_BYTES + bytes.length + NUMBER_MAX_BYTES
+    if (record.length !== 4 || typeof record[3] !== 'number') return -1
+    const valueBytes = bytes instanceof Uint8Array ? HEAD_MAX_BYTES + bytes.length : typeof bytes === 'number' && isSmallInteger(bytes) ? 7 : -1
+    return valueBytes < 0 ? -1 : 5 + strMaxBytes(key) + valueBytes + NUMBER_MAX_BYTES
   }
   if (type === 'del') return record.length === 2 ? 5 + strMaxBytes(key) : -1
   if (type === 'applied') return record.length === 4 ? appliedBound(key, record[2], record[3]) : -1
@@ -165,22 +180,36 @@ function bodyBound (record: readonly unknown[]): number {
 
 /** `bodyBound` of ['applied', clientId, id, reply]. */
 function appliedBound (clientId: string, id: unknown, reply: unknown): number {
-  if (typeof id !== 'number' || !Array.isArray(reply) || reply.length !== 2 || reply[0] !== 0) return -1
+  if (typeof id !== 'number' || !isPlainReply(reply)) return -1
+  return 9 + strMaxBytes(clientId) + NUMBER_MAX_BYTES + REPLY_MAX_BYTES
+}
+
+/**
+ * A reply [0, value] with a value that is a number, a boolean, null, or undefined (a set's), which
+ * MessagePack, the generic encoder's way too, writes as null.
+ */
+function isPlainReply (reply: unknown): boolean {
+  if (!Array.isArray(reply) || reply.length !== 2 || reply[0] !== 0) return false
   const value = reply[1]
-  if (typeof value !== 'number' && typeof value !== 'boolean' && value !== null) return -1
-  return 9 + strMaxBytes(clientId) + NUMBER_MAX_BYTES + 2 + NUMBER_MAX_BYTES
+  return typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined
+}
+
+const REPLY_MAX_BYTES = 2 + NUMBER_MAX_BYTES
+
+/** Writes [0, value] (see isPlainReply); returns where it ends. */
+function writeReply (frame: Buffer, offset: number, value: unknown): number {
+  frame[offset] = 0x92
+  frame[offset + 1] = 0x00
+  if (typeof value === 'number') return writeNumber(frame, offset + 2, value)
+  frame[offset + 2] = value === true ? 0xc3 : value === false ? 0xc2 : 0xc0
+  return offset + 3
 }
 
 /** Writes the body of ['applied', clientId, id, [0, value]]; returns where it ends. */
 function writeAppliedBody (frame: Buffer, offset: number, clientId: string, id: number, value: unknown): number {
   frame[offset] = 0x94
   for (let i = 0; i < APPLIED.length; i++) frame[offset + 1 + i] = APPLIED[i] as number
-  offset = writeNumber(frame, writeStr(frame, offset + 9, clientId), id)
-  frame[offset] = 0x92
-  frame[offset + 1] = 0x00
-  if (typeof value === 'number') return writeNumber(frame, offset + 2, value)
-  frame[offset + 2] = value === null ? 0xc0 : value === true ? 0xc3 : 0xc2
-  return offset + 3
+  return writeReply(frame, writeNumber(frame, writeStr(frame, offset + 9, clientId), id), value)
 }
 
 /** Writes the body of a record `bodyBound` accepted; returns where it ends. */
@@ -193,7 +222,9 @@ function writeBody (frame: Buffer, offset: number, record: readonly unknown[]): 
     frame[offset + 2] = 0x70 // p
     frame[offset + 3] = 0x75 // u
     frame[offset + 4] = 0x74 // t
-    offset = writeBin(frame, writeStr(frame, offset + 5, key), record[2] as Uint8Array)
+    const value = record[2]
+    offset = writeStr(frame, offset + 5, key)
+    offset = typeof value === 'number' ? writeIntegerBin(frame, offset, value) : writeBin(frame, offset, value as Uint8Array)
     return writeNumber(frame, offset, record[3] as number)
   }
   if (type === 'del') {
@@ -208,8 +239,8 @@ function writeBody (frame: Buffer, offset: number, record: readonly unknown[]): 
 }
 
 /**
- * Writes the frame of a common record, or of a batch of them (a request's changes and the memory
- * of its reply), into `sink`; false, writing nothing, for anything else.
+ * Writes the frame of a common record, or of a batch of them, into `sink`; false, writing nothing,
+ * for anything else.
  */
 export function writeCommonRecord (record: readonly unknown[], sink: FrameSink): boolean {
   if (record[0] === 'batch' && record.length === 2) {
@@ -226,23 +257,66 @@ export function writeCommonRecord (record: readonly unknown[], sink: FrameSink):
   return true
 }
 
+/** The bound of the first `count` of `records` together, or -1 when any is not a common record. */
+function recordsBound (records: ReadonlyArray<readonly unknown[]>, count: number): number {
+  let bound = 0
+  for (let i = 0; i < count; i++) {
+    const inner = records[i]
+    const bytes = Array.isArray(inner) ? bodyBound(inner) : -1
+    if (bytes < 0) return -1
+    bound += bytes
+  }
+  return bound
+}
+
 /**
  * The frame of ['batch', the first `count` of `records`] when each is a common record; false,
  * writing nothing, if not.
  */
 export function writeBatch (records: ReadonlyArray<readonly unknown[]>, count: number, sink: FrameSink): boolean {
-  return writeGroup(records, count, undefined, 0, undefined, sink)
+  const bound = count > MAX_FIXARRAY ? -1 : recordsBound(records, count)
+  if (bound < 0) return false
+  const buffer = sink.room(HEADER_BYTES + 2 + BATCH.length + bound)
+  const start = sink.end
+  buffer[start + HEADER_BYTES] = 0x92
+  for (let i = 0; i < BATCH.length; i++) buffer[start + HEADER_BYTES + 1 + i] = BATCH[i] as number
+  let offset = start + HEADER_BYTES + 1 + BATCH.length
+  buffer[offset++] = 0x90 | count
+  for (let i = 0; i < count; i++) offset = writeBody(buffer, offset, records[i] as readonly unknown[])
+  sealFrame(buffer, start, offset)
+  sink.commit(offset)
+  return true
 }
 
 /**
- * The frame of a request's changes (the first `count` of `changes`) and the memory of its reply,
- * ['applied', clientId, id, reply], taken as they are so that no record is made for it: one
- * 'batch' record, or the 'applied' record alone when the request changed nothing. False, writing
- * nothing, when any is not a common record.
+ * The frame of a request: ['req', client, id, reply, change...], the memory of its reply (client:
+ * the number the log gave its client) with its changes, the first `count` of `changes`, taken as
+ * they are so that no record is made for it. False, writing nothing, when the reply or any change
+ * is not a common one.
  */
 export function writeRequest (changes: ReadonlyArray<readonly unknown[]>, count: number,
-  clientId: string, id: number, reply: unknown, sink: FrameSink): boolean {
-  if (count > 0) return writeGroup(changes, count, clientId, id, reply, sink)
+  client: number, id: number, reply: unknown, sink: FrameSink): boolean {
+  if (count > MAX_FIXARRAY - REQUEST_HEAD_ITEMS || !isPlainReply(reply)) return false
+  const changesBound = recordsBound(changes, count)
+  if (changesBound < 0) return false
+  const buffer = sink.room(HEADER_BYTES + 1 + REQ.length + 2 * NUMBER_MAX_BYTES + REPLY_MAX_BYTES + changesBound)
+  const start = sink.end
+  let offset = start + HEADER_BYTES
+  buffer[offset++] = 0x90 | (REQUEST_HEAD_ITEMS + count)
+  for (let i = 0; i < REQ.length; i++) buffer[offset + i] = REQ[i] as number
+  offset = writeNumber(buffer, writeNumber(buffer, offset + REQ.length, client), id)
+  offset = writeReply(buffer, offset, (reply as [0, unknown])[1])
+  for (let i = 0; i < count; i++) offset = writeBody(buffer, offset, changes[i] as readonly unknown[])
+  sealFrame(buffer, start, offset)
+  sink.commit(offset)
+  return true
+}
+
+/**
+ * The frame of ['applied', clientId, id, reply], for a reply kept for a client the log has no
+ * number for; false, writing nothing, when the reply is not a common one.
+ */
+export function writeApplied (clientId: string, id: number, reply: unknown, sink: FrameSink): boolean {
   const bound = appliedBound(clientId, id, reply)
   if (bound < 0) return false
   const buffer = sink.room(HEADER_BYTES + bound)
@@ -250,36 +324,6 @@ export function writeRequest (changes: ReadonlyArray<readonly unknown[]>, count:
   const end = writeAppliedBody(buffer, start + HEADER_BYTES, clientId, id, (reply as [0, unknown])[1])
   sealFrame(buffer, start, end)
   sink.commit(end)
-  return true
-}
-
-/** A batch of `records` (the first `count`), then the 'applied' record when `clientId` is given. */
-function writeGroup (records: ReadonlyArray<readonly unknown[]>, count: number,
-  clientId: string | undefined, id: number, reply: unknown, sink: FrameSink): boolean {
-  const size = clientId === undefined ? count : count + 1
-  if (size > MAX_FIXARRAY) return false
-  let bound = 1 + BATCH.length + 1
-  for (let i = 0; i < count; i++) {
-    const inner = records[i]
-    const bytes = Array.isArray(inner) ? bodyBound(inner) : -1
-    if (bytes < 0) return false
-    bound += bytes
-  }
-  if (clientId !== undefined) {
-    const bytes = appliedBound(clientId, id, reply)
-    if (bytes < 0) return false
-    bound += bytes
-  }
-  const buffer = sink.room(HEADER_BYTES + bound)
-  const start = sink.end
-  buffer[start + HEADER_BYTES] = 0x92
-  for (let i = 0; i < BATCH.length; i++) buffer[start + HEADER_BYTES + 1 + i] = BATCH[i] as number
-  let offset = start + HEADER_BYTES + 1 + BATCH.length
-  buffer[offset++] = 0x90 | size
-  for (let i = 0; i < count; i++) offset = writeBody(buffer, offset, records[i] as readonly unknown[])
-  if (clientId !== undefined) offset = writeAppliedBody(buffer, offset, clientId, id, (reply as [0, unknown])[1])
-  sealFrame(buffer, start, offset)
-  sink.commit(offset)
   return true
 }
 

@@ -1,7 +1,8 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
+import { integerLength, writeInteger } from '../../store/memory/stored-value'
 import { crc32, crc32Range } from './crc32'
 import { AppendQueue } from './append-queue'
-import { frameCommonRecord, writeCommonRecord, writeRequest } from './record-fast-path'
+import { frameCommonRecord, writeApplied, writeCommonRecord, writeRequest } from './record-fast-path'
 import { readCommonRecord } from './record-reader'
 
 /*
@@ -19,7 +20,10 @@ import { readCommonRecord } from './record-reader'
  */
 
 export const FILE_MAGIC = 'FSSL'
-export const FORMAT_VERSION = 1
+// Version 2 added the 'client' and 'req' records; a version 1 file reads the same way, and is
+// marked version 2 before any of them is appended to it, so an older reader refuses it plainly.
+export const FORMAT_VERSION = 2
+const OLDEST_VERSION_READ = 1
 export const FILE_HEADER_BYTES = 20
 export const RECORD_HEADER_BYTES = 12
 const MAX_BODY_BYTES = 0xFFFFFFFF
@@ -41,7 +45,7 @@ export class RecordEncoder {
   frame (record: readonly unknown[]): Buffer {
     const common = frameCommonRecord(record)
     if (common !== undefined) return common
-    const body = this.#encoder.encodeSharedRef(record)
+    const body = this.#encoder.encodeSharedRef(withValueBytes(record))
     if (body.length > MAX_BODY_BYTES) throw new RangeError(`a record of ${body.length} bytes is too large`)
     const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + body.length)
     frame.writeUInt32BE(body.length, 0)
@@ -64,20 +68,37 @@ export class RecordEncoder {
   }
 }
 
+/**
+ * The record as MessagePack has it: a put whose value is given as a small integer (see
+ * StateChange) carries the integer's bytes, here and in the changes of a batch or a request.
+ */
+function withValueBytes (record: readonly unknown[]): readonly unknown[] {
+  if (record[0] === 'put' && typeof record[2] === 'number') {
+    const bytes = new Uint8Array(integerLength(record[2]))
+    writeInteger(bytes, 0, record[2])
+    return ['put', record[1], bytes, record[3]]
+  }
+  if (record[0] === 'batch' && Array.isArray(record[1])) return ['batch', (record[1] as unknown[][]).map(withValueBytes)]
+  if (record[0] === 'req') return record.map((item, i) => i < 4 ? item : withValueBytes(item as unknown[]))
+  return record
+}
+
 const NO_CHANGES: ReadonlyArray<readonly unknown[]> = []
 
 /**
- * The records ['applied', clientId, ids[n], replies[n]] of slots `from` to `to` (a slot whose id is
- * 0 is empty), framed as `frameAll` would frame them, without a record made per reply.
+ * The records ['req', client, ids[n], replies[n]] of slots `from` to `to` (a slot whose id is 0 is
+ * empty), framed as `frameAll` would frame them, without a record made per reply; `client` is the
+ * client's number, or, for a client without one, ['applied', clientId, ids[n], replies[n]].
  */
-export function frameReplies (encoder: RecordEncoder, clientId: string, ids: Float64Array,
+export function frameReplies (encoder: RecordEncoder, clientId: string, client: number | undefined, ids: Float64Array,
   replies: ReadonlyArray<unknown>, from: number, to: number): Buffer {
   const queue = new AppendQueue()
   for (let slot = from; slot < to && slot < ids.length; slot++) {
     const id = ids[slot] as number
     const reply = replies[slot]
     if (id === 0 || reply === undefined) continue
-    if (!writeRequest(NO_CHANGES, 0, clientId, id, reply, queue)) queue.push(encoder.frame(['applied', clientId, id, reply]))
+    const framed = client === undefined ? writeApplied(clientId, id, reply, queue) : writeRequest(NO_CHANGES, 0, client, id, reply, queue)
+    if (!framed) queue.push(encoder.frame(client === undefined ? ['applied', clientId, id, reply] : ['req', client, id, reply]))
   }
   return queue.take()?.batch ?? Buffer.alloc(0)
 }
@@ -90,6 +111,8 @@ export type ParsedLog =
     /** The records, decoded one at a time as they are read: see LogRecords. */
     readonly records: Iterable<unknown[]>
     readonly snapshotBytes: number
+    /** The format version of the file's header (FORMAT_VERSION for a fresh one). */
+    readonly version: number
     /** Where the last good record ends: the file is cut here when a torn tail was dropped. */
     readonly end: number
     readonly tornTail: boolean
@@ -126,7 +149,7 @@ const CHECK_SLICE_BYTES = 2 * 1024 * 1024
 /** As `parseLog`, pausing after each slice of records checked, so a loader can let the loop turn. */
 export function * checkLog (file: Uint8Array): Generator<void, ParsedLog> {
   const bytes = Buffer.from(file.buffer, file.byteOffset, file.length)
-  const empty = (tornTail: boolean): ParsedLog => ({ ok: true, fresh: true, records: [], snapshotBytes: 0, end: 0, tornTail })
+  const empty = (tornTail: boolean): ParsedLog => ({ ok: true, fresh: true, records: [], snapshotBytes: 0, version: FORMAT_VERSION, end: 0, tornTail })
   if (bytes.length < FILE_HEADER_BYTES) {
     if (isMagicPrefix(bytes) || isZero(bytes, 0)) return empty(bytes.length > 0)
     return { ok: false, offset: 0, reason: 'not a fastify-shared-state log' }
@@ -137,12 +160,13 @@ export function * checkLog (file: Uint8Array): Generator<void, ParsedLog> {
     if (isZero(bytes, 0)) return empty(true)
     return { ok: false, offset: 0, reason: header }
   }
-  const snapshotEnd = FILE_HEADER_BYTES + header
+  const { snapshotBytes, version } = header
+  const snapshotEnd = FILE_HEADER_BYTES + snapshotBytes
   if (snapshotEnd > bytes.length) {
     return { ok: false, offset: bytes.length, reason: `the snapshot section ends at byte ${snapshotEnd}, after the end of the file` }
   }
   const loaded = (end: number, tornTail: boolean): ParsedLog =>
-    ({ ok: true, fresh: false, records: new LogRecords(bytes, end), snapshotBytes: header, end, tornTail })
+    ({ ok: true, fresh: false, records: new LogRecords(bytes, end), snapshotBytes, version, end, tornTail })
   let offset = FILE_HEADER_BYTES
   let sliceEnd = offset + CHECK_SLICE_BYTES
   while (offset < bytes.length) {
@@ -210,16 +234,18 @@ export class LogRecords implements Iterable<unknown[]> {
   }
 }
 
-/** The snapshot section's length, or why the header is not one this version reads. */
-function parseFileHeader (bytes: Uint8Array): number | string {
+/** The snapshot section's length and the format version, or why the header is not one this version reads. */
+function parseFileHeader (bytes: Uint8Array): { snapshotBytes: number, version: number } | string {
   const header = Buffer.from(bytes.buffer, bytes.byteOffset, FILE_HEADER_BYTES)
   if (header.toString('latin1', 0, 4) !== FILE_MAGIC) return 'not a fastify-shared-state log'
   if (header.readUInt32BE(16) !== crc32(header.subarray(0, 16))) return 'bad file header checksum'
   const version = header.readUInt16BE(4)
-  if (version !== FORMAT_VERSION) return `format version ${version} is not supported (this version reads ${FORMAT_VERSION})`
+  if (version < OLDEST_VERSION_READ || version > FORMAT_VERSION) {
+    return `format version ${version} is not supported (this version reads ${OLDEST_VERSION_READ} to ${FORMAT_VERSION})`
+  }
   const snapshotBytes = header.readBigUInt64BE(8)
   if (snapshotBytes > BigInt(Number.MAX_SAFE_INTEGER)) return 'impossible snapshot length'
-  return Number(snapshotBytes)
+  return { snapshotBytes: Number(snapshotBytes), version }
 }
 
 function checkFrame (bytes: Buffer, offset: number): FrameCheck {

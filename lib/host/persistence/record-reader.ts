@@ -1,6 +1,6 @@
 /*
- * Reads back the records record-fast-path.ts frames by hand (put, del, applied and a batch of
- * them), without the generic decoder: on reload the tail of a log is mostly these, and decoding
+ * Reads back the records record-fast-path.ts frames by hand (req, put, del, applied and a batch
+ * of changes), without the generic decoder: on reload the tail of a log is mostly these, and decoding
  * each through a generic MessagePack decoder (a decoder state, a copy of the body so binary values
  * do not keep the whole file alive) cost more than reading its bytes. Anything else, or any form
  * these records are never written in, returns undefined: the caller decodes it the generic way.
@@ -9,6 +9,8 @@
 // A tag, a key, a value: the shapes record-fast-path writes.
 const FIXARRAY_2 = 0x92
 const FIXARRAY_4 = 0x94
+// A request record: its tag, client, id and reply, then up to 11 changes.
+const FIXARRAY_15 = 0x9f
 
 type Read<T> = { value: T, next: number } | undefined
 
@@ -20,9 +22,10 @@ export function readCommonRecord (bytes: Buffer, start: number, end: number): un
 
 function readRecord (bytes: Buffer, at: number, end: number, outer: boolean): Read<unknown[]> {
   const head = bytes[at]
-  if (head !== FIXARRAY_2 && head !== FIXARRAY_4) return undefined
+  if (head === undefined || head < FIXARRAY_2 || head > FIXARRAY_15) return undefined
   const tag = readString(bytes, at + 1, end)
   if (tag === undefined) return undefined
+  if (head >= FIXARRAY_4 && tag.value === 'req' && outer) return readRequest(bytes, tag.next, end, head & 0x0F)
   if (head === FIXARRAY_2 && tag.value === 'del') {
     const key = readString(bytes, tag.next, end)
     return key === undefined ? undefined : { value: ['del', key.value], next: key.next }
@@ -62,22 +65,41 @@ function readApplied (bytes: Buffer, at: number, end: number): Read<unknown[]> {
   const clientId = readString(bytes, at, end)
   if (clientId === undefined) return undefined
   const id = readNumber(bytes, clientId.next, end)
-  if (id === undefined || bytes[id.next] !== FIXARRAY_2 || bytes[id.next + 1] !== 0x00) return undefined
-  const next = id.next + 2
+  if (id === undefined) return undefined
+  const reply = readReply(bytes, id.next, end)
+  return reply === undefined ? undefined : { value: ['applied', clientId.value, id.value, reply.value], next: reply.next }
+}
+
+/** ['req', client, id, reply, change...] of `items` items, from the client on. */
+function readRequest (bytes: Buffer, at: number, end: number, items: number): Read<unknown[]> {
+  const client = readNumber(bytes, at, end)
+  if (client === undefined) return undefined
+  const id = readNumber(bytes, client.next, end)
+  if (id === undefined) return undefined
+  const reply = readReply(bytes, id.next, end)
+  if (reply === undefined) return undefined
+  const record: unknown[] = ['req', client.value, id.value, reply.value]
+  let next = reply.next
+  for (let i = 4; i < items; i++) {
+    const change = readRecord(bytes, next, end, false)
+    if (change === undefined) return undefined
+    record.push(change.value)
+    next = change.next
+  }
+  return { value: record, next }
+}
+
+/** A reply [0, value] with a value that is a number, a boolean or null. */
+function readReply (bytes: Buffer, at: number, end: number): Read<readonly [0, unknown]> {
+  if (bytes[at] !== FIXARRAY_2 || bytes[at + 1] !== 0x00) return undefined
+  const next = at + 2
   const head = bytes[next]
   if (next >= end || head === undefined) return undefined
-  let reply: unknown
-  let after = next + 1
-  if (head === 0xc0) reply = null
-  else if (head === 0xc2) reply = false
-  else if (head === 0xc3) reply = true
-  else {
-    const number = readNumber(bytes, next, end)
-    if (number === undefined) return undefined
-    reply = number.value
-    after = number.next
-  }
-  return { value: ['applied', clientId.value, id.value, [0, reply]], next: after }
+  if (head === 0xc0) return { value: [0, null], next: next + 1 }
+  if (head === 0xc2) return { value: [0, false], next: next + 1 }
+  if (head === 0xc3) return { value: [0, true], next: next + 1 }
+  const number = readNumber(bytes, next, end)
+  return number === undefined ? undefined : { value: [0, number.value], next: number.next }
 }
 
 /**

@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { SharedStatePersistError } from '../../errors'
 import { persistError, syncDirectory, writeAll } from './file-io'
-import { checkLog, encodeFileHeader, FILE_HEADER_BYTES } from './record-format'
+import { checkLog, encodeFileHeader, FILE_HEADER_BYTES, FORMAT_VERSION } from './record-format'
 
 export interface LoadedLog {
   /**
@@ -35,7 +35,7 @@ export function corruptLog (file: string, offset: number, reason: string): Error
 
 /**
  * Opens the log (creating it if absent), reads it whole and leaves it ready for appending: a torn
- * tail is cut off, a missing header written, both fsynced before anything new is appended after
+ * tail is cut off, a missing or older header written, all fsynced before anything new is appended after
  * them. Corruption closes the file untouched and throws, naming the file and the offset.
  */
 export async function recoverLog (file: string): Promise<RecoveredLog> {
@@ -59,9 +59,11 @@ export async function recoverLog (file: string): Promise<RecoveredLog> {
       await handle.sync()
       await syncDirectory(dirname(file))
       size = FILE_HEADER_BYTES
-    } else if (parsed.end < bytes.length) {
-      await handle.truncate(parsed.end)
-      await handle.sync()
+    } else {
+      if (parsed.end < bytes.length) await handle.truncate(parsed.end)
+      // Records of the newer format are appended from now on: the header says so first.
+      if (parsed.version < FORMAT_VERSION) await writeAll(handle, encodeFileHeader(parsed.snapshotBytes), 0)
+      if (parsed.end < bytes.length || parsed.version < FORMAT_VERSION) await handle.sync()
     }
     const { mode } = await handle.stat()
     const loaded = { records: parsed.records, tornTail: parsed.tornTail }

@@ -13,14 +13,17 @@ import { corruptLog } from './recovery'
  * The engine's changes, as records in the change log:
  *
  *   ['put', key, value, expiresAt]   ['del', key]   ['expiry', key, expiresAt]   ['clear']
- *   ['token', lock, token]           ['applied', clientId, requestId, reply]
- *   ['batch', [record, ...]]
+ *   ['token', lock, token]           ['batch', [change, ...]]
+ *   ['client', client, clientId]     ['req', client, requestId, reply, change...]
  *
  * Values are logged whole (not the operation that changed them), so a reload replays no logic
- * and cannot diverge from what the host served. The changes of one request and the memory of its
- * reply go in one 'batch' record: a crash that tears the write keeps both or neither, never a
- * change without the memory that it was made (a resent request would then be applied twice).
- * A snapshot holds the live entries as
+ * and cannot diverge from what the host served. A request's changes go in one 'req' record with
+ * the memory of its reply: a crash that tears the write keeps both or neither, never a change
+ * without the memory that it was made (a resent request would then be applied twice). Its client
+ * is named by the number a 'client' record gave it earlier in the file (see ClientNumbers).
+ * Changes no reply follows (the host worker's own calls, expiries) go alone or in a 'batch'.
+ * Files written before the 'req' record have ['applied', clientId, requestId, reply], and a
+ * snapshot still writes one for a client without a number. A snapshot holds the live entries as
  *
  *   ['entries', part]   (part: the binary entry parts of store/memory/entry-parts.ts)
  *
@@ -43,7 +46,8 @@ export interface JournalLog {
   error: (message: string, error?: Error) => void
 }
 
-function apply (engine: HostEngine, record: Record): void {
+/** Replays one record; `clients`: the client numbers the file defined so far. */
+function apply (engine: HostEngine, record: Record, clients: Map<number, string>): void {
   switch (record[0]) {
     case 'entries': return drain(engine.state.restoreParts([record[1] as Uint8Array]))
     case 'put': return engine.state.put(record[1] as string, record[2] as Encoded, record[3] as number)
@@ -51,10 +55,19 @@ function apply (engine: HostEngine, record: Record): void {
     case 'expiry': engine.state.expireAt(record[1] as string, record[2] as number); return
     case 'clear': return engine.state.clear()
     case 'token': return engine.locks.restoreTokens([[record[1] as string, record[2] as number]])
+    case 'client': clients.set(record[1] as number, record[2] as string); return
+    case 'req': return applyRequest(engine, record, clients)
     case 'applied': return engine.applied.remember(record[1] as string, record[2] as number, record[3] as Reply)
-    case 'batch': for (const part of record[1] as Record[]) apply(engine, part); return
+    case 'batch': for (const part of record[1] as Record[]) apply(engine, part, clients); return
     default: throw new SharedStatePersistError(`unknown record type ${String(record[0])}`)
   }
+}
+
+function applyRequest (engine: HostEngine, record: Record, clients: Map<number, string>): void {
+  const clientId = clients.get(record[1] as number)
+  if (clientId === undefined) throw new SharedStatePersistError(`a request record names client ${String(record[1])}, never defined`)
+  engine.applied.remember(clientId, record[2] as number, record[3] as Reply)
+  for (let i = 4; i < record.length; i++) apply(engine, record[i] as Record, clients)
 }
 
 // A part of a snapshot stays about this small, so taking it from the map and framing it is a short
@@ -73,7 +86,7 @@ function * snapshotParts (engine: HostEngine): Generator<SnapshotPart> {
   yield engine.locks.tokens().map(([name, token]) => ['token', name, token])
   for (const { clientId, ids, replies } of engine.applied.slots()) {
     for (let from = 0; from < ids.length; from += SNAPSHOT_PART_SLOTS) {
-      yield (encoder) => frameReplies(encoder, clientId, ids, replies, from, from + SNAPSHOT_PART_SLOTS)
+      yield (encoder, clients) => frameReplies(encoder, clientId, clients.get(clientId), ids, replies, from, from + SNAPSHOT_PART_SLOTS)
     }
   }
   for (const part of engine.state.encodedParts(SNAPSHOT_PART_BYTES)) yield [['entries', part]]
@@ -97,6 +110,7 @@ const RECORDS_PER_CLOCK = 64
  */
 async function replay (engine: HostEngine, records: Iterable<Record>, progress: ((keys: number) => void) | undefined): Promise<void> {
   let parts: Uint8Array[] = []
+  const clients = new Map<number, string>()
   let applied = 0
   let sliceStart = performance.now()
   for (const record of records) {
@@ -108,7 +122,7 @@ async function replay (engine: HostEngine, records: Iterable<Record>, progress: 
       await engine.restorePartsInTurns(parts, progress)
       parts = []
     }
-    apply(engine, record)
+    apply(engine, record, clients)
     if (++applied % RECORDS_PER_CLOCK === 0 && performance.now() - sliceStart > SLICE_MS) {
       progress?.(engine.state.size)
       await nextTurn()
@@ -220,7 +234,8 @@ class StateJournal implements Journal {
   compact (): void {
     // Changes still grouped go to the log now, ahead of the tail the compaction captures.
     this.#flush()
-    this.#log.compactParts(snapshotParts(this.#engine)).then(() => {
+    // The clients the host no longer remembers lose their numbers with the old file.
+    this.#log.compactParts(snapshotParts(this.#engine), (clientId) => this.#engine.applied.has(clientId)).then(() => {
       // Under a burst of writes the tail captured meanwhile can already be due: the log would
       // otherwise stay that large until the next write.
       if (this.#log.failure === undefined && !this.#closing) this.#compactIfDue()

@@ -8,7 +8,7 @@ import { KeyIndex } from './key-index'
 import * as nested from './nested'
 import { collectPages, MAX_PAGE_ITEMS, walkPage, type Page } from './state-pages'
 import { encodeParts, restoreParts, type PartsTarget } from './state-parts'
-import { rawLength, rawOf, storedFromLive, storedFromRaw, type StoredValue } from './stored-value'
+import { isSmallInteger, rawLength, rawOf, storedFromLive, storedFromRaw, type StoredValue } from './stored-value'
 
 export type { Page } from './state-pages'
 
@@ -31,8 +31,13 @@ interface Watcher {
  * What changed, as the change log keeps it: the key's whole new value (`put`), its removal, a new
  * deadline (`expiry`), or `clear`. Expiry by time is not a change: a reloaded deadline has passed.
  */
+/**
+ * A change, as the change log records it. A put's value is its bytes, or a small integer (see
+ * isSmallInteger) standing for its own MessagePack bytes: a counter's new value is logged on
+ * every incr, and the log writes it without a buffer made for it.
+ */
 export type StateChange =
-  | readonly ['put', string, Encoded, number]
+  | readonly ['put', string, Encoded | number, number]
   | readonly ['del', string]
   | readonly ['expiry', string, number]
   | readonly ['clear']
@@ -357,6 +362,10 @@ export class MemoryState {
     }
     if (expiresAt !== previous) this.#sweeper.schedule(slot, expiresAt)
     if (this.onChange === undefined && this.#watchers.size === 0) return
+    if (raw === undefined && typeof stored === 'number' && isSmallInteger(stored) && this.#watchers.size === 0) {
+      this.onChange?.(['put', key, stored, expiresAt])
+      return
+    }
     const bytes = raw ?? rawOf(stored, this.#codec)
     this.onChange?.(['put', key, bytes, expiresAt])
     this.#emit('set', key, bytes)

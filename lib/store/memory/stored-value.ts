@@ -72,27 +72,45 @@ const INT32_MIN = -(2 ** 31)
 const UINT32_END = 2 ** 32
 
 /**
- * The MessagePack bytes of a 32-bit integer, in the smallest form, as the codec writes it; made
- * here because a counter's new value is encoded on every incr that is logged or watched.
+ * A number kept as its smallest MessagePack integer form (as the codec writes it): an integer of
+ * 32 bits, signed or not. Its bytes are made here, without the codec, because a counter's new
+ * value is encoded on every incr that is logged or watched.
  */
-function integerBytes (value: number): Uint8Array {
-  if (value >= 0) {
-    if (value < 0x80) return Uint8Array.of(value)
-    if (value < 0x100) return Uint8Array.of(0xcc, value)
-    if (value < 0x10000) return Uint8Array.of(0xcd, value >>> 8, value & 0xff)
-    return Uint8Array.of(0xce, value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff)
+export function isSmallInteger (value: number): boolean {
+  return Number.isInteger(value) && value >= INT32_MIN && value < UINT32_END && !Object.is(value, -0)
+}
+
+/** The length of the MessagePack form of a small integer (see isSmallInteger). */
+export function integerLength (value: number): number {
+  if (value >= 0) return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5
+  return value >= -32 ? 1 : value >= -0x80 ? 2 : value >= -0x8000 ? 3 : 5
+}
+
+/** Writes the MessagePack form of a small integer at `offset`; returns where it ends. */
+export function writeInteger (target: Uint8Array, offset: number, value: number): number {
+  const length = integerLength(value)
+  if (length === 1) {
+    target[offset] = value & 0xff
+    return offset + 1
   }
-  if (value >= -32) return Uint8Array.of(value & 0xff)
-  if (value >= -0x80) return Uint8Array.of(0xd0, value & 0xff)
-  if (value >= -0x8000) return Uint8Array.of(0xd1, (value >> 8) & 0xff, value & 0xff)
-  return Uint8Array.of(0xd2, (value >> 24) & 0xff, (value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff)
+  target[offset] = value >= 0 ? (length === 2 ? 0xcc : length === 3 ? 0xcd : 0xce) : (length === 2 ? 0xd0 : length === 3 ? 0xd1 : 0xd2)
+  for (let i = length - 1; i > 0; i--) {
+    target[offset + i] = value & 0xff
+    value >>>= 8
+  }
+  return offset + length
+}
+
+function integerBytes (value: number): Uint8Array {
+  const bytes = new Uint8Array(integerLength(value))
+  writeInteger(bytes, 0, value)
+  return bytes
 }
 
 /** The bytes of a stored value, as a client would have sent them. */
 export function rawOf (stored: StoredValue, codec: ValueCodec): Encoded {
   if (typeof stored === 'number') {
-    const integer = Number.isInteger(stored) && stored >= INT32_MIN && stored < UINT32_END && !Object.is(stored, -0)
-    return integer ? integerBytes(stored) : codec.encode(stored)
+    return isSmallInteger(stored) ? integerBytes(stored) : codec.encode(stored)
   }
   if (stored instanceof LiveValue) {
     if (stored.raw === undefined) stored.raw = codec.encode(stored.value)
