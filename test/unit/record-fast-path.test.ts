@@ -149,6 +149,8 @@ test("a put's value given as a small integer frames as the codec's bytes of it",
     // The generic way too (a batch too long for the hand-framed form).
     const changes = Array.from({ length: 16 }, () => ['put', 'k', value, 0])
     expect(new RecordEncoder().frame(['batch', changes])).toEqual(new RecordEncoder().frame(['batch', changes.map(() => ['put', 'k', bytes, 0])]))
+    // And in a request whose reply is not a common one.
+    expect(new RecordEncoder().frame(['req', 1, 2, [0, 'text'], ['put', 'k', value, 0]])).toEqual(new RecordEncoder().frame(['req', 1, 2, [0, 'text'], ['put', 'k', bytes, 0]]))
   }
   for (const value of [2 ** 32, -(2 ** 31) - 1, 1.5, -0]) expect(isSmallInteger(value)).toBe(false)
 })
