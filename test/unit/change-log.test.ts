@@ -520,15 +520,11 @@ describe('close', () => {
 })
 
 describe('write failures', () => {
-  // Under 'always' records are written on the loop's thread (writeSync), else by the thread pool.
-  test.each(['always', 'everysec'] as const)("a failed write rejects durable() with the coded error and fails the log for good (fsync '%s')", async (policy) => {
+  // Records are written on the loop's thread (writeSync), whatever the policy.
+  test.each(['always', 'everysec', 'no'] as const)("a failed write rejects durable() with the coded error and fails the log for good (fsync '%s')", async (policy) => {
     const { log } = await openLog(policy)
-    if (policy === 'always') {
-      // The module itself, not the copy an `import * as` makes of it.
-      jest.spyOn(jest.requireActual<typeof import('node:fs')>('node:fs'), 'writeSync').mockImplementationOnce(() => { throw ioError('ENOSPC') })
-    } else {
-      jest.spyOn(await fileHandlePrototype(), 'write').mockRejectedValueOnce(ioError('ENOSPC'))
-    }
+    // The module itself, not the copy an `import * as` makes of it.
+    jest.spyOn(jest.requireActual<typeof import('node:fs')>('node:fs'), 'writeSync').mockImplementationOnce(() => { throw ioError('ENOSPC') })
     log.append(record(1))
     const error = await expectPersistError(log.durable())
     expect(error.message).toContain(file)
