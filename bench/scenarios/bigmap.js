@@ -245,6 +245,49 @@ async function alternatingRates (ctx, keys) {
   })
 }
 
+/**
+ * The same windows against two private redis-servers, one filled with `keys` keys and one with
+ * 1 k, in turns: how much a large map costs Redis itself on this machine. Undefined without
+ * redis-server.
+ */
+async function redisAlternatingRates (ctx, keys) {
+  if (!redisAvailable()) return undefined
+  const servers = []
+  try {
+    for (let i = 0; i < 2; i++) servers.push(await startRedis())
+    return await scope(async (start) => {
+      const sides = []
+      for (const [i, size] of [keys, SMALL].entries()) {
+        const worker = await start(REDIS_FILLER, { name: `bigmap redis ${label(size)} (in turns)` })
+        await call(worker, 'fill', { url: servers[i].url, pid: servers[i].child.pid, keys: size }, FILL_LIMIT_MS)
+        sides.push({ worker, url: servers[i].url, size, rates: { get: [], set: [], incr: [] } })
+      }
+      const ms = Math.round(2000 * ctx.scale)
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const op of ['get', 'set', 'incr']) {
+          for (const side of sides) {
+            side.rates[op].push(await call(side.worker, 'throughput', { url: side.url, op, keys: side.size, ms, inFlight: IN_FLIGHT }, ms + 60000))
+          }
+        }
+      }
+      return sides.map((side) => side.rates)
+    })
+  } finally {
+    for (const server of servers) await stop(server.child)
+  }
+}
+
+function redisAlternatingRows (keys, [large, small]) {
+  return ['get', 'set', 'incr'].map((op) => row({
+    group: 'Big map',
+    label: `Redis ${op} throughput at ${label(keys)} keys (ioredis auto-pipelined, ${IN_FLIGHT} in flight)`,
+    unit: 'ops/s',
+    samples: large[op],
+    vs: [{ label: `Redis ${op} at ${label(SMALL)} keys, same run`, samples: small[op] }],
+    note: op === 'get' ? `${ROUNDS} rounds, two redis-servers in turns: the same windows as the host's rows above` : undefined
+  }))
+}
+
 function alternatingRows (keys, [large, small]) {
   return ['get', 'set', 'incr'].map((op) => row({
     group: 'Big map',
@@ -291,6 +334,8 @@ async function run (ctx) {
   if (TEN_MILLION) {
     rows.push(...(await measureSize({ ...ctx, runs: 1 }, 10 * MILLION, ['scan', 'clear'], million.small)).rows)
     rows.push(...alternatingRows(10 * MILLION, await alternatingRates(ctx, 10 * MILLION)))
+    const redis = await redisAlternatingRates(ctx, 10 * MILLION)
+    if (redis !== undefined) rows.push(...redisAlternatingRows(10 * MILLION, redis))
   }
   return rows
 }
