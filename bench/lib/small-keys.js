@@ -1,7 +1,8 @@
 'use strict'
 
 // What the memory workers share: N small keys (`key:i` -> i), set through the plugin in batches or
-// into a plain Map, and the process's memory once garbage collection has settled (--expose-gc).
+// into a plain Map, the process's memory once garbage collection has settled (--expose-gc), and
+// the rate of calls on random existing keys.
 
 const BATCH = 1000
 
@@ -24,4 +25,22 @@ function fillMap (keys) {
   return map
 }
 
-module.exports = { fillMap, fillShared, settledMemory }
+/**
+ * Calls per second of `call(key, i)` on random keys among the first `keys`, `inFlight` at a time,
+ * for `ms`.
+ */
+async function rateOnRandomKeys (call, { keys, ms, inFlight }) {
+  let done = 0
+  const ends = Date.now() + ms
+  const started = process.hrtime.bigint()
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (Date.now() < ends) {
+      const i = Math.floor(Math.random() * keys)
+      await call(`key:${i}`, i)
+      done++
+    }
+  }))
+  return done / (Number(process.hrtime.bigint() - started) / 1e9)
+}
+
+module.exports = { fillMap, fillShared, rateOnRandomKeys, settledMemory }

@@ -219,6 +219,19 @@ async function compaction (keys) {
 }
 
 /**
+ * Windows of get, set and incr on each side in turn, ROUNDS rounds: `measure(side, op, ms)` gives
+ * one window's rate, added to `side.rates[op]`.
+ */
+async function inTurns (ctx, sides, measure) {
+  const ms = Math.round(2000 * ctx.scale)
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const op of ['get', 'set', 'incr']) {
+      for (const side of sides) side.rates[op].push(await measure(side, op, ms))
+    }
+  }
+}
+
+/**
  * get/set/incr at `keys` keys against 1 k keys, the two hosts up side by side and measured in
  * turns (ROUNDS rounds, each op a window on one host then the other), so a change in the
  * machine's load between them shows in both. For 10 M keys, whose host takes a run of its own.
@@ -233,14 +246,7 @@ async function alternatingRates (ctx, keys) {
       const client = await start(CLIENT, { env, name: `bigmap client ${label(size)} (in turns)` })
       sides.push({ size, filled, client, rates: { get: [], set: [], incr: [] } })
     }
-    const ms = Math.round(2000 * ctx.scale)
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const op of ['get', 'set', 'incr']) {
-        for (const side of sides) {
-          side.rates[op].push(await call(side.client, 'throughput', { op, keys: side.size, ms, inFlight: IN_FLIGHT }, ms + 60000))
-        }
-      }
-    }
+    await inTurns(ctx, sides, (side, op, ms) => call(side.client, 'throughput', { op, keys: side.size, ms, inFlight: IN_FLIGHT }, ms + 60000))
     return sides.map((side) => ({ filled: side.filled, samples: side.rates }))
   })
 }
@@ -262,14 +268,7 @@ async function redisAlternatingRates (ctx, keys) {
         await call(worker, 'fill', { url: servers[i].url, pid: servers[i].child.pid, keys: size }, FILL_LIMIT_MS)
         sides.push({ worker, url: servers[i].url, size, rates: { get: [], set: [], incr: [] } })
       }
-      const ms = Math.round(2000 * ctx.scale)
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const op of ['get', 'set', 'incr']) {
-          for (const side of sides) {
-            side.rates[op].push(await call(side.worker, 'throughput', { url: side.url, op, keys: side.size, ms, inFlight: IN_FLIGHT }, ms + 60000))
-          }
-        }
-      }
+      await inTurns(ctx, sides, (side, op, ms) => call(side.worker, 'throughput', { url: side.url, op, keys: side.size, ms, inFlight: IN_FLIGHT }, ms + 60000))
       return sides.map((side) => side.rates)
     })
   } finally {

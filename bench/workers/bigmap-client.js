@@ -4,6 +4,7 @@
 // latency of one call, and whole-map reads (keys, entries, scan, clear), each timed here.
 
 const { openShared } = require('../lib/plugin-app')
+const { rateOnRandomKeys } = require('../lib/small-keys')
 const { main, serve } = require('../lib/worker-ipc')
 
 const CALLS = {
@@ -17,20 +18,7 @@ main(async () => {
   if (app.shared.role !== 'client') throw new Error('expected to be a client')
   const { shared } = app
   serve({
-    throughput: async ({ op, keys, ms, inFlight }) => {
-      const run = CALLS[op]
-      let done = 0
-      const ends = Date.now() + ms
-      const started = process.hrtime.bigint()
-      await Promise.all(Array.from({ length: inFlight }, async () => {
-        while (Date.now() < ends) {
-          const i = Math.floor(Math.random() * keys)
-          await run(shared, `key:${i}`, i)
-          done++
-        }
-      }))
-      return done / (Number(process.hrtime.bigint() - started) / 1e9)
-    },
+    throughput: ({ op, keys, ms, inFlight }) => rateOnRandomKeys((key, i) => CALLS[op](shared, key, i), { keys, ms, inFlight }),
     // µs per call of each of `calls` ([op, arg] pairs), the median of `rounds` rounds made one
     // call after another, the calls of a round in turn, so every call sees the same conditions.
     latency: async ({ calls, rounds }) => {

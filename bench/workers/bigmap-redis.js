@@ -7,6 +7,7 @@
 
 const { readFileSync } = require('node:fs')
 const Redis = require('ioredis')
+const { rateOnRandomKeys } = require('../lib/small-keys')
 const { main, serve } = require('../lib/worker-ipc')
 
 const BATCH = 10000
@@ -29,20 +30,9 @@ const CALLS = {
 main(async () => {
   let client
   serve({
-    throughput: async ({ url, op, keys, ms, inFlight }) => {
+    throughput: ({ url, op, keys, ms, inFlight }) => {
       client ??= new Redis(url, { enableAutoPipelining: true })
-      const run = CALLS[op]
-      let done = 0
-      const ends = Date.now() + ms
-      const started = process.hrtime.bigint()
-      await Promise.all(Array.from({ length: inFlight }, async () => {
-        while (Date.now() < ends) {
-          const i = Math.floor(Math.random() * keys)
-          await run(client, `key:${i}`, i)
-          done++
-        }
-      }))
-      return done / (Number(process.hrtime.bigint() - started) / 1e9)
+      return rateOnRandomKeys((key, i) => CALLS[op](client, key, i), { keys, ms, inFlight })
     },
     fill: async ({ url, pid, keys }) => {
       const redis = new Redis(url, { lazyConnect: true })
