@@ -177,6 +177,37 @@ describe('durability policies', () => {
     expect(log.stats.fsyncs).toBe(1)
   })
 
+  test("'everysec': records appended while the log's fsync runs are written once it returns, never during it", async () => {
+    const { log } = await openLog('everysec')
+    const realFs = jest.requireActual<typeof import('node:fs')>('node:fs')
+    const writeSync = jest.spyOn(realFs, 'writeSync')
+    // Writes to files, not to the test's own stdout or stderr.
+    const fileWrites = (): number => writeSync.mock.calls.filter(([fd]) => fd > 2).length
+    const prototype = await fileHandlePrototype()
+    const datasync = prototype.datasync
+    const inSync = gate()
+    const release = gate()
+    jest.spyOn(prototype, 'datasync').mockImplementationOnce(async function (this: unknown, ...args: unknown[]) {
+      inSync.open()
+      await release.opened
+      return await datasync.apply(this, args)
+    })
+    log.append(record(0))
+    await log.durable()
+    await inSync.opened
+    const writesBefore = fileWrites()
+    for (const r of records(1, 50)) log.append(r)
+    // Well past the 2 ms a write waits for more records: none is made while the fsync runs.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(fileWrites()).toBe(writesBefore)
+    const durable = log.durable()
+    release.open()
+    await durable
+    expect(fileWrites()).toBeGreaterThan(writesBefore)
+    await log.close()
+    expect(listed((await openLog('everysec')).loaded).records).toEqual(records(0, 50))
+  })
+
   test("'no': never fsyncs appended records, even on close", async () => {
     const { log } = await openLog('no')
     for (const r of records(0, 100)) log.append(r)
