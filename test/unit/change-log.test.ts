@@ -65,6 +65,20 @@ function gate (): { opened: Promise<void>, open: () => void } {
   return { opened, open }
 }
 
+/** Holds every fsync (datasync) of the log until `release()`; `started` resolves once one is held. */
+async function holdFsyncs (): Promise<{ started: Promise<void>, release: () => void }> {
+  const proto = await fileHandlePrototype()
+  const original = proto.datasync
+  const started = gate()
+  const released = gate()
+  jest.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+    started.open()
+    await released.opened
+    return await original.apply(this, args)
+  })
+  return { started: started.opened, release: released.open }
+}
+
 /** XORs one byte of `bytes` with `mask`: damage as a bad disk or a stray write would do. */
 function flipBits (bytes: Buffer, at: number, mask: number): void {
   bytes.writeUInt8(bytes.readUInt8(at) ^ mask, at)
@@ -150,20 +164,14 @@ describe('durability policies', () => {
 
   test("'always': durable() waits for the fsync, not only the write", async () => {
     const { log } = await openLog('always')
-    const proto = await fileHandlePrototype()
-    const original = proto.datasync
-    const release = gate()
-    jest.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown, ...args: unknown[]) {
-      await release.opened
-      return await original.apply(this, args)
-    })
+    const fsyncs = await holdFsyncs()
     log.append(record(1))
     let settled = false
     const durable = log.durable().then(() => { settled = true })
     while (log.stats.writes === 0) await nextTurn()
     await nextTurn()
     expect(settled).toBe(false)
-    release.open()
+    fsyncs.release()
     await durable
     expect(settled).toBe(true)
   })
@@ -183,25 +191,17 @@ describe('durability policies', () => {
     const writeSync = jest.spyOn(realFs, 'writeSync')
     // Writes to files, not to the test's own stdout or stderr.
     const fileWrites = (): number => writeSync.mock.calls.filter(([fd]) => fd > 2).length
-    const prototype = await fileHandlePrototype()
-    const datasync = prototype.datasync
-    const inSync = gate()
-    const release = gate()
-    jest.spyOn(prototype, 'datasync').mockImplementationOnce(async function (this: unknown, ...args: unknown[]) {
-      inSync.open()
-      await release.opened
-      return await datasync.apply(this, args)
-    })
+    const fsyncs = await holdFsyncs()
     log.append(record(0))
     await log.durable()
-    await inSync.opened
+    await fsyncs.started
     const writesBefore = fileWrites()
     for (const r of records(1, 50)) log.append(r)
     // Well past the 2 ms a write waits for more records: none is made while the fsync runs.
     await new Promise((resolve) => setTimeout(resolve, 50))
     expect(fileWrites()).toBe(writesBefore)
     const durable = log.durable()
-    release.open()
+    fsyncs.release()
     await durable
     expect(fileWrites()).toBeGreaterThan(writesBefore)
     await log.close()
@@ -372,23 +372,15 @@ describe('compaction', () => {
   test('appends made while the new file is switched in go after the snapshot', async () => {
     const { log } = await openLog('no')
     for (const r of records(0, 100)) log.append(r)
-    const proto = await fileHandlePrototype()
-    const original = proto.datasync
-    const inSwitch = gate()
-    const release = gate()
     // Under 'no' the log never fsyncs; the only datasync is the snapshot's, inside the switch.
-    jest.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown, ...args: unknown[]) {
-      inSwitch.open()
-      await release.opened
-      return await original.apply(this, args)
-    })
+    const fsyncs = await holdFsyncs()
     const compaction = log.compact([['snapshot']])
     log.append(record(100))
-    await inSwitch.opened
+    await fsyncs.started
     log.append(record(101))
     const durable = log.durable()
     await nextTurn()
-    release.open()
+    fsyncs.release()
     await Promise.all([compaction, durable])
     await log.close()
     expect([...(await openLog('no')).loaded.records]).toEqual([['snapshot'], record(100), record(101)])
