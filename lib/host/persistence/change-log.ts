@@ -483,13 +483,13 @@ export class ChangeLog {
     const end = this.#size + batch.length
     try {
       // Written on the loop's thread, whatever the policy: a write into the page cache costs a few
-      // µs, where handing it to the thread pool cost the host more than a quarter of what logging adds
-      // to an incr (a thread woken, the loop woken again to hear it is done; on a 2-vCPU VM each
-      // wake-up is an interrupt between CPUs). Under 'always' a reply waits for this write and
-      // the fsync after it, so the fsync is the only hand-off left. No write runs during the
-      // log's own fsync (the pump waits for it), where one could wait for the disk, as Redis
-      // defers its AOF writes then; a disk slower than the changes makes writes wait for it, so
-      // the host slows to the disk's pace instead of queueing records without bound.
+      // µs, where handing it to the thread pool cost the host more than a quarter of what logging
+      // adds to an incr (perf at 100 k incr/s: a thread woken, the loop woken again to hear it is
+      // done). Under 'always' a reply waits for this write and the fsync after it, so the fsync is
+      // the only hand-off left. No write runs during the log's own fsync (the pump waits for it),
+      // where one could wait behind the disk, as Redis defers its AOF writes then: the records of
+      // that while wait queued. Once the kernel holds as much unwritten data as it allows, a write
+      // waits for the disk and holds the loop meanwhile, as Redis' does.
       writeAllNow(this.#handle, batch, this.#size)
     } catch (error) {
       throw persistError('writing to', this.#file, error)
