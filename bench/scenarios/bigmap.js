@@ -35,6 +35,8 @@ const TEN_MILLION = process.env.BENCH_BIGMAP_10M === '1'
 // keys only: at 10 M the young generation is a tenth as much per key, and another fill of 10 M
 // would take minutes.
 const SMALL_YOUNG_GENERATION = '--max-semi-space-size=2'
+// A resting host waits at most this long for V8 to give its young generation back.
+const REST_LIMIT_MS = 90000
 // The host worker's own reads of the whole map, at 1 M keys.
 const OWN_READS = ['keys', 'entries', 'scan']
 
@@ -52,6 +54,22 @@ async function hostRss (mode, keys, flags = []) {
   return scope(async (start) => {
     const host = await start(HOST, { env, name: `bigmap host (${mode} ${flags.join(' ')})`, execArgv: ['--expose-gc', ...flags] })
     return call(host, 'fill', { keys }, FILL_LIMIT_MS)
+  })
+}
+
+/**
+ * A host filled with `keys` keys left idle until V8 gives back the young generation the fill
+ * grew, while `meanwhile()` runs other processes' measurements (the wait costs the run little):
+ * their results, and the host's as `rest` (its fill's figures, and `rssBytes` at rest).
+ */
+async function whileResting (keys, meanwhile) {
+  const env = { BENCH_BIGMAP_MODE: 'shared', BENCH_SHARED_PORT: String(await freePort()) }
+  return scope(async (start) => {
+    const host = await start(HOST, { env, name: `bigmap host ${label(keys)} (resting)`, execArgv: ['--expose-gc'] })
+    const filled = await call(host, 'fill', { keys }, FILL_LIMIT_MS)
+    const others = await meanwhile()
+    const rested = await call(host, 'rest', { maxMs: REST_LIMIT_MS }, REST_LIMIT_MS + 30000)
+    return { ...others, rest: { ...filled, ...rested, filledRssBytes: filled.rssBytes } }
   })
 }
 
@@ -109,6 +127,18 @@ async function onHost (keys, ctx, stalls) {
   })
 }
 
+/** The RSS per key of a redis-server and of a plain Map filled with the same keys in the same run. */
+function rssBaselines (keys, results) {
+  const perKey = (filled) => filled.rssBytes / keys
+  const redis = results.filter((result) => result.redis !== undefined)
+  return [
+    redis.length > 0
+      ? { label: 'redis-server RSS per key, same keys', samples: redis.map((result) => perKey(result.redis)) }
+      : { label: 'redis-server', na: 'n/a: redis-server not found' },
+    { label: 'plain Map of the same keys and values', samples: results.map((result) => perKey(result.map)) }
+  ]
+}
+
 function memoryRow (keys, results, { field, flags }) {
   const perKey = (result) => result.rssBytes / keys
   const redis = results.filter((result) => result.redis !== undefined)
@@ -119,16 +149,31 @@ function memoryRow (keys, results, { field, flags }) {
     unit: 'B',
     better: 'lower',
     samples: results.map((result) => perKey(result[field])),
-    vs: [
-      redis.length > 0
-        ? { label: 'redis-server RSS per key, same keys', samples: redis.map((result) => perKey(result.redis)) }
-        : { label: 'redis-server', na: 'n/a: redis-server not found' },
-      { label: 'plain Map of the same keys and values', samples: results.map((result) => perKey(result.map)) }
-    ],
+    vs: rssBaselines(keys, results),
     note: (redis.length > 0 && flags === undefined ? `Redis used_memory ${median(redis.map((result) => result.redis.usedBytes / keys)).toFixed(0)} B/key; ` : '') +
       `of the host's, its V8 heap ${median(results.map((result) => result[field].heapBytes / keys)).toFixed(0)} B/key, ` +
       `of which V8's young generation grew ${(young / 2 ** 20).toFixed(0)} MiB (${(young / keys).toFixed(0)} B/key: a constant of the process, whatever the keys); ` +
       `filled in ${median(results.map((result) => result[field].seconds)).toFixed(1)} s in-process`
+  })
+}
+
+/** RSS per key of a host at rest, against the same Redis and Map figures as memoryRow's. */
+function restRow (keys, results) {
+  const perKey = (bytes) => bytes / keys
+  const rests = results.map((result) => result.rest)
+  const waits = rests.map((rest) => rest.seconds)
+  return row({
+    group: 'Big map',
+    label: `host RSS per key at rest, ${label(keys)} small keys (key:i -> i)`,
+    unit: 'B',
+    better: 'lower',
+    samples: rests.map((rest) => perKey(rest.rssBytes)),
+    vs: rssBaselines(keys, results),
+    note: 'another host, filled and then idle until V8 gave back its young generation ' +
+      `(${rests.every((rest) => rest.shrunk) ? 'measured' : `not in every run within ${REST_LIMIT_MS / 1000} s; measured`} ` +
+      `${Math.min(...waits).toFixed(0)}..${Math.max(...waits).toFixed(0)} s after the fill, ` +
+      `young generation ${(median(rests.map((rest) => rest.youngBytes)) / 2 ** 20).toFixed(0)} MiB); right after its fill it took ` +
+      `${median(rests.map((rest) => perKey(rest.filledRssBytes))).toFixed(0)} B/key; a host under traffic keeps the young generation (the row above)`
   })
 }
 
@@ -303,18 +348,20 @@ function alternatingRows (keys, [large, small]) {
 async function measureSize (ctx, keys, stalls, small) {
   const { results, cut } = await repeatWithin(ctx, 60000 * ctx.scale, `bigmap ${label(keys)}`, async () => {
     const host = await onHost(keys, ctx, stalls)
-    host.stalls.compaction = await compaction(keys)
-    return {
-      host,
-      shared: host.filled,
+    // The other processes' measurements run while a host of as many keys rests.
+    const measured = await whileResting(keys, async () => ({
+      compaction: await compaction(keys),
       smallYoung: keys === MILLION ? await hostRss('shared', keys, [SMALL_YOUNG_GENERATION]) : undefined,
       map: await hostRss('map', keys),
       redis: await redisRss(keys),
       small: small ?? await onHost(SMALL, ctx, [])
-    }
+    }))
+    host.stalls.compaction = measured.compaction
+    return { ...measured, host, shared: host.filled }
   })
   const rows = [
     memoryRow(keys, results, { field: 'shared' }),
+    restRow(keys, results),
     ...(keys === MILLION ? [memoryRow(keys, results, { field: 'smallYoung', flags: SMALL_YOUNG_GENERATION })] : []),
     collectionRow(keys, results),
     prefixRow(keys, results.map((result) => result.host)),

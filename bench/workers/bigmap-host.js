@@ -1,8 +1,10 @@
 'use strict'
 
 // The host of a large map: fills N small keys (`key:i` -> i) in-process and reports the resident
-// memory they added, after garbage collection; or, in map mode, the same for a plain Map. Also
-// watches its own event loop while a client reads or clears the map. Run with --expose-gc.
+// memory they added, after garbage collection, and again once the process has rested (V8 gives
+// back the young generation the fill grew once the process goes idle); or, in map mode, the same
+// for a plain Map. Also watches its own event loop while a client reads or clears the map. Run
+// with --expose-gc.
 
 const { getHeapSpaceStatistics } = require('node:v8')
 const { setTimeout: sleep } = require('node:timers/promises')
@@ -28,6 +30,9 @@ function youngGenerationBytes () {
   return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size
 }
 
+// How often a resting process looks whether V8 gave its young generation back.
+const REST_POLL_MS = 250
+
 main(async () => {
   if (typeof global.gc !== 'function') throw new Error('run with --expose-gc')
   const app = process.env.BENCH_BIGMAP_MODE === 'shared'
@@ -36,9 +41,14 @@ main(async () => {
   if (app !== undefined && app.shared.role !== 'host') throw new Error('expected to host')
   let map
   let watch
+  // The memory before the fill, and the young generation's size and the time after it.
+  let empty
+  let youngFilled
+  let filledAt
   serve({
     fill: async ({ keys }) => {
       const before = settledMemory()
+      empty = before
       const youngBefore = youngGenerationBytes()
       const started = process.hrtime.bigint()
       if (app !== undefined) await fillShared(app.shared, keys)
@@ -47,12 +57,29 @@ main(async () => {
       const after = settledMemory()
       const size = app !== undefined ? await app.shared.size() : map.size
       if (size !== keys) throw new Error(`expected ${keys} keys, found ${size}`)
+      youngFilled = youngGenerationBytes()
+      filledAt = process.hrtime.bigint()
       return {
         rssBytes: after.rss - before.rss,
         heapBytes: after.heapTotal - before.heapTotal,
         youngBytes: youngGenerationBytes() - youngBefore,
         seconds,
         gcMs: fullCollectionMs()
+      }
+    },
+    // After a fill, waits with nothing to do (until `maxMs` after it, at most) for V8's memory
+    // reducer to shrink the young generation (on Node 20 about 30 s after the last traffic), and
+    // reports the resident memory the keys then add: what they cost a host at rest, without the
+    // grown young generation that any traffic leaves, whatever the number of keys. `seconds`:
+    // since the fill ended.
+    rest: async ({ maxMs }) => {
+      const idle = () => Number(process.hrtime.bigint() - filledAt) / 1e9
+      while (youngGenerationBytes() >= youngFilled && idle() * 1000 < maxMs) await sleep(REST_POLL_MS)
+      return {
+        rssBytes: process.memoryUsage().rss - empty.rss,
+        youngBytes: youngGenerationBytes(),
+        shrunk: youngGenerationBytes() < youngFilled,
+        seconds: idle()
       }
     },
     // A full collection first, so a window holds the collections its own operation causes, not
