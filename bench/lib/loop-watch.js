@@ -7,8 +7,10 @@
 // main thread waited for a CPU (/proc/thread-self/schedstat, where there is one: the kernel ran
 // other processes, or this one's other threads) is taken out too, and no longer than the CPU time
 // the whole process used in it: the longest slice of the process's own work on its main thread.
-// On a VM the guest can lose time it never sees as waiting (its vCPU descheduled, a timer's
-// wake-up late): a gap of 17 ms in which the process used 0.1 ms of CPU was no work of its own.
+// On a VM the guest can lose time it never sees as waiting: a gap of 17 ms in which the process
+// used 0.1 ms of CPU (a wake-up come late) was no work of its own. Where the VM reports no steal
+// time, time taken from a running vCPU is charged to the running task as its CPU time, so even
+// this bound can be many times the work: only sampling (`perf`) tells that apart.
 
 const { readFileSync } = require('node:fs')
 const { constants, monitorEventLoopDelay, performance, PerformanceObserver } = require('node:perf_hooks')
