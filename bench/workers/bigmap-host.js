@@ -68,11 +68,12 @@ main(async () => {
       }
     },
     // After a fill, waits with nothing to do (until `maxMs` after it, at most) for V8's memory
-    // reducer to shrink the young generation (on Node 20 about 30 s after the last traffic), and
+    // reducer to shrink the young generation (on Node 20 about 25 s after the last traffic), and
     // reports the resident memory the keys then add: what they cost a host at rest, without the
     // grown young generation that any traffic leaves, whatever the number of keys. `seconds`:
     // since the fill ended.
     rest: async ({ maxMs }) => {
+      if (filledAt === undefined) throw new Error('rest comes after a fill')
       const idle = () => Number(process.hrtime.bigint() - filledAt) / 1e9
       while (youngGenerationBytes() >= youngFilled && idle() * 1000 < maxMs) await sleep(REST_POLL_MS)
       return {
