@@ -44,16 +44,23 @@ test('SIGTERM to every worker at once while as many new ones are forked: the sta
 
 test('SIGTERM to the host and another worker at once: the state goes to a worker that stays', async () => {
   const { cluster } = await RestartCluster.start(teardown, 1)
-  // One at a time, so their ages are known: the closing host prefers the newest.
+  // One at a time, so their ages are known: the closing host prefers the newest, so the fourth
+  // takes over from the first, and the one forked after that from the fourth. The other worker
+  // closed each time is an older one, never the host itself (a second SIGTERM to one worker ends
+  // it before it closes).
   const [second] = await cluster.fork(1)
+  const [third] = await cluster.fork(1)
   await cluster.fork(1)
-  const [fourth] = await cluster.fork(1)
   const load = incrementUntilStopped(cluster.url, teardown)
   await waitFor(async () => Number((await getOnce(cluster.url, '/size')).body) > 0, 10000, 'the load to start')
-  for (const other of [second, fourth]) {
-    const host = cluster.hostPid()
-    const ended = await cluster.sigterm([host, other as number])
+  let host = cluster.hostPid()
+  for (const other of [second as number, third as number]) {
+    expect(host).not.toBe(other)
+    const ended = await cluster.sigterm([host, other])
     expect(ended.map((worker) => worker.code)).toEqual([0, 0])
+    const closed = host
+    await waitFor(() => cluster.hostPid() !== closed, 10000, 'a staying worker to host')
+    host = cluster.hostPid()
     await cluster.fork(1)
   }
   await expectOneStateServed(cluster)
