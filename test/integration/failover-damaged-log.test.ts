@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import sharedState from '../../lib'
-import { FILE_HEADER_BYTES, RECORD_HEADER_BYTES } from '../../lib/host/persistence/record-format'
+import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES } from '../../lib/host/persistence/record-format'
 import { freePort } from '../helpers/ports'
 import { TEST_KEY } from '../helpers/processes'
 import { Teardown } from '../helpers/teardown'
@@ -37,7 +37,10 @@ async function register (app: FastifyInstance, port: number, file: string): Prom
   await app.register(sharedState, { port, key: TEST_KEY, persist: { file, fsync: 'always' } }).ready()
 }
 
-/** Writes `key-0`..`key-9` through a host with persist, which then closes: one record each. */
+/**
+ * Writes `key-0`..`key-9` through a host with persist, which then closes: a frame each, as under
+ * 'always' each awaited set is a write of its own.
+ */
 async function writeLog (file: string): Promise<void> {
   const { app } = appWithLog()
   await register(app, await freePort(), file)
@@ -46,10 +49,10 @@ async function writeLog (file: string): Promise<void> {
   await app.close()
 }
 
-/** Where each record starts, read from the record headers. */
-function recordOffsets (bytes: Buffer): number[] {
+/** Where each frame starts, read from the frame headers. */
+function frameOffsets (bytes: Buffer): number[] {
   const offsets: number[] = []
-  for (let offset = FILE_HEADER_BYTES; offset < bytes.length; offset += RECORD_HEADER_BYTES + bytes.readUInt32BE(offset)) {
+  for (let offset = FILE_HEADER_BYTES; offset < bytes.length; offset += FRAME_HEADER_BYTES + bytes.readUInt32BE(offset)) {
     offsets.push(offset)
   }
   return offsets
@@ -79,7 +82,7 @@ test('a torn last record is dropped with a warning; everything before it loads, 
   const file = await logFile()
   await writeLog(file)
   const whole = await readFile(file)
-  const offsets = recordOffsets(whole)
+  const offsets = frameOffsets(whole)
   expect(offsets).toHaveLength(KEYS)
   // A crash in the middle of the last write: its record lost its last few bytes.
   await truncate(file, whole.length - 3)
@@ -121,10 +124,10 @@ test('a record damaged in the middle refuses registration with FST_SHARED_STATE_
   const file = await logFile()
   await writeLog(file)
   const bytes = await readFile(file)
-  const offsets = recordOffsets(bytes)
+  const offsets = frameOffsets(bytes)
   const damaged = offsets[KEYS / 2] as number
   // One bit flipped in the body of a record with more records after it.
-  bytes[damaged + RECORD_HEADER_BYTES + 2] = (bytes[damaged + RECORD_HEADER_BYTES + 2] as number) ^ 0x10
+  bytes[damaged + FRAME_HEADER_BYTES + 2] = (bytes[damaged + FRAME_HEADER_BYTES + 2] as number) ^ 0x10
   await writeFile(file, bytes)
 
   await expectRefused(file, damaged, bytes)
@@ -134,7 +137,7 @@ test('a damaged record header in the middle refuses registration too', async () 
   const file = await logFile()
   await writeLog(file)
   const bytes = await readFile(file)
-  const damaged = recordOffsets(bytes)[3] as number
+  const damaged = frameOffsets(bytes)[3] as number
   // The length field: had it been trusted, this record would swallow every record after it.
   bytes.writeUInt32BE(bytes.readUInt32BE(damaged) + 1000, damaged)
   await writeFile(file, bytes)

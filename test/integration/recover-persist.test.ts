@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { crc32 } from '../../lib/host/persistence/crc32'
-import { parseLog, RECORD_HEADER_BYTES } from '../../lib/host/persistence/record-format'
+import { parseLog, FRAME_HEADER_BYTES } from '../../lib/host/persistence/record-format'
 import { freePort } from '../helpers/ports'
 import { TEST_KEY, waitFor } from '../helpers/processes'
 import { Teardown } from '../helpers/teardown'
@@ -66,7 +66,7 @@ test('kill -9 after a compaction: the snapshot and the tail load, a torn last re
   await first.kill('SIGKILL')
   // A record whose header reached the disk and whose body did not: a crash mid-write.
   const body = Buffer.alloc(100, 7)
-  const header = Buffer.alloc(RECORD_HEADER_BYTES)
+  const header = Buffer.alloc(FRAME_HEADER_BYTES)
   header.writeUInt32BE(body.length, 0)
   header.writeUInt32BE(crc32(body), 4)
   header.writeUInt32BE(crc32(header.subarray(0, 8)), 8)
@@ -75,14 +75,14 @@ test('kill -9 after a compaction: the snapshot and the tail load, a torn last re
   const end = parseLog(await readFile(file))
   if (!end.ok) throw new Error('the killed host left a log that does not load')
   const handle = await open(file, 'r+')
-  await handle.write(Buffer.concat([header, body.subarray(0, 7)]), 0, RECORD_HEADER_BYTES + 7, end.end)
+  await handle.write(Buffer.concat([header, body.subarray(0, 7)]), 0, FRAME_HEADER_BYTES + 7, end.end)
   await handle.close()
 
   const second = await host(options)
   expect(await second.call('countFilled', 'key:', KEYS)).toBe(KEYS)
   expect(await second.call('countFilled', 'tail:', TAIL)).toBe(TAIL)
   expect(await second.call('size')).toBe(KEYS + TAIL)
-  expect(second.output).toMatch(/torn record/)
+  expect(second.output).toMatch(/torn write/)
 })
 
 test('kill -9 in the middle of a compaction: every acknowledged key loads from the old log', async () => {

@@ -1,10 +1,11 @@
 import { AppendQueue } from '../../lib/host/persistence/append-queue'
+import { FRAME_HEADER_BYTES } from '../../lib/host/persistence/frame'
 import { frameCommonRecord, writeCommonRecord } from '../../lib/host/persistence/record-fast-path'
-import { encodeFileHeader, parseLog } from '../../lib/host/persistence/record-format'
+import { encodeFileHeader, parseLog, RecordEncoder } from '../../lib/host/persistence/record-format'
 
-// Records are framed in place in the queue's chunks: a batch taken for a write must keep its bytes
-// while later records fill the chunk and the next, and every frame must be the one a frame of its
-// own would be.
+// Records are written in place into the open frame of the queue's chunk: a batch taken for a
+// write must keep its bytes while later records fill the chunk and the next, it must be whole
+// frames, and its records must read back in order.
 
 function change (i: number): readonly unknown[] {
   return ['batch', [['put', i % 3 === 0 ? `ключ-${i}` : `key:${i}`, new Uint8Array([i & 0xFF, 1, 2]), i], ['applied', 'client-a', i + 1, [0, i]]]]
@@ -14,15 +15,34 @@ function write (queue: AppendQueue, record: readonly unknown[]): void {
   if (!writeCommonRecord(record, queue)) throw new Error('took the generic way')
 }
 
-test('frames written in place are those framed alone, across chunks, numbered in order', () => {
+/** The records of `frames` (appended frames), as a log of them reads back. */
+function recordsOf (frames: Buffer[]): unknown[][] {
+  const parsed = parseLog(Buffer.concat([encodeFileHeader(0), ...frames]))
+  if (!parsed.ok) throw new Error(`not a log: ${parsed.reason} at ${parsed.offset}`)
+  return [...parsed.records]
+}
+
+/** How many frames `bytes` holds, walking their headers. */
+function framesIn (bytes: Buffer): number {
+  let frames = 0
+  for (let offset = 0; offset < bytes.length; offset += FRAME_HEADER_BYTES + bytes.readUInt32BE(offset)) frames++
+  return frames
+}
+
+/** The record as a log reads it back (a put's bytes come back as a Buffer). */
+function readBack (record: readonly unknown[]): unknown[] {
+  return recordsOf([frameCommonRecord(record) as Buffer])[0] as unknown[]
+}
+
+test('records written in place read back in order, one frame per take, across chunks, numbered in order', () => {
   const queue = new AppendQueue()
-  const expected: Buffer[] = []
+  const expected: unknown[][] = []
   const taken: Buffer[] = []
   const copies: Buffer[] = []
   for (let i = 0; i < 5000; i++) {
     const record = change(i)
     write(queue, record)
-    expected.push(frameCommonRecord(record) as Buffer)
+    expected.push(readBack(record))
     if (i % 700 === 699) {
       const batch = queue.take()
       if (batch === undefined) throw new Error('nothing queued')
@@ -38,43 +58,59 @@ test('frames written in place are those framed alone, across chunks, numbered in
   expect(queue.take()).toBeUndefined()
   // Nothing taken was overwritten by what came after it.
   expect(taken).toEqual(copies)
-  expect(Buffer.concat(taken)).toEqual(Buffer.concat(expected))
-  const parsed = parseLog(Buffer.concat([encodeFileHeader(0), ...taken]))
-  expect(parsed.ok && [...parsed.records].length).toBe(5000)
+  // A take is one frame, unless its records filled a chunk (each chunk ends its frame).
+  expect(taken.map(framesIn).every((frames) => frames <= 2)).toBe(true)
+  expect(taken.reduce((bytes, batch) => bytes + batch.length, 0)).toBeLessThan(Buffer.concat(expected.map((record) => frameCommonRecord(record) as Buffer)).length)
+  expect(recordsOf(taken)).toEqual(expected)
 })
 
-test('a frame larger than a chunk, and one framed elsewhere, queue whole', () => {
+test('a record larger than a chunk, and a frame made elsewhere, queue whole, each frame of its own', () => {
   const queue = new AppendQueue()
-  const big = ['put', 'big', new Uint8Array(200_000).fill(9), 0]
+  const big = ['put', 'big', new Uint8Array(300_000).fill(9), 0]
+  const generic = ['token', 'lock', 7]
   write(queue, change(1))
   write(queue, big)
-  const elsewhere = frameCommonRecord(change(2)) as Buffer
-  queue.push(elsewhere)
-  expect(queue.lastSeq).toBe(3)
-  const batch = queue.take()
-  expect(batch?.batch).toEqual(Buffer.concat([frameCommonRecord(change(1)) as Buffer, frameCommonRecord(big) as Buffer, elsewhere]))
+  queue.pushFrame(new RecordEncoder().frame(generic))
+  write(queue, change(2))
+  expect(queue.lastSeq).toBe(4)
+  const batch = queue.take()?.batch as Buffer
+  expect(framesIn(batch)).toBe(4)
+  expect(recordsOf([batch])).toEqual([readBack(change(1)), readBack(big), generic, readBack(change(2))])
 })
 
-test('a capture keeps each frame queued while it runs, taken or not; clear drops the queue only', () => {
+test('a capture holds whole frames of what was queued while it ran, taken or not; clear drops the queue only', () => {
   const queue = new AppendQueue()
   write(queue, change(0))
   const captured = queue.startCapture()
-  const expected: Buffer[] = []
+  const expected: unknown[][] = []
   for (let i = 1; i < 3000; i++) {
-    // A frame larger than a chunk in the middle: the capture goes on across chunks.
+    // A record larger than a chunk in the middle: the capture goes on across chunks.
     const record = i === 1500 ? ['put', 'big', new Uint8Array(300 * 1024).fill(7), 0] : change(i)
     write(queue, record)
-    expected.push(frameCommonRecord(record) as Buffer)
+    expected.push(readBack(record))
     if (i % 1000 === 0) queue.take()
   }
   queue.endCapture()
   write(queue, change(3000))
-  // Kept as slices of chunks, not a buffer per frame: the same bytes.
+  // Kept as slices of chunks, not a buffer per record.
   expect(captured.length).toBeLessThan(10)
-  expect(Buffer.concat(captured)).toEqual(Buffer.concat(expected))
+  expect(recordsOf(captured)).toEqual(expected)
+  // What was queued after the capture ended is a frame of its own, taken with the rest.
+  const last = queue.take()?.batch as Buffer
+  expect(framesIn(last)).toBe(2)
+  expect(recordsOf([last])).toEqual([...expected.slice(2000), readBack(change(3000))])
   queue.clear()
   expect(queue.bytes).toBe(0)
   expect(queue.take()).toBeUndefined()
   write(queue, change(3001))
   expect(queue.take()?.batch).toEqual(frameCommonRecord(change(3001)))
+})
+
+test('a frame opened for a record that never came is dropped, not written empty', () => {
+  const queue = new AppendQueue()
+  queue.room(64)
+  expect(queue.take()).toBeUndefined()
+  write(queue, change(5))
+  queue.room(64)
+  expect(queue.take()?.batch).toEqual(frameCommonRecord(change(5)))
 })

@@ -1,7 +1,7 @@
 import * as zlib from 'node:zlib'
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { AppendQueue } from '../../lib/host/persistence/append-queue'
-import { encodeFileHeader, frameReplies, parseLog, RECORD_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
+import { encodeFileHeader, frameReplies, parseLog, FRAME_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
 import { frameCommonRecord, writeRequest } from '../../lib/host/persistence/record-fast-path'
 import { readCommonRecord } from '../../lib/host/persistence/record-reader'
 import { ValueCodec } from '../../lib/protocol/codec'
@@ -16,7 +16,7 @@ const KEYS = ['', 'k', 'é', 'x'.repeat(31), 'x'.repeat(32), 'w'.repeat(64), 'w'
 const BYTES = [0, 1, 255, 256, 65535, 65536].map((length) => new Uint8Array(length).fill(length % 251))
 
 function decodedBody (frame: Buffer): unknown {
-  return new Decoder().decode(new Uint8Array(frame.buffer, frame.byteOffset + RECORD_HEADER_BYTES, frame.length - RECORD_HEADER_BYTES))
+  return new Decoder().decode(new Uint8Array(frame.buffer, frame.byteOffset + FRAME_HEADER_BYTES, frame.length - FRAME_HEADER_BYTES))
 }
 
 function common (record: readonly unknown[]): Buffer {
@@ -32,7 +32,7 @@ test('put, del and applied records decode as the generic encoder writes them', (
     const decoded = new Decoder().decode(generic.encode(record))
     expect(decodedBody(frame)).toEqual(decoded)
     // And read back by hand, as a reload does, to the same record.
-    const read = readCommonRecord(frame, RECORD_HEADER_BYTES, frame.length)
+    const read = readCommonRecord(frame, FRAME_HEADER_BYTES, frame.length)
     expect(read).toEqual(decoded)
     expect(Object.is(read?.[3], -0)).toBe(Object.is(record[3], -0))
   }
@@ -86,20 +86,20 @@ test('read back by hand: only the forms written by hand; any other is left to th
   unread(['batch', [['batch', [['del', 'a']]]]])
   // Bytes past the record, or a record cut short, are not a record.
   const frame = common(['put', 'key', new Uint8Array([1, 2, 3]), 1.5])
-  expect(readCommonRecord(Buffer.concat([frame, Buffer.from([0])]), RECORD_HEADER_BYTES, frame.length + 1)).toBeUndefined()
-  for (let end = RECORD_HEADER_BYTES; end < frame.length; end++) expect(readCommonRecord(frame, RECORD_HEADER_BYTES, end)).toBeUndefined()
+  expect(readCommonRecord(Buffer.concat([frame, Buffer.from([0])]), FRAME_HEADER_BYTES, frame.length + 1)).toBeUndefined()
+  for (let end = FRAME_HEADER_BYTES; end < frame.length; end++) expect(readCommonRecord(frame, FRAME_HEADER_BYTES, end)).toBeUndefined()
   // The generic forms still load, decoded the generic way.
   const encoder = new RecordEncoder()
   const records = [['put', 'k', new Uint8Array([1]), 200], ['applied', 'c', 1000, [0, -3]], ['put', 'k', new Uint8Array([2]), 0]]
   const frames = records.map((record) => {
     const encoded = body(record)
-    const framed = Buffer.alloc(RECORD_HEADER_BYTES + encoded.length)
-    encoded.copy(framed, RECORD_HEADER_BYTES)
+    const framed = Buffer.alloc(FRAME_HEADER_BYTES + encoded.length)
+    encoded.copy(framed, FRAME_HEADER_BYTES)
     return framed
   })
   for (const framed of frames) {
-    framed.writeUInt32BE(framed.length - RECORD_HEADER_BYTES, 0)
-    framed.writeUInt32BE(zlib.crc32(framed.subarray(RECORD_HEADER_BYTES)), 4)
+    framed.writeUInt32BE(framed.length - FRAME_HEADER_BYTES, 0)
+    framed.writeUInt32BE(zlib.crc32(framed.subarray(FRAME_HEADER_BYTES)), 4)
     framed.writeUInt32BE(zlib.crc32(framed.subarray(0, 8)), 8)
   }
   const parsed = parseLog(Buffer.concat([encodeFileHeader(0), ...frames, encoder.frame(['del', 'k'])]))
@@ -115,7 +115,7 @@ test("a request's reply and its changes frame as the 'req' record of them would"
     const frame = taken(direct) as Buffer
     const expected = new Decoder().decode(new Encoder().encode(['req', client, id, reply, ...changes]))
     expect(decodedBody(frame)).toEqual(expected)
-    expect(readCommonRecord(frame, RECORD_HEADER_BYTES, frame.length)).toEqual(expected)
+    expect(readCommonRecord(frame, FRAME_HEADER_BYTES, frame.length)).toEqual(expected)
     expect(parseLog(Buffer.concat([encodeFileHeader(0), frame])).ok).toBe(true)
   }
   same([], 1, 7, [0, 3])
@@ -137,7 +137,7 @@ test("a request's reply and its changes frame as the 'req' record of them would"
   const read = queue()
   writeRequest([['put', 'k', 5, 0], ['del', 'j']], 2, 4, 8, [0, 5], read)
   const frame = taken(read) as Buffer
-  expect(readCommonRecord(frame, RECORD_HEADER_BYTES, frame.length)).toEqual(['req', 4, 8, [0, 5], ['put', 'k', Buffer.from([5]), 0], ['del', 'j']])
+  expect(readCommonRecord(frame, FRAME_HEADER_BYTES, frame.length)).toEqual(['req', 4, 8, [0, 5], ['put', 'k', Buffer.from([5]), 0], ['del', 'j']])
 })
 
 test("a put's value given as a small integer frames as the codec's bytes of it", () => {

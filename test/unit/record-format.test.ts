@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import * as zlib from 'node:zlib'
+import { Encoder } from '@msgpack/msgpack'
+import { AppendQueue } from '../../lib/host/persistence/append-queue'
 import { crc32, crc32Range, portableCrc32 } from '../../lib/host/persistence/crc32'
+import { sealFrame } from '../../lib/host/persistence/frame'
+import { frameCommonRecord, writeCommonRecord, writeRequest } from '../../lib/host/persistence/record-fast-path'
 import {
-  encodeFileHeader, FILE_HEADER_BYTES, FORMAT_VERSION, parseLog, RECORD_HEADER_BYTES, RecordEncoder
+  encodeFileHeader, FILE_HEADER_BYTES, FORMAT_VERSION, parseLog, FRAME_HEADER_BYTES, RecordEncoder
 } from '../../lib/host/persistence/record-format'
 
 const RECORDS: unknown[][] = [
@@ -98,7 +102,7 @@ describe('parseLog', () => {
   test('a record header torn at the end, zeros after it (the file grown ahead), is a torn tail', () => {
     const whole = logOf(RECORDS)
     const next = new RecordEncoder().frame(['set', 'later', 1])
-    for (let kept = 1; kept < RECORD_HEADER_BYTES; kept++) {
+    for (let kept = 1; kept < FRAME_HEADER_BYTES; kept++) {
       const torn = Buffer.concat([whole, Buffer.alloc(4096)])
       next.copy(torn, whole.length, 0, kept)
       const onlyZeros = next.subarray(0, kept).every((byte) => byte === 0)
@@ -130,7 +134,7 @@ describe('parseLog', () => {
 
   test('garbage after the last record is corruption, not a torn tail', () => {
     const parsed = parseLog(Buffer.concat([logOf(RECORDS), Buffer.from('not a record at all')]))
-    expect(parsed).toMatchObject({ ok: false, offset: logOf(RECORDS).length, reason: 'bad record header checksum' })
+    expect(parsed).toMatchObject({ ok: false, offset: logOf(RECORDS).length, reason: 'bad frame header checksum' })
   })
 
   test('damage inside the snapshot section is corruption even at its end', () => {
@@ -150,30 +154,58 @@ describe('parseLog', () => {
     expect(parseLog(header)).toMatchObject({ ok: false, offset: 0, reason: expect.stringContaining(`format version ${FORMAT_VERSION + 1}`) })
   })
 
-  test('a file of the first format, which lacks the client and request records, reads the same', () => {
+  test.each([1, 2])('a file of format %i, a frame per record, reads the same', (version) => {
     const encoder = new RecordEncoder()
-    const records = [['put', 'k', new Uint8Array([1]), 0], ['applied', 'client-a', 3, [0, 1]]]
-    const file = Buffer.concat([encodeFileHeader(0), ...records.map((record) => encoder.frame(record))])
-    file.writeUInt16BE(1, 4)
+    const records = [['put', 'k', new Uint8Array([1]), 0], ['applied', 'client-a', 3, [0, 1]], ['client', 1, 'client-b'], ['req', 1, 4, [0, 2]]]
+    const file = Buffer.concat([encodeFileHeader(0), ...records.slice(0, version === 1 ? 2 : 4).map((record) => encoder.frame(record))])
+    file.writeUInt16BE(version, 4)
     file.writeUInt32BE(crc32(file.subarray(0, 16)), 16)
     const parsed = parseLog(file)
-    expect(parsed).toMatchObject({ ok: true, version: 1 })
-    expect(parsed.ok && [...parsed.records]).toEqual(records)
+    expect(parsed).toMatchObject({ ok: true, version })
+    expect(parsed.ok && [...parsed.records]).toEqual(records.slice(0, version === 1 ? 2 : 4))
+  })
+
+  test('a frame holds the records of a write one after another; a torn one drops all of them and nothing before it', () => {
+    const queue = new AppendQueue()
+    const first = [['put', 'a', new Uint8Array([1]), 0], ['del', 'b']]
+    const change = ['put', 'c', new Uint8Array([2]), 0]
+    const second = [['req', 1, 9, [0, 2], change], ['applied', 'client-a', 3, [0, true]]]
+    expect(first.every((record) => writeCommonRecord(record, queue))).toBe(true)
+    const one = queue.take()?.batch as Buffer
+    expect(writeRequest([change], 1, 1, 9, [0, 2], queue) && writeCommonRecord(second[1] as unknown[], queue)).toBe(true)
+    const two = queue.take()?.batch as Buffer
+    const file = Buffer.concat([encodeFileHeader(0), one, two])
+    const parsed = parseLog(file)
+    expect(parsed.ok && [...parsed.records]).toEqual([...first, ...second])
+    for (const cut of [1, Math.floor(two.length / 2), two.length - FRAME_HEADER_BYTES]) {
+      const torn = parseLog(file.subarray(0, file.length - cut))
+      expect(torn).toMatchObject({ ok: true, tornTail: true, end: FILE_HEADER_BYTES + one.length })
+      expect(torn.ok && [...torn.records].length).toBe(first.length)
+    }
+  })
+
+  test('records the hand reader does not know, after ones it does in one frame, are decoded the generic way', () => {
+    const body = Buffer.concat([(frameCommonRecord(['del', 'a']) as Buffer).subarray(FRAME_HEADER_BYTES), Buffer.from(new Encoder().encode(['token', 'lock', 3]))])
+    const frame = Buffer.alloc(FRAME_HEADER_BYTES + body.length)
+    body.copy(frame, FRAME_HEADER_BYTES)
+    sealFrame(frame, 0, frame.length)
+    const parsed = parseLog(Buffer.concat([encodeFileHeader(0), frame]))
+    expect(parsed.ok && [...parsed.records]).toEqual([['del', 'a'], ['token', 'lock', 3]])
   })
 
   test('a record that is not an array, checksum intact, is refused when replay reaches it, naming its offset', () => {
     const body = Buffer.from([0x01]) // MessagePack for the number 1
-    const frame = Buffer.alloc(RECORD_HEADER_BYTES + 1)
+    const frame = Buffer.alloc(FRAME_HEADER_BYTES + 1)
     frame.writeUInt32BE(1, 0)
     frame.writeUInt32BE(crc32(body), 4)
     frame.writeUInt32BE(crc32(frame.subarray(0, 8)), 8)
-    body.copy(frame, RECORD_HEADER_BYTES)
+    body.copy(frame, FRAME_HEADER_BYTES)
     const log = logOf(RECORDS.slice(0, 2))
     const parsed = parseLog(Buffer.concat([log, frame]))
     if (!parsed.ok) throw new Error('the framing is sound')
     const read: unknown[] = []
     expect(() => { for (const record of parsed.records) read.push(record) })
-      .toThrow(`record at byte ${log.length}: record is not an array`)
+      .toThrow(`frame at byte ${log.length}: record is not an array`)
     expect(read).toEqual(RECORDS.slice(0, 2))
   })
 

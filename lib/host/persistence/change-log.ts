@@ -58,8 +58,9 @@ const SYNCS_IN_FLIGHT = 2
 /**
  * The host's append-only change log: a snapshot of the live state followed by every change since.
  *
- * Appends are framed at once and written by a single writer chain (the pump), so they reach the
- * file in order; the records of one turn of the event loop go out in one write. Records are
+ * Appends are encoded at once into the queue's open frame and written by a single writer chain
+ * (the pump), so they reach the file in order; the records of one write go out as one frame,
+ * under one checksum (records the generic encoder makes in frames of their own). Records are
  * numbered; `durable()` waits for the number of the last one appended. Under 'always' one fsync
  * covers everything written before it: records arriving while it runs wait for the next one
  * (group commit). A failed write or fsync fails the log for good: what was written after the
@@ -187,7 +188,7 @@ export class ChangeLog {
     if (!this.#accepting()) return
     const before = this.#queue.bytes
     try {
-      if (!writeCommonRecord(record, this.#queue)) this.#queue.push(this.#encoder.frame(record))
+      if (!writeCommonRecord(record, this.#queue)) this.#queue.pushFrame(this.#encoder.frame(record))
     } catch (error) {
       throw persistError('encoding a record for', this.#file, error)
     }
@@ -207,10 +208,10 @@ export class ChangeLog {
       let client = this.#clients.get(clientId)
       if (client === undefined) {
         client = this.#clients.add(clientId)
-        this.#queue.push(this.#encoder.frame(['client', client, clientId]))
+        this.#queue.pushFrame(this.#encoder.frame(['client', client, clientId]))
       }
       if (!writeRequest(changes, count, client, id, reply, this.#queue)) {
-        this.#queue.push(this.#encoder.frame(['req', client, id, reply, ...changes.slice(0, count)]))
+        this.#queue.pushFrame(this.#encoder.frame(['req', client, id, reply, ...changes.slice(0, count)]))
       }
     } catch (error) {
       throw persistError('encoding a record for', this.#file, error)

@@ -1,8 +1,8 @@
 import { integerLength, isSmallInteger, writeInteger } from '../../store/memory/stored-value'
-import { crc32Range } from './crc32'
+import { FRAME_HEADER_BYTES, putUInt32, sealFrame, type RecordSink } from './frame'
 
 /*
- * The records the host writes on every mutation, framed by hand: the same MessagePack a generic
+ * The records the host writes on every mutation, encoded by hand: the same MessagePack a generic
  * encoder would make of them (any decoder reads them back alike), without the generic encoder's
  * walk over the array and its copy of the body into the frame.
  *
@@ -12,19 +12,10 @@ import { crc32Range } from './crc32'
  *
  * with a value that is a number, a boolean, null or undefined; a put's bytes may be given as a small integer
  * (see isSmallInteger), written as the bytes the codec makes of it. Anything else is left to the
- * caller, to frame the generic way. They are written straight into the append queue's buffer (a
- * `FrameSink`): no buffer of their own, no copy, no view for the checksums.
+ * caller, to frame the generic way. They are written straight into the append queue's open frame
+ * (a `RecordSink`): no buffer of their own, no copy, and no checksum of their own.
  */
 
-/** Where frames are written: `room(n)` returns a buffer with n bytes free from `end`. */
-export interface FrameSink {
-  readonly end: number
-  room: (bytes: number) => Buffer
-  /** The frame written into `room`'s buffer from `end` ends at `frameEnd`. */
-  commit: (frameEnd: number) => void
-}
-
-const HEADER_BYTES = 12
 const APPLIED = Buffer.from([0xa7, 0x61, 0x70, 0x70, 0x6c, 0x69, 0x65, 0x64])
 const BATCH = Buffer.from([0xa5, 0x62, 0x61, 0x74, 0x63, 0x68])
 const REQ = Buffer.from([0xa3, 0x72, 0x65, 0x71])
@@ -98,21 +89,6 @@ function writeNumber (frame: Buffer, offset: number, value: number): number {
   }
   frame[offset] = 0xcb
   return frame.writeDoubleBE(value, offset + 1)
-}
-
-/** A big-endian u32 (or i32) at `offset`, known to fit (no range checks, unlike writeUInt32BE). */
-function putUInt32 (buffer: Buffer, offset: number, value: number): void {
-  buffer[offset] = value >>> 24
-  buffer[offset + 1] = value >>> 16
-  buffer[offset + 2] = value >>> 8
-  buffer[offset + 3] = value
-}
-
-/** Fills in the record header of the frame at `start` whose body is written up to `end`. */
-export function sealFrame (buffer: Buffer, start: number, end: number): void {
-  putUInt32(buffer, start, end - start - HEADER_BYTES)
-  putUInt32(buffer, start + 4, crc32Range(buffer, start + HEADER_BYTES, end))
-  putUInt32(buffer, start + 8, crc32Range(buffer, start, start + 8))
 }
 
 /**
@@ -239,21 +215,18 @@ function writeBody (frame: Buffer, offset: number, record: readonly unknown[]): 
 }
 
 /**
- * Writes the frame of a common record, or of a batch of them, into `sink`; false, writing nothing,
- * for anything else.
+ * Writes a common record, or a batch of them, into `sink`; false, writing nothing, for anything
+ * else.
  */
-export function writeCommonRecord (record: readonly unknown[], sink: FrameSink): boolean {
+export function writeCommonRecord (record: readonly unknown[], sink: RecordSink): boolean {
   if (record[0] === 'batch' && record.length === 2) {
     const records = record[1]
     return Array.isArray(records) && writeBatch(records as ReadonlyArray<readonly unknown[]>, records.length, sink)
   }
   const bound = bodyBound(record)
   if (bound < 0) return false
-  const buffer = sink.room(HEADER_BYTES + bound)
-  const start = sink.end
-  const end = writeBody(buffer, start + HEADER_BYTES, record)
-  sealFrame(buffer, start, end)
-  sink.commit(end)
+  const buffer = sink.room(bound)
+  sink.commit(writeBody(buffer, sink.end, record))
   return true
 }
 
@@ -270,71 +243,67 @@ function recordsBound (records: ReadonlyArray<readonly unknown[]>, count: number
 }
 
 /**
- * The frame of ['batch', the first `count` of `records`] when each is a common record; false,
- * writing nothing, if not.
+ * Writes ['batch', the first `count` of `records`] when each is a common record; false, writing
+ * nothing, if not.
  */
-export function writeBatch (records: ReadonlyArray<readonly unknown[]>, count: number, sink: FrameSink): boolean {
+export function writeBatch (records: ReadonlyArray<readonly unknown[]>, count: number, sink: RecordSink): boolean {
   const bound = count > MAX_FIXARRAY ? -1 : recordsBound(records, count)
   if (bound < 0) return false
-  const buffer = sink.room(HEADER_BYTES + 2 + BATCH.length + bound)
-  const start = sink.end
-  buffer[start + HEADER_BYTES] = 0x92
-  for (let i = 0; i < BATCH.length; i++) buffer[start + HEADER_BYTES + 1 + i] = BATCH[i] as number
-  let offset = start + HEADER_BYTES + 1 + BATCH.length
+  const buffer = sink.room(2 + BATCH.length + bound)
+  let offset = sink.end
+  buffer[offset] = 0x92
+  for (let i = 0; i < BATCH.length; i++) buffer[offset + 1 + i] = BATCH[i] as number
+  offset += 1 + BATCH.length
   buffer[offset++] = 0x90 | count
   for (let i = 0; i < count; i++) offset = writeBody(buffer, offset, records[i] as readonly unknown[])
-  sealFrame(buffer, start, offset)
   sink.commit(offset)
   return true
 }
 
 /**
- * The frame of a request: ['req', client, id, reply, change...], the memory of its reply (client:
- * the number the log gave its client) with its changes, the first `count` of `changes`, taken as
- * they are so that no record is made for it. False, writing nothing, when the reply or any change
- * is not a common one.
+ * Writes a request: ['req', client, id, reply, change...], the memory of its reply (client: the
+ * number the log gave its client) with its changes, the first `count` of `changes`, taken as they
+ * are so that no record is made for it. False, writing nothing, when the reply or any change is
+ * not a common one.
  */
 export function writeRequest (changes: ReadonlyArray<readonly unknown[]>, count: number,
-  client: number, id: number, reply: unknown, sink: FrameSink): boolean {
+  client: number, id: number, reply: unknown, sink: RecordSink): boolean {
   if (count > MAX_FIXARRAY - REQUEST_HEAD_ITEMS || !isPlainReply(reply)) return false
   const changesBound = recordsBound(changes, count)
   if (changesBound < 0) return false
-  const buffer = sink.room(HEADER_BYTES + 1 + REQ.length + 2 * NUMBER_MAX_BYTES + REPLY_MAX_BYTES + changesBound)
-  const start = sink.end
-  let offset = start + HEADER_BYTES
+  const buffer = sink.room(1 + REQ.length + 2 * NUMBER_MAX_BYTES + REPLY_MAX_BYTES + changesBound)
+  let offset = sink.end
   buffer[offset++] = 0x90 | (REQUEST_HEAD_ITEMS + count)
   for (let i = 0; i < REQ.length; i++) buffer[offset + i] = REQ[i] as number
   offset = writeNumber(buffer, writeNumber(buffer, offset + REQ.length, client), id)
   offset = writeReply(buffer, offset, (reply as [0, unknown])[1])
   for (let i = 0; i < count; i++) offset = writeBody(buffer, offset, changes[i] as readonly unknown[])
-  sealFrame(buffer, start, offset)
   sink.commit(offset)
   return true
 }
 
 /**
- * The frame of ['applied', clientId, id, reply], for a reply kept for a client the log has no
- * number for; false, writing nothing, when the reply is not a common one.
+ * Writes ['applied', clientId, id, reply], for a reply kept for a client the log has no number
+ * for; false, writing nothing, when the reply is not a common one.
  */
-export function writeApplied (clientId: string, id: number, reply: unknown, sink: FrameSink): boolean {
+export function writeApplied (clientId: string, id: number, reply: unknown, sink: RecordSink): boolean {
   const bound = appliedBound(clientId, id, reply)
   if (bound < 0) return false
-  const buffer = sink.room(HEADER_BYTES + bound)
-  const start = sink.end
-  const end = writeAppliedBody(buffer, start + HEADER_BYTES, clientId, id, (reply as [0, unknown])[1])
-  sealFrame(buffer, start, end)
-  sink.commit(end)
+  const buffer = sink.room(bound)
+  sink.commit(writeAppliedBody(buffer, sink.end, clientId, id, (reply as [0, unknown])[1]))
   return true
 }
 
-/** The frame of a common record in a buffer of its own; undefined for anything else. */
+/** The frame of a common record alone, in a buffer of its own; undefined for anything else. */
 export function frameCommonRecord (record: readonly unknown[]): Buffer | undefined {
   let frame: Buffer | undefined
-  let end = 0
-  const sink: FrameSink = {
-    end: 0,
-    room: (bytes) => (frame = Buffer.alloc(bytes)),
-    commit: (frameEnd) => { end = frameEnd }
+  let end = FRAME_HEADER_BYTES
+  const sink: RecordSink = {
+    end: FRAME_HEADER_BYTES,
+    room: (bytes) => (frame = Buffer.alloc(FRAME_HEADER_BYTES + bytes)),
+    commit: (recordEnd) => { end = recordEnd }
   }
-  return writeCommonRecord(record, sink) ? frame?.subarray(0, end) : undefined
+  if (!writeCommonRecord(record, sink) || frame === undefined) return undefined
+  sealFrame(frame, 0, end)
+  return frame.subarray(0, end)
 }

@@ -1,31 +1,37 @@
 import { Decoder, Encoder } from '@msgpack/msgpack'
 import { integerLength, writeInteger } from '../../store/memory/stored-value'
-import { crc32, crc32Range } from './crc32'
 import { AppendQueue } from './append-queue'
+import { crc32, crc32Range } from './crc32'
+import { FRAME_HEADER_BYTES, sealFrame } from './frame'
 import { frameCommonRecord, writeApplied, writeCommonRecord, writeRequest } from './record-fast-path'
-import { readCommonRecord } from './record-reader'
+import { readNextRecord } from './record-reader'
 
 /*
  * The change log on disk, byte for byte (pure functions: no file system here).
  *
- *   file   = header, snapshot section, appended records
+ *   file   = header, snapshot section, appended frames
  *   header = "FSSL", u16 format version, u16 zero, u64 length of the snapshot section,
  *            u32 CRC-32 of the 16 bytes before it                                  (20 bytes)
- *   record = u32 body length, u32 CRC-32 of the body, u32 CRC-32 of those 8 bytes,
- *            body: one MessagePack array                                   (12 bytes + body)
+ *   frame  = u32 body length, u32 CRC-32 of the body, u32 CRC-32 of those 8 bytes,
+ *            body: one or more records, each a MessagePack array, one after another
+ *                                                                      (12 bytes + body)
  *
- * All integers are big-endian. The header checksum on each record tells a torn last record (its
+ * All integers are big-endian. The header checksum on each frame tells a torn last frame (its
  * header is intact, the body runs past the end) from a corrupt length in the middle, which would
- * otherwise look like a record running past the end and swallow everything after it.
+ * otherwise look like a frame running past the end and swallow everything after it. The records
+ * of one write go in one frame: a checksum per write, not per record, and a crash that tears the
+ * write drops all of it, as it was never acknowledged as durable under 'always'. A record the
+ * generic encoder makes goes in a frame of its own.
  */
 
 export const FILE_MAGIC = 'FSSL'
-// Version 2 added the 'client' and 'req' records; a version 1 file reads the same way, and is
-// marked version 2 before any of them is appended to it, so an older reader refuses it plainly.
-export const FORMAT_VERSION = 2
+// Version 3 puts many records in a frame, version 2 added the 'client' and 'req' records; older
+// files read the same way (a frame of one record), and are marked version 3 before anything is
+// appended to them, so an older reader refuses them plainly.
+export const FORMAT_VERSION = 3
 const OLDEST_VERSION_READ = 1
 export const FILE_HEADER_BYTES = 20
-export const RECORD_HEADER_BYTES = 12
+export { FRAME_HEADER_BYTES }
 const MAX_BODY_BYTES = 0xFFFFFFFF
 
 export function encodeFileHeader (snapshotBytes: number): Buffer {
@@ -47,22 +53,20 @@ export class RecordEncoder {
     if (common !== undefined) return common
     const body = this.#encoder.encodeSharedRef(withValueBytes(record))
     if (body.length > MAX_BODY_BYTES) throw new RangeError(`a record of ${body.length} bytes is too large`)
-    const frame = Buffer.allocUnsafe(RECORD_HEADER_BYTES + body.length)
-    frame.writeUInt32BE(body.length, 0)
-    frame.writeUInt32BE(crc32(body), 4)
-    frame.writeUInt32BE(crc32(frame.subarray(0, 8)), 8)
-    frame.set(body, RECORD_HEADER_BYTES)
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length)
+    frame.set(body, FRAME_HEADER_BYTES)
+    sealFrame(frame, 0, frame.length)
     return frame
   }
 
-  /** Many records as one buffer: a snapshot section, framed in place as the log's appends are. */
+  /** Many records as one buffer: a part of a snapshot section, framed as the log's appends are. */
   frameAll (records: ReadonlyArray<readonly unknown[]>): Buffer {
     // A part of the entries is one record: framed alone, without a queue's chunk around it.
     const only = records.length === 1 ? records[0] : undefined
     if (only !== undefined) return this.frame(only)
     const queue = new AppendQueue()
     for (const record of records) {
-      if (!writeCommonRecord(record, queue)) queue.push(this.frame(record))
+      if (!writeCommonRecord(record, queue)) queue.pushFrame(this.frame(record))
     }
     return queue.take()?.batch ?? Buffer.alloc(0)
   }
@@ -98,7 +102,7 @@ export function frameReplies (encoder: RecordEncoder, clientId: string, client: 
     const reply = replies[slot]
     if (id === 0 || reply === undefined) continue
     const framed = client === undefined ? writeApplied(clientId, id, reply, queue) : writeRequest(NO_CHANGES, 0, client, id, reply, queue)
-    if (!framed) queue.push(encoder.frame(client === undefined ? ['applied', clientId, id, reply] : ['req', client, id, reply]))
+    if (!framed) queue.pushFrame(encoder.frame(client === undefined ? ['applied', clientId, id, reply] : ['req', client, id, reply]))
   }
   return queue.take()?.batch ?? Buffer.alloc(0)
 }
@@ -113,7 +117,7 @@ export type ParsedLog =
     readonly snapshotBytes: number
     /** The format version of the file's header (FORMAT_VERSION for a fresh one). */
     readonly version: number
-    /** Where the last good record ends: the file is cut here when a torn tail was dropped. */
+    /** Where the last good frame ends: the file is cut here when a torn tail was dropped. */
     readonly end: number
     readonly tornTail: boolean
   }
@@ -122,14 +126,14 @@ export type ParsedLog =
 type FrameCheck =
   | { readonly ok: true, readonly next: number }
   /**
-   * `reachesEnd`: nothing but zeros follows the damage, as after a record torn by a crash (a file
+   * `reachesEnd`: nothing but zeros follows the damage, as after a frame torn by a crash (a file
    * whose new length reached the disk before its data reads as zeros there).
    */
   | { readonly ok: false, readonly reason: string, readonly reachesEnd: boolean }
 
 /**
- * Reads a whole log's framing. A damaged last record is a torn write and is dropped (`tornTail`);
- * zeros after the last record are not a record and are dropped without a word (`end` is before them);
+ * Reads a whole log's framing. A damaged last frame is a torn write and is dropped (`tornTail`);
+ * zeros after the last frame are not a frame and are dropped without a word (`end` is before them);
  * damage followed by more data, or inside the snapshot section (always fsynced before it is
  * renamed into place), is corruption, reported with its offset so nothing half-loaded is ever
  * used. Every checksum is checked here, before anything is loaded; the records are decoded later,
@@ -146,7 +150,7 @@ export function parseLog (file: Uint8Array): ParsedLog {
 // Checksums run at about a gigabyte a second: a slice this size is a couple of milliseconds.
 const CHECK_SLICE_BYTES = 2 * 1024 * 1024
 
-/** As `parseLog`, pausing after each slice of records checked, so a loader can let the loop turn. */
+/** As `parseLog`, pausing after each slice of frames checked, so a loader can let the loop turn. */
 export function * checkLog (file: Uint8Array): Generator<void, ParsedLog> {
   const bytes = Buffer.from(file.buffer, file.byteOffset, file.length)
   const empty = (tornTail: boolean): ParsedLog => ({ ok: true, fresh: true, records: [], snapshotBytes: 0, version: FORMAT_VERSION, end: 0, tornTail })
@@ -176,13 +180,13 @@ export function * checkLog (file: Uint8Array): Generator<void, ParsedLog> {
     }
     const read = checkFrame(bytes, offset)
     if (read.ok && offset < snapshotEnd && read.next > snapshotEnd) {
-      return { ok: false, offset, reason: 'a record crosses the end of the snapshot section' }
+      return { ok: false, offset, reason: 'a frame crosses the end of the snapshot section' }
     }
     if (read.ok) {
       offset = read.next
       continue
     }
-    // Nothing but zeros after the last record is room the log grew ahead of its records (under
+    // Nothing but zeros after the last frame is room the log grew ahead of its records (under
     // 'always'), or a write whose data never landed: no record is dropped either way.
     if (offset >= snapshotEnd && isZero(bytes, offset)) return loaded(offset, false)
     if (offset >= snapshotEnd && read.reachesEnd) return loaded(offset, true)
@@ -200,7 +204,7 @@ export class LogDamage extends Error {
   readonly reason: string
 
   constructor (offset: number, reason: string) {
-    super(`record at byte ${offset}: ${reason}`)
+    super(`frame at byte ${offset}: ${reason}`)
     this.offset = offset
     this.reason = reason
   }
@@ -208,8 +212,8 @@ export class LogDamage extends Error {
 
 /**
  * The records of a log whose framing `parseLog` checked, up to `end`, each decoded when the
- * iteration reaches it. A body that is not a MessagePack array (its checksum matched: written so
- * by something other than this package) throws LogDamage.
+ * iteration reaches it. A body that is not MessagePack arrays (its checksum matched: written so
+ * by something other than this package) throws LogDamage naming its frame.
  */
 export class LogRecords implements Iterable<unknown[]> {
   readonly #bytes: Buffer
@@ -224,13 +228,41 @@ export class LogRecords implements Iterable<unknown[]> {
     const bytes = this.#bytes
     const decoder = new Decoder()
     for (let offset = FILE_HEADER_BYTES; offset < this.#end;) {
-      const bodyStart = offset + RECORD_HEADER_BYTES
+      const bodyStart = offset + FRAME_HEADER_BYTES
       const next = bodyStart + bytes.readUInt32BE(offset)
-      const record = decodeBody(bytes, bodyStart, next, decoder)
-      if (typeof record === 'string') throw new LogDamage(offset, record)
-      yield record
+      yield * frameRecords(bytes, offset, next, decoder)
       offset = next
     }
+  }
+}
+
+/**
+ * The records of the frame at `offset`, whose body ends at `end`: read by hand while they are
+ * common ones (all of them, as this package writes a frame of many), the rest decoded the generic
+ * way.
+ */
+function * frameRecords (bytes: Buffer, offset: number, end: number, decoder: Decoder): Generator<unknown[]> {
+  let at = offset + FRAME_HEADER_BYTES
+  if (at === end) throw new LogDamage(offset, 'the frame holds no record')
+  for (let read = readNextRecord(bytes, at, end); read !== undefined; read = readNextRecord(bytes, at, end)) {
+    yield read.value
+    at = read.next
+    if (at === end) return
+  }
+  // A copy (Buffer#slice would be a view), so values decoded as binary keep these bytes alive,
+  // not the whole file's.
+  const rest = Uint8Array.prototype.slice.call(bytes, at, end)
+  const records = decoder.decodeMulti(rest)
+  for (;;) {
+    let step: IteratorResult<unknown>
+    try {
+      step = records.next()
+    } catch {
+      throw new LogDamage(offset, 'record is not valid MessagePack')
+    }
+    if (step.done === true) return
+    if (!Array.isArray(step.value)) throw new LogDamage(offset, 'record is not an array')
+    yield step.value
   }
 }
 
@@ -249,37 +281,21 @@ function parseFileHeader (bytes: Uint8Array): { snapshotBytes: number, version: 
 }
 
 function checkFrame (bytes: Buffer, offset: number): FrameCheck {
-  if (bytes.length - offset < RECORD_HEADER_BYTES) {
-    return { ok: false, reason: 'incomplete record header', reachesEnd: true }
+  if (bytes.length - offset < FRAME_HEADER_BYTES) {
+    return { ok: false, reason: 'incomplete frame header', reachesEnd: true }
   }
   if (bytes.readUInt32BE(offset + 8) !== crc32Range(bytes, offset, offset + 8)) {
     // A header cut by a crash where a sector ended, the rest of it and all after it left zeros (in
-    // a file grown ahead, or whose new length landed before its data), is a torn last record.
-    return { ok: false, reason: 'bad record header checksum', reachesEnd: isZero(bytes, offset + RECORD_HEADER_BYTES) }
+    // a file grown ahead, or whose new length landed before its data), is a torn last frame.
+    return { ok: false, reason: 'bad frame header checksum', reachesEnd: isZero(bytes, offset + FRAME_HEADER_BYTES) }
   }
-  const bodyStart = offset + RECORD_HEADER_BYTES
+  const bodyStart = offset + FRAME_HEADER_BYTES
   const next = bodyStart + bytes.readUInt32BE(offset)
-  if (next > bytes.length) return { ok: false, reason: 'record runs past the end of the file', reachesEnd: true }
+  if (next > bytes.length) return { ok: false, reason: 'frame runs past the end of the file', reachesEnd: true }
   if (crc32Range(bytes, bodyStart, next) !== bytes.readUInt32BE(offset + 4)) {
-    return { ok: false, reason: 'bad record checksum', reachesEnd: isZero(bytes, next) }
+    return { ok: false, reason: 'bad frame checksum', reachesEnd: isZero(bytes, next) }
   }
   return { ok: true, next }
-}
-
-/** The record in `bytes[start, end)`, or what is wrong with it. */
-function decodeBody (bytes: Buffer, start: number, end: number, decoder: Decoder): unknown[] | string {
-  const common = readCommonRecord(bytes, start, end)
-  if (common !== undefined) return common
-  // A copy (Buffer#slice would be a view), so values decoded as binary keep this record's bytes
-  // alive, not the whole file's.
-  const body = Uint8Array.prototype.slice.call(bytes, start, end)
-  let record: unknown
-  try {
-    record = decoder.decode(body)
-  } catch {
-    return 'record is not valid MessagePack'
-  }
-  return Array.isArray(record) ? record : 'record is not an array'
 }
 
 function isMagicPrefix (bytes: Uint8Array): boolean {

@@ -12,12 +12,20 @@ const FIXARRAY_4 = 0x94
 // A request record: its tag, client, id and reply, then up to 11 changes.
 const FIXARRAY_15 = 0x9f
 
-type Read<T> = { value: T, next: number } | undefined
+export type Read<T> = { value: T, next: number } | undefined
 
-/** A record's body read from `bytes[start..end)`, or undefined when it is not a common record. */
+/** The record in `bytes[start..end)` exactly, or undefined when it is not a common record. */
 export function readCommonRecord (bytes: Buffer, start: number, end: number): unknown[] | undefined {
-  const read = readRecord(bytes, start, end, true)
+  const read = readNextRecord(bytes, start, end)
   return read !== undefined && read.next === end ? read.value : undefined
+}
+
+/**
+ * The common record at `at`, read no further than `end`, and where it ends (a frame holds records
+ * one after another); undefined when it is not one.
+ */
+export function readNextRecord (bytes: Buffer, at: number, end: number): Read<unknown[]> {
+  return readRecord(bytes, at, end, true)
 }
 
 function readRecord (bytes: Buffer, at: number, end: number, outer: boolean): Read<unknown[]> {

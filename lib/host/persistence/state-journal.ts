@@ -272,7 +272,7 @@ export async function openEngine (codec: ValueCodec, persist: Required<PersistOp
     report.error('shared state: the change log failed; every change is refused until the host restarts', error)
   })
   log.warn = warn
-  if (loaded.tornTail) warn(`shared state: ${persist.file} ended in a torn record (a crash mid-write); it was dropped`)
+  if (loaded.tornTail) warn(`shared state: ${persist.file} ended in a torn write (a crash in the middle of it); the records of that write were dropped`)
   try {
     if (handedOver !== undefined) await engine.restoreInTurns(handedOver, progress)
     else await replay(engine, loaded.records, progress)
