@@ -4,8 +4,9 @@
 // change with fsync 'always' (group commit), 'everysec' and 'no', and against one without persist
 // (the baseline), in the same run; the same with nine gets for each incr (under 'always' a read
 // waits for the fsync of what was logged before it); and the single awaited incr p50 from one
-// client, 'always' against no persist. Within a run the modes take turns three times, a short window
-// each. Each run starts fresh processes: one host per mode, each
+// client, 'always' against no persist. Within a run the modes take turns five times, a window of a
+// second each (on this kind of shared 2-vCPU VM one window's rate swings by 20 % either way, with
+// the scheduling of five busy processes). Each run starts fresh processes: one host per mode, each
 // on its own port, and 4 client workers connected to all of them, which load one mode after the
 // other. The logs go to a temporary directory, removed afterwards.
 
@@ -23,7 +24,7 @@ const CLIENT = join(__dirname, '..', 'workers', 'fsync-client.js')
 const MODES = ['none', 'always', 'everysec', 'no']
 const LATENCY_MODES = ['none', 'always']
 const INFLIGHT = 16
-const ROUNDS = 3
+const ROUNDS = 5
 const GROUP = `Persistence: incr with persist.fsync modes (${WORKERS} client workers; host logs every change)`
 
 /** The filesystem type `path` lives on, from /proc/mounts (Linux); fsync's cost depends on it. */
@@ -80,7 +81,10 @@ async function oneRun (ctx, dir, run) {
   return scope(async (start) => {
     const pids = {}
     const clients = await startAll(start, dir, run, pids)
-    const window = { warmupMs: Math.round(150 * ctx.scale), durationMs: Math.round(450 * ctx.scale) }
+    // An incr window is a second long: its rate swings less with the scheduling of five busy
+    // processes on two vCPUs than a shorter one's.
+    const window = { warmupMs: Math.round(150 * ctx.scale), durationMs: Math.round(1000 * ctx.scale) }
+    const mixWindow = { warmupMs: Math.round(150 * ctx.scale), durationMs: Math.round(450 * ctx.scale) }
     // The clients' code reaches the optimizing compiler once, on the host without persist; each
     // host then gets its own untimed load, and the single-call latency is taken before any load
     // of its host, so a compaction the load started does not sit in the timed calls.
@@ -112,7 +116,7 @@ async function oneRun (ctx, dir, run) {
           const calls = rate * (window.warmupMs + window.durationMs) / 1000
           rates[mode].cpu.push({ main: (after.main - before.main) * 1000 / calls, all: (after.all - before.all) * 1000 / calls })
         }
-        rates[mode].mixRate.push(await loadTogether(clients, { op: 'mix', inflight: INFLIGHT, ...window }))
+        rates[mode].mixRate.push(await loadTogether(clients, { op: 'mix', inflight: INFLIGHT, ...mixWindow }))
       }
     }
     const result = {}
@@ -134,7 +138,7 @@ async function run (ctx) {
   const filesystem = filesystemOf(realpathSync(dir))
   let measured
   try {
-    measured = await repeatWithin(ctx, 60000 * ctx.scale, 'fsync modes', (i) => oneRun(ctx, dir, i))
+    measured = await repeatWithin(ctx, 150000 * ctx.scale, 'fsync modes', (i) => oneRun(ctx, dir, i))
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
