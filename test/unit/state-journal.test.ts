@@ -108,7 +108,7 @@ test('a compaction that ends with a tail already due starts the next: a burst of
   }
   const compacting = async (): Promise<boolean> => (await fs.readdir(dir)).some((name) => name.endsWith('.tmp'))
   // 20 MB of sets in one turn starts a compaction; sets go on while it runs, 2 MB a turn, until
-  // its tail alone is past the size at which the log compacts (16 MiB).
+  // its tail alone is past the size at which the log compacts (the snapshot's, 20 MB).
   for (let i = 0; i < 50_000; i++) engine.state.put(`key:${i}`, value, 0)
   let round = 0
   for (let written = 0; written < 24 * 1024 * 1024; written += 5000 * 420) {
