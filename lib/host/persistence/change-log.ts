@@ -101,6 +101,8 @@ export class ChangeLog {
   #compaction: Promise<void> | undefined
   #flushImmediate: NodeJS.Immediate | undefined
   #writeTimer: NodeJS.Timeout | undefined
+  /** The write timer runs: a deferred write is coming. */
+  #writeArmed = false
   /** A deferred write is due (its delay passed): the pump writes what is queued. */
   #writeDue = false
   #syncTimer: NodeJS.Timeout | undefined
@@ -229,15 +231,22 @@ export class ChangeLog {
   #queued (before: number): void {
     this.#appendedBytes += this.#queue.bytes - before
     if (this.#policy !== 'always' && this.#queue.bytes < WRITE_BATCH_BYTES) {
-      this.#writeTimer ??= setTimeout(this.#writeWhenDue, WRITE_DELAY_MS)
+      if (!this.#writeArmed) this.#armWrite()
       return
     }
     this.#writeDue = true
     this.#flushImmediate ??= setImmediate(this.#writeNow)
   }
 
+  /** One timer, set again for each write (cheaper than a new timer every few milliseconds). */
+  #armWrite (): void {
+    this.#writeArmed = true
+    if (this.#writeTimer === undefined) this.#writeTimer = setTimeout(this.#writeWhenDue, WRITE_DELAY_MS)
+    else this.#writeTimer.refresh()
+  }
+
   readonly #writeWhenDue = (): void => {
-    this.#writeTimer = undefined
+    this.#writeArmed = false
     this.#writeDue = true
     this.#kick()
   }
@@ -333,7 +342,7 @@ export class ChangeLog {
     this.#closing = true
     clearTimeout(this.#syncTimer)
     clearTimeout(this.#writeTimer)
-    this.#writeTimer = undefined
+    this.#writeArmed = false
     this.#writeDue = true
     if (this.#flushImmediate !== undefined) clearImmediate(this.#flushImmediate)
     this.#flushImmediate = undefined

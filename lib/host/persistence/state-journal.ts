@@ -168,11 +168,13 @@ class StateJournal implements Journal {
 
   record (record: Record): void {
     this.#changes[this.#changeCount++] = record
-    // A change no reply follows (the host worker's own call, an expiry): appended before the next
-    // reply is held or sent, or at the end of this task at the latest.
+    // A change no reply follows (an expiry, a lease that ran out): appended before the next reply
+    // is held or sent, or in the next turn of the loop at the latest. Nearly every change is taken
+    // by the reply of its request at once; one immediate a turn, not a microtask a batch of
+    // requests, is what the others cost the busy host.
     if (!this.#flushQueued) {
       this.#flushQueued = true
-      queueMicrotask(this.#flushLater)
+      setImmediate(this.#flushLater)
     }
   }
 
