@@ -4,9 +4,10 @@
 // change with fsync 'always' (group commit), 'everysec' and 'no', and against one without persist
 // (the baseline), in the same run; the same with nine gets for each incr (under 'always' a read
 // waits for the fsync of what was logged before it); and the single awaited incr p50 from one
-// client, 'always' against no persist. Within a run the modes take turns five times, a window of a
-// second each (on this kind of shared 2-vCPU VM one window's rate swings by 20 % either way, with
-// the scheduling of five busy processes). Each run starts fresh processes: one host per mode, each
+// client, 'always' against no persist; and, in a process of its own, the log's CPU per incr: an
+// engine with a change log against one without, in turns. Within a run the modes take turns five
+// times, a window of a second each (on this kind of shared 2-vCPU VM one window's rate swings by
+// 20 % either way, with the scheduling of five busy processes). Each run starts fresh processes: one host per mode, each
 // on its own port, and 4 client workers connected to all of them, which load one mode after the
 // other. The logs go to a temporary directory, removed afterwards.
 
@@ -21,6 +22,7 @@ const { loadTogether, warmUp, WORKERS } = require('./load')
 
 const HOST = join(__dirname, '..', 'workers', 'host.js')
 const CLIENT = join(__dirname, '..', 'workers', 'fsync-client.js')
+const JOURNAL_COST = join(__dirname, '..', 'workers', 'journal-cost.js')
 const MODES = ['none', 'always', 'everysec', 'no']
 const LATENCY_MODES = ['none', 'always']
 const INFLIGHT = 16
@@ -181,7 +183,31 @@ async function run (ctx) {
     vs: [{ label: 'no persist, single awaited incr p50', samples: p50('none') }],
     note: `p99 ${p99('always').toFixed(0)} µs against ${p99('none').toFixed(0)} µs without persist`
   }))
+  rows.push(await journalCostRow(ctx))
   return rows
+}
+
+/** The log's own CPU per incr, in-process: an engine with a change log against one without. */
+async function journalCostRow (ctx) {
+  const logged = []
+  const none = []
+  for (let i = 0; i < ctx.runs; i++) {
+    const measured = await scope(async (start) => {
+      const worker = await start(JOURNAL_COST, { name: 'journal cost' })
+      return call(worker, 'measure', { calls: Math.round(500000 * ctx.scale), rounds: 7 }, 120000)
+    })
+    logged.push(measured.logged)
+    none.push(measured.none)
+  }
+  return row({
+    group: GROUP,
+    label: "CPU per incr in-process, host engine with a change log (fsync 'no')",
+    unit: 'µs',
+    better: 'lower',
+    samples: logged,
+    vs: [{ label: 'host engine without persist, same process, in turns', samples: none }],
+    note: `the log's own cost: ${(median(logged) - median(none)).toFixed(2)} µs per incr (no socket, 4 client ids, 7 turns each)`
+  })
 }
 
 module.exports = { name: 'fsync', run }
