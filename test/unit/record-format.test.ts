@@ -193,20 +193,24 @@ describe('parseLog', () => {
     expect(parsed.ok && [...parsed.records]).toEqual([['del', 'a'], ['token', 'lock', 3]])
   })
 
-  test('a record that is not an array, checksum intact, is refused when replay reaches it, naming its offset', () => {
-    const body = Buffer.from([0x01]) // MessagePack for the number 1
-    const frame = Buffer.alloc(FRAME_HEADER_BYTES + 1)
-    frame.writeUInt32BE(1, 0)
-    frame.writeUInt32BE(crc32(body), 4)
-    frame.writeUInt32BE(crc32(frame.subarray(0, 8)), 8)
+  test.each([
+    ['a record that is not an array', Buffer.from([0x01]), 'record is not an array', []], // MessagePack for the number 1
+    ['a body that is not MessagePack', Buffer.from([0xc1]), 'record is not valid MessagePack', []], // 0xc1: never used
+    ['a record cut short after one read by hand', Buffer.concat([(frameCommonRecord(['del', 'a']) as Buffer).subarray(FRAME_HEADER_BYTES), Buffer.from([0x93, 0xa3])]),
+      'record is not valid MessagePack', [['del', 'a']]],
+    ['an empty frame', Buffer.alloc(0), 'the frame holds no record', []]
+  ])('%s, checksum intact, is refused when replay reaches it, naming its frame', (_, body, reason, readFromIt) => {
+    const frame = Buffer.alloc(FRAME_HEADER_BYTES + body.length)
     body.copy(frame, FRAME_HEADER_BYTES)
+    sealFrame(frame, 0, frame.length)
     const log = logOf(RECORDS.slice(0, 2))
     const parsed = parseLog(Buffer.concat([log, frame]))
     if (!parsed.ok) throw new Error('the framing is sound')
     const read: unknown[] = []
     expect(() => { for (const record of parsed.records) read.push(record) })
-      .toThrow(`frame at byte ${log.length}: record is not an array`)
-    expect(read).toEqual(RECORDS.slice(0, 2))
+      .toThrow(`frame at byte ${log.length}: ${reason}`)
+    // What came before it was read, and of the damaged frame only the records before the damage.
+    expect(read).toEqual([...RECORDS.slice(0, 2), ...readFromIt])
   })
 
   test('binary values do not keep the whole file alive', () => {
