@@ -3,7 +3,7 @@ import { Decoder, Encoder } from '@msgpack/msgpack'
 import { AppendQueue } from '../../lib/host/persistence/append-queue'
 import { encodeFileHeader, frameReplies, parseLog, FRAME_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
 import { frameCommonRecord, writeRequest } from '../../lib/host/persistence/record-fast-path'
-import { readCommonRecord } from '../../lib/host/persistence/record-reader'
+import { readNextRecord } from '../../lib/host/persistence/record-reader'
 import { ValueCodec } from '../../lib/protocol/codec'
 import { isSmallInteger } from '../../lib/store/memory/stored-value'
 
@@ -17,6 +17,12 @@ const BYTES = [0, 1, 255, 256, 65535, 65536].map((length) => new Uint8Array(leng
 
 function decodedBody (frame: Buffer): unknown {
   return new Decoder().decode(new Uint8Array(frame.buffer, frame.byteOffset + FRAME_HEADER_BYTES, frame.length - FRAME_HEADER_BYTES))
+}
+
+/** The common record filling `bytes[start..end)` exactly, read by hand; undefined when it is not one. */
+function readCommonRecord (bytes: Buffer, start: number, end: number): unknown[] | undefined {
+  const read = readNextRecord(bytes, start, end)
+  return read !== undefined && read.next === end ? read.value : undefined
 }
 
 function common (record: readonly unknown[]): Buffer {
@@ -74,7 +80,7 @@ test('read back by hand: only the forms written by hand; any other is left to th
   const body = (record: readonly unknown[]): Buffer => Buffer.from(generic.encode(record))
   const unread = (record: readonly unknown[]): void => {
     const bytes = body(record)
-    expect(readCommonRecord(bytes, 0, bytes.length)).toBeUndefined()
+    expect(readNextRecord(bytes, 0, bytes.length)).toBeUndefined()
   }
   // The generic encoder's smaller integer forms, and negative fixints, are never written by hand.
   unread(['put', 'k', new Uint8Array([1]), 200])
@@ -84,9 +90,9 @@ test('read back by hand: only the forms written by hand; any other is left to th
   unread(['applied', 'c', 1, [1, 'CODE', 'message']])
   unread(['batch', [['del', 'a'], ['token', 'lock', 1]]])
   unread(['batch', [['batch', [['del', 'a']]]]])
-  // Bytes past the record, or a record cut short, are not a record.
+  // A record stops where it ends (what follows is the next record of its frame); one cut short is no record.
   const frame = common(['put', 'key', new Uint8Array([1, 2, 3]), 1.5])
-  expect(readCommonRecord(Buffer.concat([frame, Buffer.from([0])]), FRAME_HEADER_BYTES, frame.length + 1)).toBeUndefined()
+  expect(readNextRecord(Buffer.concat([frame, Buffer.from([0])]), FRAME_HEADER_BYTES, frame.length + 1)?.next).toBe(frame.length)
   for (let end = FRAME_HEADER_BYTES; end < frame.length; end++) expect(readCommonRecord(frame, FRAME_HEADER_BYTES, end)).toBeUndefined()
   // The generic forms still load, decoded the generic way.
   const encoder = new RecordEncoder()

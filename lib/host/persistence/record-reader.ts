@@ -14,12 +14,6 @@ const FIXARRAY_15 = 0x9f
 
 export type Read<T> = { value: T, next: number } | undefined
 
-/** The record in `bytes[start..end)` exactly, or undefined when it is not a common record. */
-export function readCommonRecord (bytes: Buffer, start: number, end: number): unknown[] | undefined {
-  const read = readNextRecord(bytes, start, end)
-  return read !== undefined && read.next === end ? read.value : undefined
-}
-
 /**
  * The common record at `at`, read no further than `end`, and where it ends (a frame holds records
  * one after another); undefined when it is not one.
