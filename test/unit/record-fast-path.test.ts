@@ -172,3 +172,28 @@ test('the replies kept for retries frame as their request records would, empty s
   const byId = [['applied', 'c', 5, [0, 1]], ['applied', 'c', 6, [0, { not: 'a number' }]], ['applied', 'c', 9, [0, null]]]
   expect(frameReplies(encoder, 'c', undefined, ids, replies, 0, 5)).toEqual(encoder.frameAll(byId))
 })
+
+test('a request of one put, the form of nearly every mutation, frames in the bytes the general way makes', () => {
+  const body = (frame: Buffer | undefined): Buffer => (frame as Buffer).subarray(FRAME_HEADER_BYTES)
+  const requestBody = (changes: Array<readonly unknown[]>, client: number, id: number, reply: unknown): Buffer => {
+    const sink = new AppendQueue()
+    expect(writeRequest(changes, changes.length, client, id, reply, sink)).toBe(true)
+    return body(sink.take()?.batch)
+  }
+  const values: unknown[] = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, -1, -32, -33, -129, -32769, -(2 ** 31),
+    ...[0, 1, 6, 32, 33, 300].map((length) => new Uint8Array(length).fill(7))]
+  const keys = ['', 'k', 'bench:n', 'x'.repeat(31), 'x'.repeat(32), 'é', 'ключ']
+  const numbers = [0, -0, 1, 127, 128, 2 ** 32 - 1, 2 ** 32, -1, 1.5, 1796035542218, NaN]
+  for (const key of keys) {
+    for (const value of values) {
+      for (const [client, id, reply, expiresAt] of [[1, 1, [0, 5], 0], [127, 128, [0, null], 1796035542218], [300, 2 ** 32 - 1, [0, undefined], -0],
+        [2 ** 32, 2 ** 32, [0, true], 2 ** 32], ...numbers.map((number) => [2, 9, [0, number], number])] as Array<[number, number, unknown, number]>) {
+        const put = ['put', key, value, expiresAt]
+        // What the general way writes: the head of a request without changes, then the put alone.
+        const head = requestBody([], client, id, reply)
+        const expected = Buffer.concat([Buffer.from([0x95]), head.subarray(1), body(frameCommonRecord(put))])
+        expect(requestBody([put], client, id, reply)).toEqual(expected)
+      }
+    }
+  }
+})

@@ -71,6 +71,17 @@ function writeSizedHead (frame: Buffer, offset: number, length: number, code8: n
  * integer exactly, so a deadline in ms reads back the same): the forms the reader reads by hand.
  */
 function writeNumber (frame: Buffer, offset: number, value: number): number {
+  // The usual numbers first, in as few tests as can tell them (ids, client numbers, no expiry):
+  // a positive integer of 32 bits, and +0 (1 / -0 is -Infinity).
+  if ((value > 0 && (value >>> 0) === value) || (value === 0 && 1 / value > 0)) {
+    if (value < 0x80) {
+      frame[offset] = value
+      return offset + 1
+    }
+    frame[offset] = 0xce
+    putUInt32(frame, offset + 1, value)
+    return offset + 5
+  }
   if (Number.isInteger(value) && !Object.is(value, -0)) {
     if (value >= 0 && value < 0x80) {
       frame[offset] = value
@@ -268,6 +279,7 @@ export function writeBatch (records: ReadonlyArray<readonly unknown[]>, count: n
  */
 export function writeRequest (changes: ReadonlyArray<readonly unknown[]>, count: number,
   client: number, id: number, reply: unknown, sink: RecordSink): boolean {
+  if (count === 1 && writeOnePut(changes[0] as readonly unknown[], client, id, reply, sink)) return true
   if (count > MAX_FIXARRAY - REQUEST_HEAD_ITEMS || !isPlainReply(reply)) return false
   const changesBound = recordsBound(changes, count)
   if (changesBound < 0) return false
@@ -279,6 +291,94 @@ export function writeRequest (changes: ReadonlyArray<readonly unknown[]>, count:
   offset = writeReply(buffer, offset, (reply as [0, unknown])[1])
   for (let i = 0; i < count; i++) offset = writeBody(buffer, offset, changes[i] as readonly unknown[])
   sink.commit(offset)
+  return true
+}
+
+// A request of one put whose key is a fixstr of ASCII and whose value is a small integer or a few
+// bytes: at most this many bytes besides the key's characters and the value's bytes (the head, 'req',
+// client, id, the reply, 'put' and the key's head, the bin's head, the expiry).
+const ONE_PUT_BYTES = 1 + REQ.length + NUMBER_MAX_BYTES * 2 + REPLY_MAX_BYTES + 5 + 1 + 2 + NUMBER_MAX_BYTES
+const MAX_FIXSTR = 31
+
+/**
+ * `writeRequest` of ['req', client, id, reply, ['put', key, value, expiresAt]] for the request
+ * nearly every mutation is (an incr, a set of a short value): written in one pass, without the
+ * walk over the changes, their bounds, or the helpers' calls that every other record pays, in the
+ * same bytes. False, writing nothing, for any other: the general way takes it.
+ */
+function writeOnePut (change: readonly unknown[], client: number, id: number, reply: unknown, sink: RecordSink): boolean {
+  const key = change[1]
+  const value = change[2]
+  const expiresAt = change[3]
+  if (change[0] !== 'put' || change.length !== 4 || typeof key !== 'string' || key.length > MAX_FIXSTR ||
+    typeof expiresAt !== 'number' || !isPlainReply(reply)) return false
+  let valueBytes: number
+  if (typeof value === 'number') {
+    if (!isSmallInteger(value)) return false
+    valueBytes = 5
+  } else if (value instanceof Uint8Array && value.length <= LOOP_COPY_BYTES) {
+    valueBytes = value.length
+  } else {
+    return false
+  }
+  const length = key.length
+  const frame = sink.room(ONE_PUT_BYTES + length + valueBytes)
+  let offset = sink.end
+  frame[offset] = 0x90 | (REQUEST_HEAD_ITEMS + 1)
+  frame[offset + 1] = 0xa3
+  frame[offset + 2] = 0x72 // r
+  frame[offset + 3] = 0x65 // e
+  frame[offset + 4] = 0x71 // q
+  offset = writeReply(frame, writeNumber(frame, writeNumber(frame, offset + 5, client), id), (reply as [0, unknown])[1])
+  frame[offset] = 0x94
+  frame[offset + 1] = 0xa3
+  frame[offset + 2] = 0x70 // p
+  frame[offset + 3] = 0x75 // u
+  frame[offset + 4] = 0x74 // t
+  frame[offset + 5] = 0xa0 | length
+  offset += 6
+  for (let i = 0; i < length; i++) {
+    const code = key.charCodeAt(i)
+    // Not ASCII: nothing is committed, so the general way writes over it.
+    if (code >= 0x80) return false
+    frame[offset + i] = code
+  }
+  offset += length
+  if (typeof value === 'number' && value >= 0) {
+    // A counter's value, as writeIntegerBin writes it, without its calls.
+    frame[offset] = BIN8
+    if (value < 0x80) {
+      frame[offset + 1] = 1
+      frame[offset + 2] = value
+      offset += 3
+    } else if (value < 0x100) {
+      frame[offset + 1] = 2
+      frame[offset + 2] = 0xcc
+      frame[offset + 3] = value
+      offset += 4
+    } else if (value < 0x10000) {
+      frame[offset + 1] = 3
+      frame[offset + 2] = 0xcd
+      frame[offset + 3] = value >>> 8
+      frame[offset + 4] = value
+      offset += 5
+    } else {
+      frame[offset + 1] = 5
+      frame[offset + 2] = 0xce
+      putUInt32(frame, offset + 3, value)
+      offset += 7
+    }
+  } else if (typeof value === 'number') {
+    offset = writeIntegerBin(frame, offset, value)
+  } else {
+    const bytes = value as Uint8Array
+    frame[offset] = BIN8
+    frame[offset + 1] = bytes.length
+    offset += 2
+    for (let i = 0; i < bytes.length; i++) frame[offset + i] = bytes[i] as number
+    offset += bytes.length
+  }
+  sink.commit(writeNumber(frame, offset, expiresAt))
   return true
 }
 
