@@ -29,7 +29,6 @@ const REQUEST_HEAD_ITEMS = 4
 const ASCII_SCAN_CHARS = 64
 const STR8 = 0xd9
 const BIN8 = 0xc4
-const UINT32_END = 2 ** 32
 const INT32_MIN = -(2 ** 31)
 // The largest MessagePack forms written here: a number (float64), and the heads of a str or bin.
 const NUMBER_MAX_BYTES = 9
@@ -69,34 +68,31 @@ function writeSizedHead (frame: Buffer, offset: number, length: number, code8: n
 /**
  * Writes a number as a positive fixint, a 32-bit integer, or a float64 (which holds every safe
  * integer exactly, so a deadline in ms reads back the same): the forms the reader reads by hand.
+ * The usual ones (ids, client numbers, no expiry: an integer of 0 to 2^32 - 1, not -0, whose
+ * 1 / value is -Infinity) are told apart in a few tests, in a function small enough to be inlined.
  */
 function writeNumber (frame: Buffer, offset: number, value: number): number {
-  // The usual numbers first, in as few tests as can tell them (ids, client numbers, no expiry):
-  // a positive integer of 32 bits, and +0 (1 / -0 is -Infinity).
-  if ((value > 0 && (value >>> 0) === value) || (value === 0 && 1 / value > 0)) {
+  if ((value >>> 0) === value && (value !== 0 || 1 / value > 0)) {
     if (value < 0x80) {
       frame[offset] = value
       return offset + 1
     }
     frame[offset] = 0xce
-    putUInt32(frame, offset + 1, value)
+    frame[offset + 1] = value >>> 24
+    frame[offset + 2] = value >>> 16
+    frame[offset + 3] = value >>> 8
+    frame[offset + 4] = value
     return offset + 5
   }
-  if (Number.isInteger(value) && !Object.is(value, -0)) {
-    if (value >= 0 && value < 0x80) {
-      frame[offset] = value
-      return offset + 1
-    }
-    if (value >= 0 && value < UINT32_END) {
-      frame[offset] = 0xce
-      putUInt32(frame, offset + 1, value)
-      return offset + 5
-    }
-    if (value < 0 && value >= INT32_MIN) {
-      frame[offset] = 0xd2
-      putUInt32(frame, offset + 1, value)
-      return offset + 5
-    }
+  return writeOtherNumber(frame, offset, value)
+}
+
+/** `writeNumber` of a negative 32-bit integer, or of anything else as a float64. */
+function writeOtherNumber (frame: Buffer, offset: number, value: number): number {
+  if (Number.isInteger(value) && value < 0 && value >= INT32_MIN) {
+    frame[offset] = 0xd2
+    putUInt32(frame, offset + 1, value)
+    return offset + 5
   }
   frame[offset] = 0xcb
   return frame.writeDoubleBE(value, offset + 1)
@@ -365,7 +361,10 @@ function writeOnePut (change: readonly unknown[], client: number, id: number, re
     } else {
       frame[offset + 1] = 5
       frame[offset + 2] = 0xce
-      putUInt32(frame, offset + 3, value)
+      frame[offset + 3] = value >>> 24
+      frame[offset + 4] = value >>> 16
+      frame[offset + 5] = value >>> 8
+      frame[offset + 6] = value
       offset += 7
     }
   } else if (typeof value === 'number') {
