@@ -68,8 +68,9 @@ function writeSizedHead (frame: Buffer, offset: number, length: number, code8: n
 /**
  * Writes a number as a positive fixint, a 32-bit integer, or a float64 (which holds every safe
  * integer exactly, so a deadline in ms reads back the same): the forms the reader reads by hand.
- * The usual ones (ids, client numbers, no expiry: an integer of 0 to 2^32 - 1, not -0, whose
- * 1 / value is -Infinity) are told apart in a few tests, in a function small enough to be inlined.
+ * The usual ones (ids, client numbers, no expiry: an integer from 0 to 2^32 - 1, where -0, whose
+ * 1 / value is -Infinity, is not one) are told apart in a few tests, in a function small enough to
+ * be inlined; the rest go out of line.
  */
 function writeNumber (frame: Buffer, offset: number, value: number): number {
   if ((value >>> 0) === value && (value !== 0 || 1 / value > 0)) {
