@@ -4,7 +4,8 @@
 // change with fsync 'always' (group commit), 'everysec' and 'no', and against one without persist
 // (the baseline), in the same run; the same with nine gets for each incr (under 'always' a read
 // waits for the fsync of what was logged before it); and the single awaited incr p50 from one
-// client, 'always' against no persist; and, in a process of its own, the log's CPU per incr: an
+// client, 'always' against no persist; the host's main-thread CPU per incr under one fixed offered
+// load, 'everysec' and 'no' against no persist, in turns; and, in a process of its own, the log's CPU per incr: an
 // engine with a change log against one without, in turns. Within a run the modes take turns five
 // times, a window of a second each (on this kind of shared 2-vCPU VM one window's rate swings by
 // 20 % either way, with the scheduling of five busy processes). Each run starts fresh processes: one host per mode, each
@@ -16,7 +17,7 @@ const os = require('node:os')
 const { join, sep } = require('node:path')
 const { call, freePort, scope } = require('../lib/processes')
 const { repeatWithin } = require('../lib/repeat')
-const { row } = require('../lib/rows')
+const { naRow, row } = require('../lib/rows')
 const { median } = require('../lib/stats')
 const { loadTogether, warmUp, WORKERS } = require('./load')
 
@@ -27,6 +28,10 @@ const MODES = ['none', 'always', 'everysec', 'no']
 const LATENCY_MODES = ['none', 'always']
 const INFLIGHT = 16
 const ROUNDS = 5
+// The fixed-load turns: this share of the slowest of these modes' flat-out rate in the run.
+const OFFERED_MODES = ['none', 'everysec', 'no']
+const OFFERED_SHARE = 0.6
+const OFFERED_ROUNDS = 5
 const GROUP = `Persistence: incr with persist.fsync modes (${WORKERS} client workers; host logs every change)`
 
 /** The filesystem type `path` lives on, from /proc/mounts (Linux); fsync's cost depends on it. */
@@ -131,8 +136,36 @@ async function oneRun (ctx, dir, run) {
         cpu: cpu.length === 0 ? undefined : { main: median(cpu.map((c) => c.main)), all: median(cpu.map((c) => c.all)) }
       }
     }
+    result.offered = await offeredTurns(ctx, clients, pids, run, result)
     return result
   })
+}
+
+/**
+ * The host's main-thread CPU per incr under the same offered load for each of OFFERED_MODES, in
+ * turns: flat out, a host that does more per call also makes its batches smaller, so its CPU per
+ * call there mixes the two; at one fixed rate, below what the slowest of them serves, the
+ * difference is what the mode itself costs the host's loop. Undefined without /proc.
+ */
+async function offeredTurns (ctx, clients, pids, run, flatOut) {
+  const rate = Math.round(OFFERED_SHARE * Math.min(...OFFERED_MODES.map((mode) => flatOut[mode].rate)))
+  const cpu = Object.fromEntries(OFFERED_MODES.map((mode) => [mode, []]))
+  const durationMs = Math.round(1000 * ctx.scale)
+  for (let round = 0; round < OFFERED_ROUNDS; round++) {
+    for (let k = 0; k < OFFERED_MODES.length; k++) {
+      const mode = OFFERED_MODES[(k + run + round) % OFFERED_MODES.length]
+      await useAll(clients, mode)
+      const before = cpuOf(pids[mode])
+      const startAt = Date.now() + 50
+      const offered = await Promise.all(clients.map((client) =>
+        call(client, 'offer', { op: 'incr', rate: rate / clients.length, startAt, durationMs }, durationMs + 30000)))
+      const after = cpuOf(pids[mode])
+      if (before === undefined || after === undefined) return undefined
+      const answered = offered.reduce((total, part) => total + part.answered, 0)
+      cpu[mode].push((after.main - before.main) * 1000 / answered)
+    }
+  }
+  return { rate, cpu: Object.fromEntries(OFFERED_MODES.map((mode) => [mode, median(cpu[mode])])) }
 }
 
 async function run (ctx) {
@@ -174,6 +207,23 @@ async function run (ctx) {
       note: mode === 'always' ? 'a read waits for the fsync of the changes logged before it' : undefined
     }))
   }
+  const offered = results.map((result) => result.offered).filter(Boolean)
+  for (const mode of ['everysec', 'no']) {
+    rows.push(offered.length === 0
+      ? naRow(GROUP, `host main-thread CPU per incr at a fixed offered load, fsync '${mode}'`, 'needs /proc (Linux)')
+      : row({
+        group: GROUP,
+        label: `host main-thread CPU per incr at a fixed offered load, fsync '${mode}'`,
+        unit: 'µs',
+        better: 'lower',
+        samples: offered.map((result) => result.cpu[mode]),
+        vs: [{ label: 'no persist, same load, in turns', samples: offered.map((result) => result.cpu.none) }],
+        note: mode === 'everysec'
+          ? `${offered.map((result) => (result.rate / 1000).toFixed(0)).join(', ')} k incr/s offered by ${WORKERS} workers, whether answered or not ` +
+            `(${OFFERED_SHARE}x the slowest of no persist, 'everysec' and 'no' flat out in the run); ${OFFERED_ROUNDS} turns of a second each`
+          : undefined
+      }))
+  }
   rows.push(row({
     group: GROUP,
     label: "single awaited incr p50 from 1 client, fsync 'always'",
@@ -210,4 +260,6 @@ async function journalCostRow (ctx) {
   })
 }
 
-module.exports = { name: 'fsync', run }
+// Three runs of about a minute each (the flat-out turns, then the fixed-load ones) and the
+// in-process row: past the suite's usual limit of a scenario.
+module.exports = { name: 'fsync', run, limitMs: 240000 }

@@ -2,13 +2,13 @@
 
 // A client worker of the fsync scenario: one plugin instance per host, each host on its own port
 // with its own persist mode (BENCH_SHARED_PORTS=mode:port,...), so the same 4 processes load
-// every mode in turn. `use` picks the host that `run` (as load-client.js's) and `latency` call.
-// Ops: `incr`, and `mix`, nine gets for one incr (under 'always' a read waits for the fsync of
-// the changes logged before it, as a write does).
+// every mode in turn. `use` picks the host that `run` (as load-client.js's), `offer` (a fixed
+// rate instead) and `latency` call. Ops: `incr`, and `mix`, nine gets for one incr (under
+// 'always' a read waits for the fsync of the changes logged before it, as a write does).
 
 const { openShared } = require('../lib/plugin-app')
 const { main, serve } = require('../lib/worker-ipc')
-const { LatencyRecorder, loadWindow } = require('./timing')
+const { LatencyRecorder, loadWindow, offeredLoad } = require('./timing')
 
 async function openAll (spec) {
   const targets = {}
@@ -42,6 +42,8 @@ main(async () => {
     },
     run: ({ op, inflight, startAt, warmupMs, durationMs }) =>
       loadWindow(needs(op), { inflight, startAt, warmupMs, durationMs }),
+    // `rate` calls a second, answered or not (see offeredLoad).
+    offer: ({ op, rate, startAt, durationMs }) => offeredLoad(needs(op), { rate, startAt, durationMs }),
     // Single awaited calls, one at a time: `warmupCalls` untimed, then `calls` timed.
     latency: async ({ op, calls, warmupCalls = 0 }) => {
       const fn = needs(op)

@@ -64,4 +64,32 @@ async function loadWindow (fn, { inflight, startAt, warmupMs, durationMs }) {
   return { ops: state.count, seconds, rate: state.count / seconds }
 }
 
-module.exports = { LatencyRecorder, awaitedRate, loadWindow }
+// Calls of an offered load start on a timer of this period, as many as are due.
+const OFFER_TICK_MS = 1
+
+/**
+ * Calls `fn` at `rate` per second, whether or not earlier calls were answered (an open loop: the
+ * load does not slow down with its target), from wall-clock `startAt` for `durationMs`; resolves,
+ * once every call has settled, with how many were made and how many answered.
+ */
+async function offeredLoad (fn, { rate, startAt, durationMs }) {
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())))
+  const calls = []
+  let answered = 0
+  const count = () => { answered++ }
+  const started = performance.now()
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const elapsed = Math.min(performance.now() - started, durationMs)
+      for (let due = Math.floor(elapsed * rate / 1000) - calls.length; due > 0; due--) calls.push(fn().then(count))
+      if (elapsed >= durationMs) {
+        clearInterval(timer)
+        resolve()
+      }
+    }, OFFER_TICK_MS)
+  })
+  await Promise.all(calls)
+  return { sent: calls.length, answered }
+}
+
+module.exports = { LatencyRecorder, awaitedRate, loadWindow, offeredLoad }
