@@ -9,7 +9,7 @@
 //   BENCH_ONLY=a,b        only these scenarios: latency, throughput, seed, http, in-process,
 //                         memory, ttl-sweep, failover, fsync, tls, bigmap, recover
 //   BENCH_BIGMAP_10M=1    bigmap also measures 10 M keys (a few minutes more)
-//   BENCH_BUDGET_S=1200   no scenario starts after this many seconds
+//   BENCH_BUDGET_S=1500   no scenario starts after this many seconds
 //   BENCH_CPU_PROF=dir    run the measuring children under --cpu-prof, profiles into dir
 //                         (summarise them with bench/tools/cpuprofile-top.js)
 
@@ -25,7 +25,7 @@ const SCENARIOS = ['latency', 'throughput', 'seed', 'http', 'in-process', 'memor
 // A scenario still running after this long is abandoned, and none starts once the whole run has
 // taken BENCH_BUDGET_S: the suite is bounded even when a worker hangs.
 const SCENARIO_LIMIT_MS = 180000
-const BUDGET_MS = 1000 * Number(process.env.BENCH_BUDGET_S || 1200)
+const BUDGET_MS = 1000 * Number(process.env.BENCH_BUDGET_S || 1500)
 
 function config () {
   const only = (process.env.BENCH_ONLY || '').split(',').map((name) => name.trim()).filter(Boolean)
