@@ -12,7 +12,7 @@ const FIXARRAY_4 = 0x94
 // A request record: its tag, client, id and reply, then up to 11 changes.
 const FIXARRAY_15 = 0x9f
 
-export type Read<T> = { value: T, next: number } | undefined
+type Read<T> = { value: T, next: number } | undefined
 
 /**
  * The common record at `at`, read no further than `end`, and where it ends (a frame holds records
