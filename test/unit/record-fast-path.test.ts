@@ -197,3 +197,14 @@ test('a request of one put, the form of nearly every mutation, frames in the byt
     }
   }
 })
+
+test("an incr's or a small set's request record is 21-42 bytes, as the README's count of the writes a reload replays assumes", () => {
+  const length = (key: string, value: unknown, id: number, reply: unknown): number => {
+    const sink = new AppendQueue()
+    expect(writeRequest([['put', key, value, 0]], 1, 2, id, [0, reply], sink)).toBe(true)
+    return (sink.take()?.batch as Buffer).length - FRAME_HEADER_BYTES
+  }
+  expect(length('k', 5, 100, 5)).toBe(21)
+  expect(length('key:123456', new ValueCodec().encode(123456), 500000, undefined)).toBeLessThanOrEqual(42)
+  expect(length('key:123456', 123456, 500000, 123456)).toBe(42)
+})

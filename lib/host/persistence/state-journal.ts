@@ -34,8 +34,8 @@ import { corruptLog } from './recovery'
 // Compact once the changes since the last snapshot outweigh it (as Redis rewrites its AOF once it
 // doubled), and are past this size: a small state, whose snapshot is mostly the replies kept for
 // retries, is not rewritten every fraction of a second under a steady load of writes. The size
-// bounds the records a reload replays after the snapshot, about half a million small writes of
-// some 21 bytes each (a write's records share a frame).
+// bounds the records a reload replays after the snapshot: some 250-500 thousand small writes, as
+// the record of an incr or a small set is 21-42 bytes (a write's records share a frame).
 const COMPACT_RATIO = 1
 const COMPACT_MIN_BYTES = 10 * 1024 * 1024
 
