@@ -5,12 +5,13 @@
 // (the baseline), in the same run; the same with nine gets for each incr (under 'always' a read
 // waits for the fsync of what was logged before it); and the single awaited incr p50 from one
 // client, 'always' against no persist; the host's main-thread CPU per incr under one fixed offered
-// load, 'everysec' and 'no' against no persist, in turns; and, in a process of its own, the log's CPU per incr: an
-// engine with a change log against one without, in turns. Within a run the modes take turns five
-// times, a window of a second each (on this kind of shared 2-vCPU VM one window's rate swings by
-// 20 % either way, with the scheduling of five busy processes). Each run starts fresh processes: one host per mode, each
-// on its own port, and 4 client workers connected to all of them, which load one mode after the
-// other. The logs go to a temporary directory, removed afterwards.
+// load, 'everysec' and 'no' against no persist, in turns; and, in a process of its own, the log's
+// CPU per incr: an engine with a change log against one without, in turns. Within a run the modes
+// take turns five times, a window of a second each (on this kind of shared 2-vCPU VM one window's
+// rate swings by 20 % either way, with the scheduling of five busy processes). Each run starts
+// fresh processes: one host per mode, each on its own port, and 4 client workers connected to all
+// of them, which load one mode after the other. The logs go to a temporary directory, removed
+// afterwards.
 
 const { mkdtempSync, readFileSync, realpathSync, rmSync } = require('node:fs')
 const os = require('node:os')
