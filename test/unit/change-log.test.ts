@@ -3,6 +3,7 @@ import * as fs from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ChangeLog, type LoadedLog } from '../../lib/host/persistence'
+import { POSTPONE_MAX_MS } from '../../lib/host/persistence/change-log'
 import type { FsyncPolicy } from '../../lib/options'
 import { processStart } from '../../lib/host/persistence/owner-lock'
 import { FILE_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
@@ -77,6 +78,32 @@ async function holdFsyncs (): Promise<{ started: Promise<void>, release: () => v
     return await original.apply(this, args)
   })
   return { started: started.opened, release: released.open }
+}
+
+/** Counts the writes to files from now on (not to the test's own stdout or stderr). */
+function countFileWrites (): () => number {
+  const realFs = jest.requireActual<typeof import('node:fs')>('node:fs')
+  const writeSync = jest.spyOn(realFs, 'writeSync')
+  return () => writeSync.mock.calls.filter(([fd]) => fd > 2).length
+}
+
+/** The log's writes and fsyncs from now on, in the order made: 'write' or 'fsync'. */
+async function fileCalls (): Promise<Array<'write' | 'fsync'>> {
+  const calls: Array<'write' | 'fsync'> = []
+  const realFs = jest.requireActual<typeof import('node:fs')>('node:fs')
+  const writeSync = realFs.writeSync
+  // Writes to files, not to the test's own stdout or stderr.
+  jest.spyOn(realFs, 'writeSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
+    if (fd > 2) calls.push('write')
+    return (writeSync as (...args: unknown[]) => number)(fd, ...rest)
+  }) as typeof realFs.writeSync)
+  const proto = await fileHandlePrototype()
+  const datasync = proto.datasync
+  jest.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+    calls.push('fsync')
+    return await datasync.apply(this, args)
+  })
+  return calls
 }
 
 /** XORs one byte of `bytes` with `mask`: damage as a bad disk or a stray write would do. */
@@ -185,12 +212,9 @@ describe('durability policies', () => {
     expect(log.stats.fsyncs).toBe(1)
   })
 
-  test("'everysec': records appended while the log's fsync runs are written once it returns, never during it", async () => {
+  test("'everysec': records appended while the log's fsync runs are written once it returns, not during it", async () => {
     const { log } = await openLog('everysec')
-    const realFs = jest.requireActual<typeof import('node:fs')>('node:fs')
-    const writeSync = jest.spyOn(realFs, 'writeSync')
-    // Writes to files, not to the test's own stdout or stderr.
-    const fileWrites = (): number => writeSync.mock.calls.filter(([fd]) => fd > 2).length
+    const fileWrites = countFileWrites()
     const fsyncs = await holdFsyncs()
     log.append(record(0))
     await log.durable()
@@ -206,6 +230,36 @@ describe('durability policies', () => {
     expect(fileWrites()).toBeGreaterThan(writesBefore)
     await log.close()
     expect(listed((await openLog('everysec')).loaded).records).toEqual(records(0, 50))
+  })
+
+  test(`'everysec': an fsync running over ${POSTPONE_MAX_MS} ms holds the writes no more, and a warning says so once`, async () => {
+    const { log } = await openLog('everysec')
+    const warnings: string[] = []
+    log.warn = (message) => { warnings.push(message) }
+    const fsyncs = await holdFsyncs()
+    log.append(record(0))
+    await log.durable()
+    await fsyncs.started
+    const fileWrites = countFileWrites()
+    const heldAt = performance.now()
+    // Records keep coming while the fsync is held: each arms a write, postponed until the limit.
+    let i = 1
+    let writesWithinLimit = -1
+    try {
+      while (performance.now() - heldAt < POSTPONE_MAX_MS + 300) {
+        log.append(record(i++))
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        if (performance.now() - heldAt < POSTPONE_MAX_MS - 200) writesWithinLimit = fileWrites()
+      }
+      expect(writesWithinLimit).toBe(0)
+      expect(fileWrites()).toBeGreaterThan(0)
+      await log.durable()
+      expect(warnings).toEqual([expect.stringContaining(`has run for over ${POSTPONE_MAX_MS / 1000} s`)])
+    } finally {
+      fsyncs.release()
+    }
+    await log.close()
+    expect(listed((await openLog('everysec')).loaded).records).toEqual(records(0, i))
   })
 
   test("'no': never fsyncs appended records, even on close", async () => {
@@ -529,6 +583,19 @@ describe('close', () => {
     expect(() => log.append(record(11))).toThrow(expect.objectContaining({ code: 'FST_SHARED_STATE_PERSIST' }))
     await expectPersistError(log.compact([]))
     expect([...(await openLog('no')).loaded.records]).toEqual(records(0, 10))
+  })
+
+  test("under 'everysec' the records it writes are fsynced, also when records written before wait for their fsync", async () => {
+    const { log } = await openLog('everysec')
+    const calls = await fileCalls()
+    log.append(record(0))
+    // Written, not yet fsynced (the timer's fsync is up to a second away): then one more is queued.
+    await log.durable()
+    await nextTurn()
+    log.append(record(1))
+    await log.close()
+    expect(calls.at(-1)).toBe('fsync')
+    expect(calls.filter((call) => call === 'write')).toHaveLength(2)
   })
 
   test('waits for a running compaction', async () => {

@@ -54,6 +54,11 @@ const PREALLOCATE_BYTES = 4 * 1024 * 1024
 // 2-vCPU VM two at a time tripled the fsyncs a second against one, where the disk otherwise idled
 // while the loop turned from one fsync's return to the next one's start.
 const SYNCS_IN_FLIGHT = 2
+// Under 'everysec' the records made while the log's fsync runs wait for it, as Redis defers its
+// AOF writes then: a write could wait behind the disk. An fsync running longer than this holds
+// them no more (Redis' limit too): what waits in memory is then at most this long's changes, and
+// the writes that follow hold the loop while the disk is slow, which slows the changes to its pace.
+export const POSTPONE_MAX_MS = 2000
 
 /**
  * The host's append-only change log: a snapshot of the live state followed by every change since.
@@ -92,8 +97,12 @@ export class ChangeLog {
   #syncedSeq = 0
   /** Under 'always': the last record an fsync running or done covers. */
   #coveredSeq = 0
-  /** Under 'always': the fsyncs running. */
+  /** The fsyncs running: two at most under 'always', one under 'everysec'. */
   readonly #syncing = new Set<Promise<void>>()
+  /** When the last fsync started (performance.now()), which may postpone writes. */
+  #syncStartedAt = 0
+  /** A write went out during a slow fsync: said once per such fsync. */
+  #postponeWarned = false
   #syncRequested = false
   #pumping = false
   #drained: Promise<void> = Promise.resolve()
@@ -419,10 +428,10 @@ export class ChangeLog {
           if (this.#queue.bytes > 0) await this.#writeQueued()
           else if (this.#writtenSeq > this.#coveredSeq && this.#syncing.size < SYNCS_IN_FLIGHT) this.#startSync()
           else break
-        } else if (this.#needsSync()) {
-          await this.#sync()
-        } else if (this.#queue.bytes > 0 && this.#writeDue) {
+        } else if (this.#queue.bytes > 0 && this.#writeDue && this.#mayWrite()) {
           await this.#writeQueued()
+        } else if (this.#needsSync() && this.#syncing.size === 0) {
+          this.#startSync()
         } else {
           break
         }
@@ -440,14 +449,34 @@ export class ChangeLog {
   }
 
   /**
-   * Under 'always': an fsync of everything written so far, not waited for by the pump, which goes
-   * on writing what comes meanwhile. Its end releases the replies it covers, after the pump has
-   * written the records that came meanwhile and started their fsync, so the disk is not left idle
-   * while the replies are sent.
+   * Whether the records queued may be written now: under 'everysec' not while the log's fsync
+   * runs (its end starts the pump again), unless it has run for POSTPONE_MAX_MS.
+   */
+  #mayWrite (): boolean {
+    if (this.#syncing.size === 0 || this.#policy !== 'everysec') return true
+    if (performance.now() - this.#syncStartedAt < POSTPONE_MAX_MS) return false
+    if (!this.#postponeWarned) {
+      this.#postponeWarned = true
+      this.warn?.(`shared state: an fsync of ${this.#file} has run for over ${POSTPONE_MAX_MS / 1000} s (a slow or busy ` +
+        'disk?); the changes are written without waiting for it, and each write may hold the host until the disk catches up',
+      persistError('fsyncing', this.#file, new Error('fsync is slow')))
+    }
+    return true
+  }
+
+  /**
+   * An fsync of everything written so far, not waited for by the pump. Under 'always' the pump
+   * goes on writing what comes meanwhile, and the fsync's end releases the replies it covers,
+   * after the pump has written the records that came meanwhile and started their fsync, so the
+   * disk is not left idle while the replies are sent. Under 'everysec' (the timer's fsync, and
+   * the last one on close) the pump writes nothing meanwhile, for a while (see #mayWrite).
    */
   #startSync (): void {
     const seq = this.#writtenSeq
     this.#coveredSeq = seq
+    this.#syncRequested = false
+    this.#syncStartedAt = performance.now()
+    this.#postponeWarned = false
     this.#fsyncs++
     const syncing = this.#handle.datasync().then(() => {
       this.#syncing.delete(syncing)
@@ -469,19 +498,6 @@ export class ChangeLog {
       await Promise.all(this.#syncing)
       await this.#kick()
     }
-  }
-
-  async #sync (): Promise<void> {
-    this.#syncRequested = false
-    const seq = this.#writtenSeq
-    this.#fsyncs++
-    try {
-      await this.#handle.datasync()
-    } catch (error) {
-      throw persistError('fsyncing', this.#file, error)
-    }
-    this.#syncedSeq = seq
-    this.#waiters.settle(seq)
   }
 
   async #writeQueued (): Promise<void> {
