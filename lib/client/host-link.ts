@@ -25,6 +25,11 @@ const ACQUIRE_LOCK = opCode('acquireLock')
 const ACQUIRE_LOCK_UNTIL = opCode('acquireLockUntil')
 const ACQUIRE_LOCK_READING = opCode('acquireLockReading')
 const RELEASE_LOCK = opCode('releaseLock')
+const SETTLED = opCode('settled')
+// Every this many calls the worker tells its host the oldest call it still waits for: the replies
+// below it are never asked for again, and the host's snapshots leave them out (a busy worker's
+// window of 32 k replies shrinks to about this many).
+const SETTLED_EVERY = 1024
 // Acquires given up on locally and not yet answered are remembered up to this many, newest kept.
 const ABANDONED_LIMIT = 10000
 
@@ -132,7 +137,9 @@ export class HostLink {
     const id = this.#nextId++
     return new Promise((resolve, reject) => {
       this.#pending.add(id, { op, args, deadline: Date.now() + timeout, timeout, resolve, reject })
-      if (this.#transport !== undefined) this.#send(this.#transport, id, op, args)
+      if (this.#transport === undefined) return
+      this.#send(this.#transport, id, op, args)
+      if (id % SETTLED_EVERY === 0) this.#transport.send(NOTICE_ID, SETTLED, [this.#pending.oldestId() ?? id])
     })
   }
 

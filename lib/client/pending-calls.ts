@@ -46,6 +46,11 @@ export class PendingCalls {
     return call
   }
 
+  /** The id of the oldest call still waiting, or undefined when none waits. */
+  oldestId (): number | undefined {
+    return this.#calls.keys().next().value
+  }
+
   /** Every call still waiting, oldest first (ids grow, and Maps keep insertion order). */
   entries (): IterableIterator<[number, PendingCall]> {
     return this.#calls.entries()

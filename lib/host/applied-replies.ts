@@ -22,6 +22,8 @@ class ReplyRing {
   #ids: Float64Array
   #replies: Array<Reply | undefined>
   #mask: number
+  /** The worker will never send an id below this again (see `settle`). */
+  #settledBelow = 0
 
   constructor (window: number) {
     this.#window = window
@@ -50,15 +52,34 @@ class ReplyRing {
     this.#replies[slot] = reply
   }
 
-  /** The ring as it stands, slot by slot (copies: the ring may grow while they are read). */
+  /** The worker said it will never send an id below `id` again. */
+  settle (id: number): void {
+    if (id > this.#settledBelow) this.#settledBelow = id
+  }
+
+  /**
+   * The replies a retry may still ask for, slot by slot (copies: the ring may grow while they are
+   * read): the whole ring, or only the ids the worker has not settled.
+   */
   copy (): { ids: Float64Array, replies: Array<Reply | undefined> } {
-    return { ids: this.#ids.slice(), replies: this.#replies.slice() }
+    const below = this.#settledBelow
+    if (below === 0) return { ids: this.#ids.slice(), replies: this.#replies.slice() }
+    const ids: number[] = []
+    const replies: Array<Reply | undefined> = []
+    for (let slot = 0; slot < this.#ids.length; slot++) {
+      const id = this.#ids[slot] as number
+      if (id < below) continue
+      ids.push(id)
+      replies.push(this.#replies[slot])
+    }
+    return { ids: Float64Array.from(ids), replies }
   }
 
   * entries (): Generator<[number, Reply]> {
     for (let slot = 0; slot < this.#ids.length; slot++) {
       const reply = this.#replies[slot]
-      if (reply !== undefined) yield [this.#ids[slot] as number, reply]
+      const id = this.#ids[slot] as number
+      if (reply !== undefined && id >= this.#settledBelow) yield [id, reply]
     }
   }
 
@@ -140,6 +161,14 @@ export class AppliedReplies {
       this.#byClient.set(clientId, ring)
     }
     ring.set(id, reply)
+  }
+
+  /**
+   * The client will never send an id below `id` again: each call below it was answered or given
+   * up. Its replies stay (a lookup costs nothing more), but snapshots and handovers leave them out.
+   */
+  settle (clientId: string, id: number): void {
+    this.#byClient.get(clientId)?.settle(id)
   }
 
   /** Forgets a client that has left for good. */

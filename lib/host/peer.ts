@@ -9,6 +9,7 @@ import { HostSession, type HostDescription } from './host-session'
 import type { HostEngine } from './host-engine'
 
 const BYE = opCode('bye')
+const SETTLED = opCode('settled')
 const LEAVING = opCode('leaving')
 
 /** What a worker tells its host about a handover, outside the request flow (see messages.ts). */
@@ -182,6 +183,11 @@ export class Peer {
     if (keys.length > 1) this.#context.engine.state.readAhead(keys)
   }
 
+  /** The worker's notice that it will never send an id below `id` again; a malformed one is ignored. */
+  #settled (id: unknown): void {
+    if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) this.#context.engine.applied.settle(this.clientId, id)
+  }
+
   #dispatch (message: unknown): void {
     if (!Array.isArray(message) || message.length < 2 || !Number.isSafeInteger(message[0]) || message[0] <= 0) {
       this.#context.warn(`shared state: malformed request from worker ${this.info.pid}; closing its connection`)
@@ -194,6 +200,7 @@ export class Peer {
       return this.#context.handoverSignal(this, signal)
     }
     if (message[1] === BYE) this.leaving = true
+    if (message[1] === SETTLED) return this.#settled(message[2])
     if (this.#context.frozen()) return
     let args: unknown[]
     try {

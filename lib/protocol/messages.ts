@@ -118,7 +118,10 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   // while that worker still holds the grant `token`.
   op('writeUnderLock', ['string', 'token', 'writes'], true),
   // The successor took in a part of the state, or restored one: the handover is moving.
-  op('handoverProgress', [], false)
+  op('handoverProgress', [], false),
+  // A notice, unanswered: every call of this worker below this id has its answer or was given
+  // up, so none of them is ever sent again; the host's snapshots need not keep their replies.
+  op('settled', ['token'], false)
 ])
 
 export type OpName = typeof OPS[number]['name']

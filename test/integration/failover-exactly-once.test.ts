@@ -62,13 +62,15 @@ async function openWorker (port: number, onEngine: (engine: HostEngine) => void 
  * A host and a client; `cutAfter(op, n)` arms the hook: right after the host has applied the
  * client's n-th request of that op, and before the reply is sent, the client's link is cut.
  */
-async function hostAndClient (): Promise<{ host: Worker, client: Worker, executions: Execution[], cutAfter: (op: string, n?: number) => void }> {
+async function hostAndClient (): Promise<{ host: Worker, client: Worker, executions: Execution[], cutAfter: (op: string, n?: number) => void, engine: () => HostEngine }> {
   const port = await freePort()
   const executions: Execution[] = []
+  let hostEngine: HostEngine | undefined
   let armed: { op: number, left: number } | undefined
   // Filled in once the client exists; the host's hook only acts on the client's requests.
   const clients: Worker[] = []
   const host = await openWorker(port, (engine) => {
+    hostEngine = engine
     const execute = engine.execute.bind(engine)
     // Runs once the host has applied the request and before its reply is sent.
     const applied = (owner: string, id: number, op: number, reply: Reply): Reply => {
@@ -100,7 +102,11 @@ async function hostAndClient (): Promise<{ host: Worker, client: Worker, executi
     await waitFor(() => host.link.workers().length === 0, 5000, 'the host to see the client leave')
   })
   expect([host.link.role, client.link.role]).toEqual(['host', 'client'])
-  return { host, client, executions, cutAfter: (op, n = 1) => { armed = { op: opCode(op), left: n } } }
+  const engine = (): HostEngine => {
+    if (hostEngine === undefined) throw new Error('the host has no engine')
+    return hostEngine
+  }
+  return { host, client, executions, cutAfter: (op, n = 1) => { armed = { op: opCode(op), left: n } }, engine }
 }
 
 /** The executions of one request id: the first application, then any replays. */
@@ -168,4 +174,26 @@ test('many calls in flight when the link is cut: each is applied once and keeps 
   }
   // At least the request whose reply was cut off was sent again.
   expect([...incrs.values()].some((replies) => replies.length > 1)).toBe(true)
+})
+
+test('a busy worker settles its old ids: the host snapshots only the replies a retry may still ask for, and a retry is still answered from memory', async () => {
+  const { host, client, executions, cutAfter, engine } = await hostAndClient()
+  await host.shared.set('n', 0)
+  const CALLS = 3000
+  const BATCH = 100
+  for (let from = 0; from < CALLS; from += BATCH) {
+    await Promise.all(Array.from({ length: BATCH }, async () => await client.shared.incr('n')))
+  }
+  const remembered = engine().applied.slots().find((slot) => slot.clientId === client.clientId)
+  const ids = [...(remembered?.ids ?? [])].filter((id) => id !== 0).sort((a, b) => a - b)
+  // The worker said so at its 2048th call, when its oldest call waiting was at most a batch older:
+  // the snapshot leaves out the replies below, and keeps every one after (what a retry may want).
+  expect(ids[0]).toBeGreaterThan(2048 - BATCH - 1)
+  expect(ids.at(-1)).toBe(CALLS)
+  expect(ids).toEqual(Array.from({ length: CALLS - (ids[0] as number) + 1 }, (_, i) => (ids[0] as number) + i))
+  // A reply lost after the host applied the call: the retry finds it in memory.
+  cutAfter('incr')
+  expect(await client.shared.incr('n')).toBe(CALLS + 1)
+  expect([...byId(executions, 'incr').values()].filter((replies) => replies.length > 1)).toEqual([[[0, CALLS + 1], [0, CALLS + 1]]])
+  expect(await host.shared.get('n')).toBe(CALLS + 1)
 })

@@ -39,6 +39,24 @@ describe('AppliedReplies', () => {
     expect(applied.get('a', 1000 - 128)).toBeUndefined()
   })
 
+  test('a settled id leaves the replies below it out of what is copied and listed, and never moves back', () => {
+    const applied = new AppliedReplies(128)
+    for (let id = 1; id <= 100; id++) applied.remember('a', id, ok(id))
+    applied.remember('b', 7, ok('b7'))
+    applied.settle('a', 90)
+    // A late notice with an older mark changes nothing; one for a client with no replies is ignored.
+    applied.settle('a', 50)
+    applied.settle('nobody', 10)
+    const listed = applied.entries().filter(([client]) => client === 'a').map(([, id]) => id).sort((x, y) => x - y)
+    expect(listed).toEqual(Array.from({ length: 11 }, (_, i) => 90 + i))
+    const slots = applied.slots().find((slot) => slot.clientId === 'a')
+    expect([...(slots?.ids ?? [])].sort((x, y) => x - y)).toEqual(listed)
+    expect(slots?.replies).toEqual([...(slots?.ids ?? [])].map((id) => ok(id)))
+    // The other client keeps all, and a lookup below the mark still answers (nothing is freed).
+    expect(applied.entries().filter(([client]) => client === 'b')).toEqual([['b', 7, ok('b7')]])
+    expect(applied.get('a', 10)).toEqual(ok(10))
+  })
+
   test('the window is a power of two', () => {
     expect(() => new AppliedReplies(100)).toThrow(RangeError)
   })
