@@ -78,32 +78,27 @@ test('a record larger than a chunk, and a frame made elsewhere, queue whole, eac
   expect(recordsOf([batch])).toEqual([readBack(change(1)), readBack(big), generic, readBack(change(2))])
 })
 
-test('a capture holds whole frames of what was queued while it ran, taken or not; clear drops the queue only', () => {
+test('a cut ends the open frame: what was queued before it and what comes after are whole frames apart; clear drops the queue only', () => {
   const queue = new AppendQueue()
   write(queue, change(0))
-  const captured = queue.startCapture()
-  const expected: unknown[][] = []
-  for (let i = 1; i < 3000; i++) {
-    // A record larger than a chunk in the middle: the capture goes on across chunks.
-    const record = i === 1500 ? ['put', 'big', new Uint8Array(300 * 1024).fill(7), 0] : change(i)
-    write(queue, record)
-    expected.push(readBack(record))
-    if (i % 1000 === 0) queue.take()
-  }
-  queue.endCapture()
-  write(queue, change(3000))
-  // Kept as slices of chunks, not a buffer per record.
-  expect(captured.length).toBeLessThan(10)
-  expect(recordsOf(captured)).toEqual(expected)
-  // What was queued after the capture ended is a frame of its own, taken with the rest.
-  const last = queue.take()?.batch as Buffer
-  expect(framesIn(last)).toBe(2)
-  expect(recordsOf([last])).toEqual([...expected.slice(2000), readBack(change(3000))])
+  write(queue, change(1))
+  queue.cut()
+  const before = queue.bytes
+  write(queue, change(2))
+  const batch = queue.take()?.batch as Buffer
+  // A compaction's tail begins at the cut: the bytes from there are frames of their own.
+  expect(framesIn(batch)).toBe(2)
+  expect(recordsOf([batch.subarray(0, before)])).toEqual([readBack(change(0)), readBack(change(1))])
+  expect(recordsOf([batch.subarray(before)])).toEqual([readBack(change(2))])
+  // A cut with no frame open changes nothing.
+  queue.cut()
+  expect(queue.bytes).toBe(0)
+  write(queue, change(3))
   queue.clear()
   expect(queue.bytes).toBe(0)
   expect(queue.take()).toBeUndefined()
-  write(queue, change(3001))
-  expect(queue.take()?.batch).toEqual(frameCommonRecord(change(3001)))
+  write(queue, change(4))
+  expect(queue.take()?.batch).toEqual(frameCommonRecord(change(4)))
 })
 
 test('a frame opened for a record that never came is dropped, not written empty', () => {

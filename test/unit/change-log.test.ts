@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { ChangeLog, type LoadedLog } from '../../lib/host/persistence'
 import { POSTPONE_MAX_MS } from '../../lib/host/persistence/change-log'
 import type { FsyncPolicy } from '../../lib/options'
@@ -49,7 +51,7 @@ function records (from: number, to: number): unknown[][] {
 }
 
 /** FileHandle's prototype, so a test can make every handle's write or fsync fail or wait. */
-async function fileHandlePrototype (): Promise<Record<'write' | 'datasync', (...args: unknown[]) => Promise<unknown>>> {
+async function fileHandlePrototype (): Promise<Record<'write' | 'datasync' | 'sync', (...args: unknown[]) => Promise<unknown>>> {
   const probe = await fs.open(join(dir, 'probe'), 'w')
   await probe.close()
   return Object.getPrototypeOf(probe)
@@ -66,18 +68,23 @@ function gate (): { opened: Promise<void>, open: () => void } {
   return { opened, open }
 }
 
-/** Holds every fsync (datasync) of the log until `release()`; `started` resolves once one is held. */
-async function holdFsyncs (): Promise<{ started: Promise<void>, release: () => void }> {
+/**
+ * Holds every fsync (datasync) of the log until `release()`; `started` resolves once one is held,
+ * with the moment (performance.now()) the first was asked for.
+ */
+async function holdFsyncs (): Promise<{ started: Promise<number>, release: () => void }> {
   const proto = await fileHandlePrototype()
   const original = proto.datasync
+  let firstAt: number | undefined
   const started = gate()
   const released = gate()
   jest.spyOn(proto, 'datasync').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+    firstAt ??= performance.now()
     started.open()
     await released.opened
     return await original.apply(this, args)
   })
-  return { started: started.opened, release: released.open }
+  return { started: started.opened.then(() => firstAt as number), release: released.open }
 }
 
 /** Counts the writes to files from now on (not to the test's own stdout or stderr). */
@@ -104,6 +111,12 @@ async function fileCalls (): Promise<Array<'write' | 'fsync'>> {
     return await datasync.apply(this, args)
   })
   return calls
+}
+
+/** Runs a full garbage collection, so memory figures count only what is still reachable. */
+function collectGarbage (): void {
+  setFlagsFromString('--expose-gc')
+  ;(runInNewContext('gc') as () => void)()
 }
 
 /** XORs one byte of `bytes` with `mask`: damage as a bad disk or a stray write would do. */
@@ -239,9 +252,9 @@ describe('durability policies', () => {
     const fsyncs = await holdFsyncs()
     log.append(record(0))
     await log.durable()
-    await fsyncs.started
+    // When the log asked for the fsync, not when this test heard of it: a busy machine may part them.
+    const heldAt = await fsyncs.started
     const fileWrites = countFileWrites()
-    const heldAt = performance.now()
     // Records keep coming while the fsync is held: each arms a write, postponed until the limit.
     let i = 1
     let writesWithinLimit = -1
@@ -506,6 +519,42 @@ describe('compaction', () => {
     let replayed = 0
     for (const [kind, n] of loaded.records as Iterable<[string, number]>) replayed = kind === 'total' ? n : replayed + n
     expect(replayed).toBe(total)
+  })
+
+  test('the records appended during a compaction are not held in memory: the tail is read back from the old file', async () => {
+    const { log } = await openLog('no')
+    for (const r of records(0, 10)) log.append(r)
+    // The snapshot's fsync is held, so the compaction stays open while 64 MiB of records come.
+    const proto = await fileHandlePrototype()
+    const sync = proto.sync
+    const held = gate()
+    const syncing = gate()
+    jest.spyOn(proto, 'sync').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      syncing.open()
+      await held.opened
+      return await sync.apply(this, args)
+    })
+    const compaction = log.compact([['snapshot']])
+    await syncing.opened
+    collectGarbage()
+    const before = process.memoryUsage().arrayBuffers
+    const big = (i: number): unknown[] => ['big', i, new Uint8Array(64 * 1024).fill(i & 0xFF)]
+    for (let i = 0; i < 1024; i++) {
+      log.append(big(i))
+      if (i % 64 === 63) await log.durable()
+    }
+    await log.durable()
+    collectGarbage()
+    const grown = process.memoryUsage().arrayBuffers - before
+    held.open()
+    await compaction
+    // Far less than the 64 MiB appended (a chunk or two of the queue, and the copy's buffer).
+    expect(grown).toBeLessThan(16 * 1024 * 1024)
+    await log.close()
+    const loaded = [...(await openLog('no')).loaded.records]
+    expect(loaded).toHaveLength(1 + 1024)
+    expect(loaded[0]).toEqual(['snapshot'])
+    expect(loaded.at(-1)).toEqual(['big', 1023, Buffer.from(new Uint8Array(64 * 1024).fill(1023 & 0xFF))])
   })
 
   test('a snapshot left by a compaction in a dead process is removed on open', async () => {

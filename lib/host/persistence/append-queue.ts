@@ -9,11 +9,10 @@ const CHUNK_BYTES = 256 * 1024
  * Records waiting for the writer chain, numbered in append order: record n is durable once the
  * file holds the first n. Records are written into a chunk, each after the last, inside an open
  * frame: the frame is sealed (its length and checksums filled in) when it is taken for a write,
- * when a capture starts or ends, or when the chunk is full, so a write carries one frame, not a
- * frame per record, and its checksum is one native call over the whole. A byte once taken is
- * never overwritten, so what `take` hands to a write stays as it was while the write runs and later
- * records fill the rest of the chunk. While a compaction runs, each frame is also kept for the new
- * file (`capture`), since the snapshot describes only what came before it.
+ * when a compaction marks where its tail begins (`cut`), or when the chunk is full, so a write
+ * carries one frame, not a frame per record, and its checksum is one native call over the whole.
+ * A byte once taken is never overwritten, so what `take` hands to a write stays as it was while
+ * the write runs and later records fill the rest of the chunk.
  */
 export class AppendQueue implements RecordSink {
   /** Chunks filled before the current one, each cut to its untaken frames. */
@@ -26,13 +25,6 @@ export class AppendQueue implements RecordSink {
   #open = -1
   #bytes = 0
   #lastSeq = 0
-  /**
-   * While a compaction runs: the queue's bytes from where it started, as slices of whole chunks
-   * (a slice per chunk, not per record: a long compaction under load captures a million records).
-   */
-  #captured: Buffer[] | undefined
-  /** Where the capture starts in the current chunk. */
-  #captureFrom = 0
 
   /** The number of the last record queued (0 before the first). */
   get lastSeq (): number {
@@ -96,19 +88,9 @@ export class AppendQueue implements RecordSink {
     this.#bytes = 0
   }
 
-  /** From now on, every record queued is also kept in the returned list (in slices), until `endCapture`. */
-  startCapture (): Buffer[] {
+  /** Ends the open frame: the next record starts a frame of its own (where a compaction's tail begins). */
+  cut (): void {
     this.#seal()
-    this.#captured = []
-    this.#captureFrom = this.#end
-    return this.#captured
-  }
-
-  /** Ends the capture: the list `startCapture` returned is complete, in whole frames. */
-  endCapture (): void {
-    this.#seal()
-    this.#captureChunk()
-    this.#captured = undefined
   }
 
   /** Seals the open frame; one left empty (a record that was never committed) is dropped. */
@@ -132,15 +114,8 @@ export class AppendQueue implements RecordSink {
   #newChunk (bytes: number): void {
     this.#seal()
     if (this.#end > this.#taken) this.#filled.push(this.#chunk.subarray(this.#taken, this.#end))
-    this.#captureChunk()
-    this.#captureFrom = 0
     this.#chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes))
     this.#taken = 0
     this.#end = 0
-  }
-
-  /** Adds what the current chunk holds since the capture started (or since the chunk did). */
-  #captureChunk (): void {
-    if (this.#captured !== undefined && this.#end > this.#captureFrom) this.#captured.push(this.#chunk.subarray(this.#captureFrom, this.#end))
   }
 }

@@ -286,9 +286,9 @@ export class ChangeLog {
   /**
    * `compact`, with the snapshot's records taken a part at a time and a turn of the event loop
    * between parts, so a large state is never encoded in one go. The records appended from the
-   * first part on are captured for the tail, so a part may describe a key as it was when that
-   * part was taken: replaying the tail after the snapshot ends in the same state, as every record
-   * carries a whole value.
+   * first part on are the new file's tail, copied from the old one once the snapshot is written,
+   * so a part may describe a key as it was when that part was taken: replaying the tail after the
+   * snapshot ends in the same state, as every record carries a whole value.
    */
   async compactParts (parts: Iterable<SnapshotPart>, keepClient: (clientId: string) => boolean = () => true): Promise<void> {
     if (this.#closing) throw new SharedStatePersistError(`compacting ${this.#file} after close`)
@@ -296,17 +296,18 @@ export class ChangeLog {
     if (this.#compaction !== undefined) {
       throw new SharedStatePersistError(`a compaction of ${this.#file} is already running`)
     }
-    const tail = this.#queue.startCapture()
+    // The tail starts after what is queued now, which goes to the old file first: a frame of its own.
+    this.#queue.cut()
+    const tailFrom = this.#size + this.#queue.bytes
     // The tail refers to the clients numbered so far by number: the snapshot defines them first.
     const clients = this.#clients.retain(keepClient)
     const head: SnapshotPart = [...clients].map(([clientId, number]) => ['client', number, clientId])
-    const compaction = this.#writeSnapshot(withHead(head, parts), clients).then((written) => this.#compactInto(written, tail))
+    const compaction = this.#writeSnapshot(withHead(head, parts), clients).then((written) => this.#compactInto(written, tailFrom))
     this.#compaction = compaction
     try {
       await compaction
     } finally {
       this.#compaction = undefined
-      this.#queue.endCapture()
     }
   }
 
@@ -526,9 +527,9 @@ export class ChangeLog {
     if (this.#policy !== 'always') this.#waiters.settle(seq)
   }
 
-  async #compactInto ({ temp, snapshotBytes }: { temp: SnapshotFile, snapshotBytes: number }, tail: Buffer[]): Promise<void> {
+  async #compactInto ({ temp, snapshotBytes }: { temp: SnapshotFile, snapshotBytes: number }, tailFrom: number): Promise<void> {
     try {
-      await this.#runExclusive(async () => await this.#switchTo(temp, snapshotBytes, tail))
+      await this.#runExclusive(async () => await this.#switchTo(temp, snapshotBytes, tailFrom))
     } catch (error) {
       if (!temp.renamed) await temp.discard()
       throw error
@@ -536,10 +537,9 @@ export class ChangeLog {
   }
 
   /** Runs in the writer chain, so no append is written to either file meanwhile. */
-  async #switchTo (temp: SnapshotFile, snapshotBytes: number, tail: Buffer[]): Promise<void> {
-    // From here on, appends queue for the new file only. Those still queued are in `tail` too;
-    // writing them to the old file first keeps it complete should the switch fail.
-    this.#queue.endCapture()
+  async #switchTo (temp: SnapshotFile, snapshotBytes: number, tailFrom: number): Promise<void> {
+    // What is queued goes to the old file first, which keeps it complete should the switch fail,
+    // and ends the tail; from here on, appends queue for the new file only.
     try {
       await this.#writeQueued()
     } catch (error) {
@@ -547,7 +547,7 @@ export class ChangeLog {
     }
     let tailBytes: number
     try {
-      tailBytes = await temp.append(tail)
+      tailBytes = await temp.copyTail(this.#handle, tailFrom, this.#size)
       await temp.replace(this.#file)
     } catch (error) {
       throw persistError('compacting', this.#file, error)

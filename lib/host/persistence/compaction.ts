@@ -4,8 +4,8 @@ import { basename, dirname, join } from 'node:path'
 import { encodeFileHeader, FILE_HEADER_BYTES } from './record-format'
 import { writeAll } from './file-io'
 
-// The tail copied after a snapshot goes out in writes of about this size.
-const APPEND_BATCH_BYTES = 4 * 1024 * 1024
+// The tail copied after a snapshot is read and written this much at a time.
+const COPY_BYTES = 4 * 1024 * 1024
 
 /**
  * A snapshot being written next to the log, in the same directory so the rename that replaces
@@ -29,7 +29,8 @@ export class SnapshotFile {
   /** Creates the file; the snapshot section follows a part at a time (`appendPart`), off the log's writer chain. */
   static async create (file: string, mode: number): Promise<SnapshotFile> {
     const path = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`
-    const handle = await open(path, 'wx', mode)
+    // Readable too: once renamed it is the log, whose tail the next compaction reads back.
+    const handle = await open(path, 'wx+', mode)
     return new SnapshotFile(path, handle, FILE_HEADER_BYTES)
   }
 
@@ -48,25 +49,22 @@ export class SnapshotFile {
   }
 
   /**
-   * Adds the records appended to the log while the snapshot was written, and fsyncs them. They
-   * are joined a few MiB at a time, so a long tail is not copied in one go.
+   * Adds the records appended to the log while the snapshot was written, bytes `from` to `to` of
+   * the log (`source`), and fsyncs them. They are read back from the log a few MiB at a time
+   * (from the page cache, as a rule), so however long the compaction took, its tail is never held
+   * in memory.
    */
-  async append (records: readonly Buffer[]): Promise<number> {
-    let bytes = 0
-    for (let at = 0; at < records.length;) {
-      const batch: Buffer[] = []
-      let batchBytes = 0
-      for (; at < records.length && batchBytes < APPEND_BATCH_BYTES; at++) {
-        const record = records[at] as Buffer
-        batch.push(record)
-        batchBytes += record.length
-      }
-      await writeAll(this.handle, Buffer.concat(batch, batchBytes), this.size)
-      this.size += batchBytes
-      bytes += batchBytes
+  async copyTail (source: FileHandle, from: number, to: number): Promise<number> {
+    const buffer = Buffer.allocUnsafe(Math.min(COPY_BYTES, Math.max(0, to - from)))
+    for (let at = from; at < to;) {
+      const { bytesRead } = await source.read(buffer, 0, Math.min(buffer.length, to - at), at)
+      if (bytesRead === 0) throw new Error(`the log ended at byte ${at}, before the ${to} it was written to`)
+      await writeAll(this.handle, buffer.subarray(0, bytesRead), this.size)
+      this.size += bytesRead
+      at += bytesRead
     }
     await this.handle.datasync()
-    return bytes
+    return to - from
   }
 
   /** Renames the snapshot over the log; the caller then fsyncs the directory. */

@@ -82,7 +82,7 @@ const SNAPSHOT_PART_SLOTS = 8192
  * The snapshot's records, a part at a time: the lock tokens, then the replies kept for retries
  * (copied as they stand when the walk starts, framed from the copies without a record made per
  * reply), then the state's entries in binary parts as the walk reaches them (taken lazily, once
- * the log captures its tail).
+ * the log has marked where the snapshot's tail begins).
  */
 function * snapshotParts (engine: HostEngine): Generator<SnapshotPart> {
   yield engine.locks.tokens().map(([name, token]) => ['token', name, token])
@@ -236,11 +236,11 @@ class StateJournal implements Journal {
   }
 
   compact (): void {
-    // Changes still grouped go to the log now, ahead of the tail the compaction captures.
+    // Changes still grouped go to the log now, ahead of where the compaction's tail begins.
     this.#flush()
     // The clients the host no longer remembers lose their numbers with the old file.
     this.#log.compactParts(snapshotParts(this.#engine), (clientId) => this.#engine.applied.has(clientId)).then(() => {
-      // Under a burst of writes the tail captured meanwhile can already be due: the log would
+      // Under a burst of writes the tail written meanwhile can already be due: the log would
       // otherwise stay that large until the next write.
       if (this.#log.failure === undefined && !this.#closing) this.#compactIfDue()
     }, (error: Error) => {
