@@ -275,6 +275,30 @@ describe('durability policies', () => {
     expect(listed((await openLog('everysec')).loaded).records).toEqual(records(0, i))
   })
 
+  test(`'everysec': a compaction waiting to switch files behind a slow fsync holds the writes no longer than ${POSTPONE_MAX_MS} ms either`, async () => {
+    const { log } = await openLog('everysec')
+    const fsyncs = await holdFsyncs()
+    log.append(record(0))
+    await log.durable()
+    const heldAt = await fsyncs.started
+    // The snapshot is written and fsynced (sync, not the held datasync); its switch waits for the log's fsync.
+    const compaction = log.compact([['snapshot']])
+    const fileWrites = countFileWrites()
+    let i = 1
+    try {
+      while (performance.now() - heldAt < POSTPONE_MAX_MS + 300) {
+        log.append(record(i++))
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      expect(fileWrites()).toBeGreaterThan(0)
+    } finally {
+      fsyncs.release()
+    }
+    await compaction
+    await log.close()
+    expect(listed((await openLog('everysec')).loaded).records).toEqual([['snapshot'], ...records(1, i)])
+  })
+
   test("'no': never fsyncs appended records, even on close", async () => {
     const { log } = await openLog('no')
     for (const r of records(0, 100)) log.append(r)

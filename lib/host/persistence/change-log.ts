@@ -421,15 +421,21 @@ export class ChangeLog {
       while (this.#failure === undefined) {
         const task = this.#exclusive
         if (task !== undefined) {
-          // The task may switch files: it waits for the fsyncs running, whose end starts the pump again.
-          if (this.#syncing.size > 0) break
+          // The task may switch files: it waits for the fsyncs running, whose end starts the pump
+          // again. Under 'everysec' the writes wait for a slow one no longer than they would
+          // without a task (they go to the old file, whose tail the switch then copies).
+          if (this.#syncing.size > 0) {
+            if (this.#policy !== 'everysec' || !this.#writeWaiting() || !this.#mayWrite()) break
+            await this.#writeQueued()
+            continue
+          }
           this.#exclusive = undefined
           await task.run().then(task.resolve, task.reject)
         } else if (this.#policy === 'always') {
           if (this.#queue.bytes > 0) await this.#writeQueued()
           else if (this.#writtenSeq > this.#coveredSeq && this.#syncing.size < SYNCS_IN_FLIGHT) this.#startSync()
           else break
-        } else if (this.#queue.bytes > 0 && this.#writeDue && this.#mayWrite()) {
+        } else if (this.#writeWaiting() && this.#mayWrite()) {
           await this.#writeQueued()
         } else if (this.#needsSync() && this.#syncing.size === 0) {
           this.#startSync()
@@ -443,6 +449,11 @@ export class ChangeLog {
       // Set before the promise settles, so an append in between starts a new pump.
       this.#pumping = false
     }
+  }
+
+  /** Records are queued and their write is due (its delay passed, or enough wait). */
+  #writeWaiting (): boolean {
+    return this.#queue.bytes > 0 && this.#writeDue
   }
 
   #needsSync (): boolean {
