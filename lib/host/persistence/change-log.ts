@@ -90,7 +90,7 @@ export class ChangeLog {
   /** Growing ahead failed (a full disk, a file-size limit): the records are written without it. */
   #growthRefused = false
   /** Told of trouble the log carries on through (the file could not be grown ahead). */
-  warn: ((message: string, error: Error) => void) | undefined
+  warn: ((message: string, error?: Error) => void) | undefined
   #snapshotBytes: number
   #appendedBytes: number
   #writtenSeq = 0
@@ -419,23 +419,20 @@ export class ChangeLog {
   async #pump (): Promise<void> {
     try {
       while (this.#failure === undefined) {
+        // A task may switch files: it waits for the fsyncs running, whose end starts the pump again.
         const task = this.#exclusive
-        if (task !== undefined) {
-          // The task may switch files: it waits for the fsyncs running, whose end starts the pump
-          // again. Under 'everysec' the writes wait for a slow one no longer than they would
-          // without a task (they go to the old file, whose tail the switch then copies).
-          if (this.#syncing.size > 0) {
-            if (this.#policy !== 'everysec' || !this.#writeWaiting() || !this.#mayWrite()) break
-            await this.#writeQueued()
-            continue
-          }
+        if (task !== undefined && this.#syncing.size === 0) {
           this.#exclusive = undefined
           await task.run().then(task.resolve, task.reject)
         } else if (this.#policy === 'always') {
+          // Nothing new is written or fsynced while a task waits, so the fsyncs running drain.
+          if (task !== undefined) break
           if (this.#queue.bytes > 0) await this.#writeQueued()
           else if (this.#writtenSeq > this.#coveredSeq && this.#syncing.size < SYNCS_IN_FLIGHT) this.#startSync()
           else break
-        } else if (this.#writeWaiting() && this.#mayWrite()) {
+        } else if (this.#queue.bytes > 0 && this.#writeDue && this.#mayWrite()) {
+          // While a task waits for a slow 'everysec' fsync too: the records go to the old file,
+          // whose tail a switch then copies.
           await this.#writeQueued()
         } else if (this.#needsSync() && this.#syncing.size === 0) {
           this.#startSync()
@@ -449,11 +446,6 @@ export class ChangeLog {
       // Set before the promise settles, so an append in between starts a new pump.
       this.#pumping = false
     }
-  }
-
-  /** Records are queued and their write is due (its delay passed, or enough wait). */
-  #writeWaiting (): boolean {
-    return this.#queue.bytes > 0 && this.#writeDue
   }
 
   #needsSync (): boolean {
@@ -470,8 +462,7 @@ export class ChangeLog {
     if (!this.#postponeWarned) {
       this.#postponeWarned = true
       this.warn?.(`shared state: an fsync of ${this.#file} has run for over ${POSTPONE_MAX_MS / 1000} s (a slow or busy ` +
-        'disk?); the changes are written without waiting for it, and each write may hold the host until the disk catches up',
-      persistError('fsyncing', this.#file, new Error('fsync is slow')))
+        'disk?); the changes are written without waiting for it, and each write may hold the host until the disk catches up')
     }
     return true
   }
