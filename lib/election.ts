@@ -97,12 +97,26 @@ async function inodeOf (endpoint: Endpoint): Promise<number | undefined> {
 export const ELECTION_SETTLE_MS = 50
 
 /**
+ * The wait before binding in the election's round `round`, with jitter that spreads the survivors
+ * of a dead host so they do not bind in lockstep. None once the last host is known to have died
+ * without handing over (`lastHostDied`): a successor claims the change log before it binds, so a
+ * claim left by a dead process means no successor is about to bind, and the wait would only delay
+ * the recovery.
+ */
+export function settleDelay (round: number, lastHostDied: boolean): number {
+  if (lastHostDied) return 0
+  return ELECTION_SETTLE_MS + Math.min(100, 5 * round) + Math.random() * 20
+}
+
+/**
  * Runs the election: connect and authenticate to whoever hosts, or, when nobody answers, listen
- * exclusively after a short wait. A host that vanished, or a rival that bound first, just means
+ * exclusively after a short wait (see settleDelay; `lastHostDied` tells whether the last host
+ * died holding the change log). A host that vanished, or a rival that bound first, just means
  * another round, until `deadline`. Errors that another round cannot fix (wrong key, a stranger on
  * the port) end it at once.
  */
-export async function electHost (settings: ConnectionSettings, connectTimeout: number, events: TransportEvents): Promise<ElectionResult> {
+export async function electHost (settings: ConnectionSettings, connectTimeout: number, events: TransportEvents,
+  lastHostDied: () => Promise<boolean> = async () => false): Promise<ElectionResult> {
   const { endpoint } = settings
   const deadline = Date.now() + connectTimeout
   let round = 0
@@ -119,9 +133,8 @@ export async function electHost (settings: ConnectionSettings, connectTimeout: n
       if (!isRefused(error)) throw error
       if (endpoint.kind === 'unix') await removeStaleSocket(endpoint.path, inode)
     }
-    // Jitter spreads the survivors of a dead host so they do not bind in lockstep.
-    round++
-    await sleep(ELECTION_SETTLE_MS + Math.min(100, 5 * round) + Math.random() * 20)
+    const delay = settleDelay(++round, await lastHostDied())
+    if (delay > 0) await sleep(delay)
     const server = await tryListen(endpoint)
     if (server !== undefined) return { role: 'host', server }
   }

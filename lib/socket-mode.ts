@@ -1,5 +1,6 @@
 import type { LinkLog, LinkSettings } from './client/host-link'
 import { newClientId } from './election'
+import { claimedByTheDead } from './host/persistence/owner-lock'
 import { closeEngine, openEngine } from './host/persistence/state-journal'
 import type { ParsedOptions } from './options'
 import type { ValueCodec } from './protocol/codec'
@@ -24,8 +25,15 @@ export function linkSettings (options: ParsedOptions, codec: ValueCodec, log: Li
     log,
     openEngine: (handedOver, progress) => openEngine(codec, options.persist, handedOver, log, progress ?? loadProgress(log)),
     closeEngine,
+    lastHostDied: lastHostDied(options.persist?.file),
     newState: () => new MemoryState(codec)
   }
+}
+
+/** With a change log, whether the last host died holding it (see electHost). */
+function lastHostDied (file: string | undefined): LinkSettings['lastHostDied'] {
+  if (file === undefined) return undefined
+  return async () => await claimedByTheDead(file)
 }
 
 // A long load says how far it got at most this often.

@@ -53,6 +53,8 @@ export interface LinkSettings extends ConnectionSettings {
   newState?: () => MemoryState
   /** Lets go of what openEngine opened (the persistence file), after the host stopped. */
   closeEngine: (engine: HostEngine) => Promise<void>
+  /** Whether the last host died holding the change log (see electHost); absent without one. */
+  lastHostDied?: () => Promise<boolean>
 }
 
 /**
@@ -180,7 +182,7 @@ export class HostLink {
 
   async #elect (): Promise<void> {
     const events = this.#eventsFor(++this.#generation)
-    const elected = await electHost(this.#settings, this.#settings.connectTimeout, events)
+    const elected = await electHost(this.#settings, this.#settings.connectTimeout, events, this.#settings.lastHostDied)
     if (elected.role === 'host') {
       await this.#becomeHost(elected.server, () => this.#settings.openEngine(undefined), events, { expected: [], closingTogether: false })
     } else {

@@ -3,6 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { crc32 } from '../../lib/host/persistence/crc32'
+import { claimedByTheDead } from '../../lib/host/persistence/owner-lock'
+import { parseOptions } from '../../lib/options'
+import { ValueCodec } from '../../lib/protocol/codec'
+import { linkSettings } from '../../lib/socket-mode'
 import { parseLog, FRAME_HEADER_BYTES } from '../../lib/host/persistence/record-format'
 import { freePort } from '../helpers/ports'
 import { TEST_KEY, waitFor } from '../helpers/processes'
@@ -12,7 +16,9 @@ import { startWorker, type WorkerProcess } from '../helpers/worker-process'
 // Crash recovery from the compact snapshot plus the log's tail, across processes and with real
 // kill -9: a host killed after a compaction comes back with the snapshot's keys and the tail's,
 // past a torn last record; a host killed in the middle of a compaction comes back from the old
-// log, with every acknowledged key, and the abandoned snapshot is removed.
+// log, with every acknowledged key, and the abandoned snapshot is removed. The claim a killed
+// host leaves on its log tells the next election that nobody is taking over, so it binds at once;
+// the claim of a live host, or of a successor taking over, never does.
 
 const teardown = new Teardown()
 afterEach(() => teardown.run())
@@ -108,4 +114,26 @@ test('kill -9 in the middle of a compaction: every acknowledged key loads from t
   // The snapshot the killed host left half-written is gone once the log is opened again.
   expect(await compacting(dir)).toBe(false)
   expect(await snapshotBytes(file)).toBeGreaterThanOrEqual(0)
+})
+
+test("a host killed holding its log leaves a claim read as nobody taking over; a live host's, or a successor's, is not", async () => {
+  const { file, options } = await persisted()
+  const first = await host(options)
+  await first.call('fill', 'key:', 1000)
+  const second = await startWorker(teardown, options)
+  expect(second.role).toBe('client')
+  expect(await claimedByTheDead(file)).toBe(false)
+  // A graceful handover: the successor claims the log before it binds the port.
+  await first.call('close')
+  await waitFor(async () => await second.call('role') === 'host', 20000, 'the successor to host')
+  expect(await claimedByTheDead(file)).toBe(false)
+  await second.kill('SIGKILL')
+  expect(await claimedByTheDead(file)).toBe(true)
+  // What a worker's election asks when nobody answers.
+  const settings = linkSettings(parseOptions(options), new ValueCodec(), { info: () => {}, warn: () => {}, error: () => {} })
+  expect(await settings.lastHostDied?.()).toBe(true)
+  // The next host takes the claim over and loads every key.
+  const third = await host(options)
+  expect(await claimedByTheDead(file)).toBe(false)
+  expect(await third.call('countFilled', 'key:', 1000)).toBe(1000)
 })

@@ -7,7 +7,7 @@ import { runInNewContext } from 'node:vm'
 import { ChangeLog, type LoadedLog } from '../../lib/host/persistence'
 import { POSTPONE_MAX_MS } from '../../lib/host/persistence/change-log'
 import type { FsyncPolicy } from '../../lib/options'
-import { processStart } from '../../lib/host/persistence/owner-lock'
+import { claimedByTheDead, processStart } from '../../lib/host/persistence/owner-lock'
 import { FILE_HEADER_BYTES, RecordEncoder } from '../../lib/host/persistence/record-format'
 
 const POLICIES: FsyncPolicy[] = ['always', 'everysec', 'no']
@@ -654,6 +654,30 @@ describe('one host per log', () => {
     // This very pid, in an earlier life.
     await fs.writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), started: earlier }))
     await openLog('always')
+  })
+})
+
+describe('a claim left by the dead', () => {
+  test('tells only of a process on this machine that no longer runs', async () => {
+    const lock = `${file}.lock`
+    expect(await claimedByTheDead(file)).toBe(false)
+    const { log } = await openLog('always')
+    // Held by this very process.
+    expect(await claimedByTheDead(file)).toBe(false)
+    await log.close()
+    expect(await claimedByTheDead(file)).toBe(false)
+    const started = processStart(process.ppid) ?? String(Date.now())
+    await fs.writeFile(lock, JSON.stringify({ pid: process.ppid, host: hostname(), started }))
+    expect(await claimedByTheDead(file)).toBe(false)
+    const dead = spawnSync(process.execPath, ['-e', '']).pid
+    await fs.writeFile(lock, JSON.stringify({ pid: dead, host: hostname(), started }))
+    expect(await claimedByTheDead(file)).toBe(true)
+    // Another machine's process cannot be checked: it may be alive.
+    await fs.writeFile(lock, JSON.stringify({ pid: dead, host: `not-${hostname()}`, started }))
+    expect(await claimedByTheDead(file)).toBe(false)
+    // Being written, or left half-written: nothing to tell from.
+    await fs.writeFile(lock, '')
+    expect(await claimedByTheDead(file)).toBe(false)
   })
 })
 

@@ -84,6 +84,16 @@ async function readOwner (path: string): Promise<Owner | 'gone' | undefined> {
 }
 
 /**
+ * Whether the last host to claim `file` died holding it (kill -9, a crash): the lock file names a
+ * process on this machine that no longer runs. False when there is no lock, an unreadable one, one
+ * from another machine, or a live owner.
+ */
+export async function claimedByTheDead (file: string): Promise<boolean> {
+  const owner = await readOwner(`${file}.lock`)
+  return typeof owner === 'object' && owner.host === hostname() && !held(owner)
+}
+
+/**
  * A lock file with nothing readable in it is being written right now (it is created empty), or
  * was left so by a process that died in between: stale once it has stayed so a while.
  */
