@@ -92,29 +92,24 @@ export class HashIndex {
     if (this.#pendingCount === PENDING_MAX) this.#settle()
   }
 
-  /** Adds the waiting inserts, ordered by table (a counting sort on the shard bits). */
+  /**
+   * Adds the waiting inserts, ordered by table (a counting sort on the shard bits). Each loop is a
+   * function of its own: compiled while in its first loop, one function would have no type
+   * feedback for the later ones and be thrown away and compiled again at each, five times in the
+   * first restore of a process.
+   */
   #settle (): void {
     const pending = this.#pending as Uint32Array
     const count = this.#pendingCount
     this.#pendingCount = 0
-    const starts = new Uint32Array(SHARDS + 1)
-    for (let i = 0; i < count; i++) {
-      const next = ((pending[2 * i] as number) >>> SHARD_SHIFT) + 1
-      starts[next] = (starts[next] as number) + 1
-    }
-    for (let shard = 0; shard < SHARDS; shard++) starts[shard + 1] = (starts[shard + 1] as number) + (starts[shard] as number)
-    const sorted = new Uint32Array(2 * count)
-    for (let i = 0; i < count; i++) {
-      const hash = pending[2 * i] as number
-      const shard = hash >>> SHARD_SHIFT
-      const at = 2 * (starts[shard] as number)
-      starts[shard] = at / 2 + 1
-      sorted[at] = hash
-      sorted[at + 1] = pending[2 * i + 1] as number
-    }
-    for (let i = 0; i < 2 * count; i += 2) this.#add(sorted[i] as number, sorted[i + 1] as number)
+    this.#addAll(sortByShard(pending, count))
     // A restore is over, or pauses: the buffer is not kept for a map that may never restore again.
     if (count < PENDING_MAX) this.#pending = undefined
+  }
+
+  /** Adds every (hash, record) pair of `pairs`. */
+  #addAll (pairs: Uint32Array): void {
+    for (let i = 0; i < pairs.length; i += 2) this.#add(pairs[i] as number, pairs[i + 1] as number)
   }
 
   #add (hash: number, handle: number): void {
@@ -185,6 +180,37 @@ export class HashIndex {
     this.#tables[shard] = grown
     return grown
   }
+}
+
+/** The first `count` (hash, record) pairs of `pairs`, ordered by shard, in a new array. */
+function sortByShard (pairs: Uint32Array, count: number): Uint32Array {
+  const starts = shardStarts(pairs, count)
+  const sorted = new Uint32Array(2 * count)
+  for (let i = 0; i < count; i++) {
+    const hash = pairs[2 * i] as number
+    const shard = hash >>> SHARD_SHIFT
+    const at = 2 * (starts[shard] as number)
+    starts[shard] = at / 2 + 1
+    sorted[at] = hash
+    sorted[at + 1] = pairs[2 * i + 1] as number
+  }
+  return sorted
+}
+
+/** Where each shard's pairs begin once the first `count` pairs are ordered by shard. */
+function shardStarts (pairs: Uint32Array, count: number): Uint32Array {
+  const starts = new Uint32Array(SHARDS + 1)
+  for (let i = 0; i < count; i++) {
+    const next = ((pairs[2 * i] as number) >>> SHARD_SHIFT) + 1
+    starts[next] = (starts[next] as number) + 1
+  }
+  return runningSum(starts)
+}
+
+/** `counts` made cumulative, in place. */
+function runningSum (counts: Uint32Array): Uint32Array {
+  for (let i = 1; i < counts.length; i++) counts[i] = (counts[i] as number) + (counts[i - 1] as number)
+  return counts
 }
 
 /**

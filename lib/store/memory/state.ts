@@ -44,7 +44,6 @@ export type StateChange =
 
 // A part of a snapshot holds fewer items than a page: its caller takes parts back to back, a turn apart.
 const SNAPSHOT_PART_ITEMS = 2000
-const VERSION_RANGE = 2 ** 32
 const READ_AHEAD_KEYS = 64
 // A smaller map stays in the CPU's caches (its buckets and records take a few MB at most), where
 // reading ahead only costs its hashing (about 30 ns a key).
@@ -377,8 +376,10 @@ export class MemoryState {
    * inside one update's read and write is out of reach. 0 stays "absent".
    */
   #tick (): number {
-    let version = ++this.#clock % VERSION_RANGE
-    if (version === 0) version = ++this.#clock % VERSION_RANGE
+    // `>>> 0` is the clock modulo 2^32 for any clock below 2^53; `% 2 ** 32` of a clock the
+    // compiler cannot prove small is a call to a float modulo, some 15 ns a write.
+    let version = ++this.#clock >>> 0
+    if (version === 0) version = ++this.#clock >>> 0
     return version
   }
 
