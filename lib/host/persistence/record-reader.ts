@@ -22,20 +22,36 @@ export function readNextRecord (bytes: Buffer, at: number, end: number): Read<un
   return readRecord(bytes, at, end, true)
 }
 
+// The tags of the records read here, as record-fast-path writes them: fixstrs.
+const REQ = tagBytes('req')
+const PUT = tagBytes('put')
+const DEL = tagBytes('del')
+const BATCH = tagBytes('batch')
+const APPLIED = tagBytes('applied')
+
+function tagBytes (tag: string): Buffer {
+  return Buffer.concat([Buffer.of(0xa0 | tag.length), Buffer.from(tag, 'latin1')])
+}
+
+/** True when the bytes at `at` are `tag` (its fixstr head and letters): no string is made of them. */
+function isTag (bytes: Buffer, at: number, end: number, tag: Buffer): boolean {
+  if (at + tag.length > end) return false
+  for (let i = 0; i < tag.length; i++) if (bytes[at + i] !== tag[i]) return false
+  return true
+}
+
 function readRecord (bytes: Buffer, at: number, end: number, outer: boolean): Read<unknown[]> {
   const head = bytes[at]
   if (head === undefined || head < FIXARRAY_2 || head > FIXARRAY_15) return undefined
-  const tag = readString(bytes, at + 1, end)
-  if (tag === undefined) return undefined
-  if (head >= FIXARRAY_4 && tag.value === 'req' && outer) return readRequest(bytes, tag.next, end, head & 0x0F)
-  if (head === FIXARRAY_2 && tag.value === 'del') {
-    const key = readString(bytes, tag.next, end)
+  const tag = at + 1
+  if (head === FIXARRAY_4 && isTag(bytes, tag, end, PUT)) return readPut(bytes, tag + PUT.length, end)
+  if (head >= FIXARRAY_4 && outer && isTag(bytes, tag, end, REQ)) return readRequest(bytes, tag + REQ.length, end, head & 0x0F)
+  if (head === FIXARRAY_2 && isTag(bytes, tag, end, DEL)) {
+    const key = readString(bytes, tag + DEL.length, end)
     return key === undefined ? undefined : { value: ['del', key.value], next: key.next }
   }
-  if (head === FIXARRAY_2 && tag.value === 'batch' && outer) return readBatch(bytes, tag.next, end)
-  if (head !== FIXARRAY_4) return undefined
-  if (tag.value === 'put') return readPut(bytes, tag.next, end)
-  if (tag.value === 'applied') return readApplied(bytes, tag.next, end)
+  if (head === FIXARRAY_2 && outer && isTag(bytes, tag, end, BATCH)) return readBatch(bytes, tag + BATCH.length, end)
+  if (head === FIXARRAY_4 && isTag(bytes, tag, end, APPLIED)) return readApplied(bytes, tag + APPLIED.length, end)
   return undefined
 }
 
@@ -137,13 +153,22 @@ function readString (bytes: Buffer, at: number, end: number): Read<string> {
   return range === undefined ? undefined : { value: bytes.toString('utf8', range[0], range[1]), next: range[1] }
 }
 
+// A binary value up to this long is copied into an array of its own in a loop: V8 keeps so small
+// a typed array inside its heap, cheaper to make and to collect than a view of a pool.
+const LOOP_COPY_BYTES = 32
+
 /**
  * A binary value, copied out of `bytes` (the whole file), so that it keeps only itself alive; a
- * small copy comes from Node's shared pool, not an allocation of its own.
+ * larger copy comes from Node's shared pool, not an allocation of its own.
  */
 function readBinary (bytes: Buffer, at: number, end: number): Read<Uint8Array> {
   const range = sized(bytes, at, end, 0xc4, false)
-  return range === undefined ? undefined : { value: Buffer.from(bytes.subarray(range[0], range[1])), next: range[1] }
+  if (range === undefined) return undefined
+  const [start, stop] = range
+  if (stop - start > LOOP_COPY_BYTES) return { value: Buffer.from(bytes.subarray(start, stop)), next: stop }
+  const value = new Uint8Array(stop - start)
+  for (let i = start; i < stop; i++) value[i - start] = bytes[i] as number
+  return { value, next: stop }
 }
 
 /** The number forms record-fast-path writes: a positive fixint, a 32-bit integer, a float64. */
