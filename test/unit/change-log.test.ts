@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import * as fs from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -678,6 +679,27 @@ describe('a claim left by the dead', () => {
     // Being written, or left half-written: nothing to tell from.
     await fs.writeFile(lock, '')
     expect(await claimedByTheDead(file)).toBe(false)
+  })
+
+  test('tells of a process that exited and awaits its parent (a zombie), as a host killed a moment ago may', async () => {
+    // `true` exits at once; its parent becomes `sleep`, which never reaps it.
+    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    try {
+      const [line] = await once(parent.stdout, 'data') as [Buffer]
+      const zombie = Number(String(line).trim())
+      const stat = async (): Promise<string> => await fs.readFile(`/proc/${zombie}/stat`, 'latin1')
+      const deadline = Date.now() + 5000
+      while (!/\) Z /.test(await stat()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+      expect(await stat()).toMatch(/\) Z /)
+      const started = processStart(zombie)
+      expect(started).toBeDefined()
+      await fs.writeFile(`${file}.lock`, JSON.stringify({ pid: zombie, host: hostname(), started }))
+      expect(await claimedByTheDead(file)).toBe(true)
+      // And the log is taken over at once.
+      await openLog('always')
+    } finally {
+      parent.kill('SIGKILL')
+    }
   })
 })
 

@@ -34,6 +34,22 @@ export function processStart (pid: number): string | undefined {
   }
 }
 
+/**
+ * True when /proc shows `pid` as exited but not yet reaped by its parent (a zombie): it appends
+ * nothing more, though its pid and start time still read as a running process's. A worker that
+ * sees its host's connection close can read the lock in that moment, before the cluster's primary
+ * has reaped the host.
+ */
+function exited (pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+    const state = stat[stat.lastIndexOf(')') + 2]
+    return state === 'Z' || state === 'X'
+  } catch {
+    return false
+  }
+}
+
 function thisProcess (): Owner {
   const started = processStart(process.pid) ?? String(Math.round(Date.now() - process.uptime() * 1000))
   return { pid: process.pid, host: hostname(), started }
@@ -53,14 +69,15 @@ function alive (pid: number): boolean {
  * Whether the process named in a lock file may still be appending. A lock from another machine
  * cannot be checked and counts as held. On this machine the owner is alive when a process with
  * its pid runs and started when it did: a pid reused by another process (after a reboot, in a
- * restarted container) does not keep the log locked. One naming this very process is another
- * plugin instance in it, still open.
+ * restarted container) does not keep the log locked, nor does one that exited and awaits its
+ * parent (a zombie). One naming this very process is another plugin instance in it, still open.
  */
 function held (owner: Owner | undefined): boolean {
   if (owner === undefined) return false
   const self = thisProcess()
   if (owner.host !== self.host) return true
   if (owner.pid === self.pid) return sameStart(owner.started, self.started)
+  if (exited(owner.pid)) return false
   const started = processStart(owner.pid)
   if (started !== undefined) return sameStart(owner.started, started)
   // No /proc, or one hiding other users' processes: a live pid counts as the owner.
