@@ -6,12 +6,17 @@
 // filled them and rewrote the first tenth again is SIGKILLed, and a new process is timed from its
 // start until it answers with every key; redis-server fills the same keys with appendonly (RDB
 // preamble), rewrites its AOF, takes the same writes again, shuts down and is timed from its
-// start until it answers PING. Then the log and the AOF sizes, and INCR throughput of Redis per
-// appendfsync (redis-benchmark), the counterpart of the fsync scenario's rows. The order of the
-// three measurements turns each run, so drift does not always favour the same one.
+// start until it answers PING. The log's own compaction runs during those writes and folds most
+// of them into its snapshot, as it would in use: the row notes what the log held at the kill.
+// So that a tail of all 100 k writes is measured too, the recovered host takes the same writes
+// again (too few to start a compaction) with a worker connected, is SIGKILLed, and that worker is
+// timed from the kill until it answers as host with every key (a clustered app's recovery); then
+// it is SIGKILLed in turn and the next new process is timed as the first. Then the log and the AOF sizes, and INCR throughput of Redis per appendfsync
+// (redis-benchmark), the counterpart of the fsync scenario's rows. The order of the three
+// measurements turns each run, so drift does not always favour the same one.
 
 const { once } = require('node:events')
-const { mkdtempSync, rmSync, statSync } = require('node:fs')
+const { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } = require('node:fs')
 const os = require('node:os')
 const { join } = require('node:path')
 const { setTimeout: sleep } = require('node:timers/promises')
@@ -19,6 +24,7 @@ const { call, commandRuns, freePort, scope } = require('../lib/processes')
 const { measureAofReload, measureAofThroughput } = require('../lib/redis-aof')
 const { repeatWithin } = require('../lib/repeat')
 const { naRow, row } = require('../lib/rows')
+const { median } = require('../lib/stats')
 
 const NODE = join(__dirname, '..', 'workers', 'handover-node.js')
 const KEYS = 1_000_000
@@ -42,6 +48,38 @@ async function handover () {
   })
 }
 
+/** The log's size, and the bytes after its snapshot section (the header's u64 at byte 8). */
+function logShape (file) {
+  const header = Buffer.alloc(16)
+  const fd = openSync(file, 'r')
+  try {
+    readSync(fd, header, 0, 16, 0)
+  } finally {
+    closeSync(fd)
+  }
+  const bytes = statSync(file).size
+  return { bytes, tailBytes: bytes - 20 - Number(header.readBigUInt64BE(8)) }
+}
+
+/** SIGKILLs `host` once 'everysec' has had the last second reach the disk; the log as it was. */
+async function killAfterSync (host, file) {
+  await sleep(1500)
+  const shape = logShape(file)
+  process.kill(host.pid, 'SIGKILL')
+  await once(host, 'exit')
+  return shape
+}
+
+/** Starts a new host on the log and times it from its start until it answers with every key. */
+async function timedRecovery (start, env, name) {
+  const started = process.hrtime.bigint()
+  const host = await start(NODE, { env, name, readyMs: CALL_MS })
+  const size = await call(host, 'size', {}, CALL_MS)
+  const ms = Number(process.hrtime.bigint() - started) / 1e6
+  if (size !== KEYS) throw new Error(`the new host holds ${size} keys`)
+  return { host, ms }
+}
+
 async function recovery () {
   const dir = mkdtempSync(join(os.tmpdir(), 'fastify-shared-state-bench-recover-'))
   try {
@@ -51,17 +89,26 @@ async function recovery () {
       const host = await start(NODE, { env, name: 'recover: host with persist' })
       await call(host, 'fill', { keys: KEYS }, CALL_MS)
       await call(host, 'fill', { keys: TAIL }, CALL_MS)
-      // 'everysec': the last second reaches the disk before the kill.
-      await sleep(1500)
-      const bytes = statSync(file).size
-      process.kill(host.pid, 'SIGKILL')
-      await once(host, 'exit')
-      const started = process.hrtime.bigint()
-      const next = await start(NODE, { env, name: 'recover: new host', readyMs: CALL_MS })
-      const size = await call(next, 'size', {}, CALL_MS)
-      const ms = Number(process.hrtime.bigint() - started) / 1e6
-      if (size !== KEYS) throw new Error(`the new host holds ${size} keys`)
-      return { ms, bytes }
+      const { bytes, tailBytes } = await killAfterSync(host, file)
+      const recovered = await timedRecovery(start, env, 'recover: new host')
+      await call(recovered.host, 'fill', { keys: TAIL }, CALL_MS)
+      const survivor = await start(NODE, { env, name: 'recover: surviving worker' })
+      const probe = call(survivor, 'probe', { keys: KEYS }, CALL_MS)
+      const longTail = await killAfterSync(recovered.host, file)
+      const killedAt = Date.now()
+      const served = await probe
+      if (served.size !== KEYS) throw new Error(`the surviving worker holds ${served.size} keys`)
+      process.kill(survivor.pid, 'SIGKILL')
+      await once(survivor, 'exit')
+      const again = await timedRecovery(start, env, 'recover: next new host')
+      return {
+        ms: recovered.ms,
+        bytes,
+        tailBytes,
+        longTailMs: again.ms,
+        longTailBytes: longTail.tailBytes,
+        survivorMs: served.servedAt - killedAt
+      }
     })
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -72,8 +119,8 @@ async function oneRun (i) {
   const steps = {
     handover: async () => ({ handoverMs: await handover() }),
     recovery: async () => {
-      const { ms, bytes } = await recovery()
-      return { recoveryMs: ms, logBytes: bytes }
+      const { ms, bytes, tailBytes, longTailMs, longTailBytes, survivorMs } = await recovery()
+      return { recoveryMs: ms, logBytes: bytes, tailBytes, longTailMs, longTailBytes, survivorMs }
     },
     redis: async () => {
       const { reloadMs, aofBytes } = await measureAofReload({ keys: KEYS, tailWrites: TAIL })
@@ -86,6 +133,11 @@ async function oneRun (i) {
   return result
 }
 
+/** The median of byte counts, in MB with one decimal. */
+function megabytes (samples) {
+  return (median(samples) / 1048576).toFixed(1)
+}
+
 async function run (ctx) {
   if (!commandRuns('redis-server', ['--version'])) return [naRow(GROUP, 'handover, recovery, AOF reload', 'redis-server not found')]
   const { results, cut } = await repeatWithin(ctx, 60000 * ctx.scale, 'recover', oneRun)
@@ -93,7 +145,33 @@ async function run (ctx) {
   const redis = { label: 'redis-server AOF reload (RDB preamble + 100 k writes)', samples: all('redisMs') }
   const rows = [
     row({ group: GROUP, label: 'graceful handover: app.close() to the successor answering', unit: 'ms', better: 'lower', samples: all('handoverMs'), vs: [redis], note: cut }),
-    row({ group: GROUP, label: "kill -9 (persist 'everysec', snapshot + 100 k writes): start to every key served", unit: 'ms', better: 'lower', samples: all('recoveryMs'), vs: [redis] }),
+    row({
+      group: GROUP,
+      label: "kill -9 (persist 'everysec', 1 M keys then 100 k writes): start to every key served",
+      unit: 'ms',
+      better: 'lower',
+      samples: all('recoveryMs'),
+      vs: [redis],
+      note: `the log after its own compaction: ${megabytes(all('tailBytes'))} MB of records after the snapshot`
+    }),
+    row({
+      group: GROUP,
+      label: 'the same with all 100 k writes in the log after the snapshot',
+      unit: 'ms',
+      better: 'lower',
+      samples: all('longTailMs'),
+      vs: [redis],
+      note: `${megabytes(all('longTailBytes'))} MB of records after the snapshot`
+    }),
+    row({
+      group: GROUP,
+      label: 'the same log, a worker of the killed host taking over: kill to every key served',
+      unit: 'ms',
+      better: 'lower',
+      samples: all('survivorMs'),
+      vs: [redis],
+      note: 'a worker already running (a clustered app) has no process to start and nothing to require'
+    }),
     row({
       group: GROUP,
       label: 'change log on disk (snapshot + tail)',
