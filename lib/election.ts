@@ -98,13 +98,14 @@ export const ELECTION_SETTLE_MS = 50
 
 /**
  * The wait before binding in the election's round `round`, with jitter that spreads the survivors
- * of a dead host so they do not bind in lockstep. None once the last host is known to have died
- * without handing over (`lastHostDied`): a successor claims the change log before it binds, so a
- * claim left by a dead process means no successor is about to bind, and the wait would only delay
- * the recovery.
+ * of a dead host so they do not bind in lockstep. None in the first round once the last host is
+ * known to have died without handing over (`lastHostDied`): a successor claims the change log
+ * before it binds, so a claim left by a dead process means no successor is about to bind, and the
+ * wait would only delay the recovery. A later round means the bind failed (a rival won, or
+ * something holds the port without answering): it waits as usual, so a worker never spins.
  */
 export function settleDelay (round: number, lastHostDied: boolean): number {
-  if (lastHostDied) return 0
+  if (lastHostDied && round === 1) return 0
   return ELECTION_SETTLE_MS + Math.min(100, 5 * round) + Math.random() * 20
 }
 

@@ -34,17 +34,22 @@ export function processStart (pid: number): string | undefined {
   }
 }
 
+// The kernel's flag of a process in the middle of exiting (PF_EXITING in linux/sched.h).
+const PF_EXITING = 0x4
+
 /**
- * True when /proc shows `pid` as exited but not yet reaped by its parent (a zombie): it appends
- * nothing more, though its pid and start time still read as a running process's. A worker that
- * sees its host's connection close can read the lock in that moment, before the cluster's primary
- * has reaped the host.
+ * True when /proc shows `pid` exiting, or exited but not yet reaped by its parent (a zombie): it
+ * appends nothing more, though its pid and start time still read as a running process's. A worker
+ * that sees its host's connection close reads the lock in that moment: the kernel closes a killed
+ * process' sockets on its way out, and the cluster's primary reaps it later.
  */
 function exited (pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
-    const state = stat[stat.lastIndexOf(')') + 2]
-    return state === 'Z' || state === 'X'
+    // After the command name: state, ppid, pgrp, session, tty, tpgid, flags.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 7)
+    const state = fields[0]
+    return state === 'Z' || state === 'X' || (Number(fields[6]) & PF_EXITING) !== 0
   } catch {
     return false
   }
