@@ -22,7 +22,6 @@ const BYTES = 2
 const LARGE = 3
 /** A decoded value, in the bounded LiveValues. */
 const LIVE = 4
-const INT32_BYTES = 4
 
 /**
  * The host's entries, one slot each, with no heap object per key: each key is a record in a
@@ -139,9 +138,7 @@ export class EntryTable {
     this.#size++
     const arena = this.#arena
     if (typeof stored === 'number') {
-      const at = arena.valueOffset(handle)
-      if (arena.valueLength(handle) === INT32_BYTES) arena.buffer(handle).writeInt32LE(stored, at)
-      else arena.buffer(handle).writeDoubleLE(stored, at)
+      arena.setNumber(handle, stored)
     } else if (stored instanceof LiveValue) {
       const evicted = this.#live.set(slot, stored)
       if (evicted !== undefined) this.setValue(evicted[0], rawOf(evicted[1], this.#codec))
@@ -184,10 +181,7 @@ export class EntryTable {
     const arena = this.#arena
     if (typeof stored === 'number') {
       arena.setKind(handle, NUMBER)
-      const buffer = arena.buffer(handle)
-      const at = arena.valueOffset(handle)
-      if (arena.valueLength(handle) === INT32_BYTES) buffer.writeInt32LE(stored, at)
-      else buffer.writeDoubleLE(stored, at)
+      arena.setNumber(handle, stored)
     } else if (stored instanceof LiveValue) {
       arena.setKind(handle, LIVE)
       const evicted = this.#live.set(slot, stored)
