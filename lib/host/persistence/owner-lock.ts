@@ -21,38 +21,40 @@ const OWNER_WAIT_MS = 2000
 const POLL_MS = 20
 const UNREADABLE_STALE_MS = 1000
 
-/** `pid`'s start time from /proc (Linux), or undefined when it is not running or there is no /proc. */
-export function processStart (pid: number): string | undefined {
+// The kernel's flag of a process in the middle of exiting (PF_EXITING in linux/sched.h).
+const PF_EXITING = 0x4
+
+interface ProcessStat {
+  /** When it started: its start time in clock ticks since boot, and the boot's id. */
+  started: string
+  /**
+   * Exiting, or exited but not yet reaped by its parent (a zombie): it appends nothing more,
+   * though its pid and start time still read as a running process's. A worker that sees its
+   * host's connection close reads the lock in that moment: the kernel closes a killed process'
+   * sockets on its way out, and the cluster's primary reaps it later.
+   */
+  exited: boolean
+}
+
+/** What /proc says of `pid` (Linux), or undefined when it does not exist or there is no /proc. */
+function processStat (pid: number): ProcessStat | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
-    // Fields after the command name, which may hold spaces and parentheses; start time is field 22.
+    // Fields after the command name, which may hold spaces and parentheses: state first, the
+    // kernel's flags 7th, the start time 20th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim()
-    return `${bootId}/${fields[19] as string}`
+    const state = fields[0]
+    const exited = state === 'Z' || state === 'X' || (Number(fields[6]) & PF_EXITING) !== 0
+    return { started: `${bootId}/${fields[19] as string}`, exited }
   } catch {
     return undefined
   }
 }
 
-// The kernel's flag of a process in the middle of exiting (PF_EXITING in linux/sched.h).
-const PF_EXITING = 0x4
-
-/**
- * True when /proc shows `pid` exiting, or exited but not yet reaped by its parent (a zombie): it
- * appends nothing more, though its pid and start time still read as a running process's. A worker
- * that sees its host's connection close reads the lock in that moment: the kernel closes a killed
- * process' sockets on its way out, and the cluster's primary reaps it later.
- */
-function exited (pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
-    // After the command name: state, ppid, pgrp, session, tty, tpgid, flags.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 7)
-    const state = fields[0]
-    return state === 'Z' || state === 'X' || (Number(fields[6]) & PF_EXITING) !== 0
-  } catch {
-    return false
-  }
+/** `pid`'s start time from /proc (Linux), or undefined when it is not running or there is no /proc. */
+export function processStart (pid: number): string | undefined {
+  return processStat(pid)?.started
 }
 
 function thisProcess (): Owner {
@@ -82,9 +84,8 @@ function held (owner: Owner | undefined): boolean {
   const self = thisProcess()
   if (owner.host !== self.host) return true
   if (owner.pid === self.pid) return sameStart(owner.started, self.started)
-  if (exited(owner.pid)) return false
-  const started = processStart(owner.pid)
-  if (started !== undefined) return sameStart(owner.started, started)
+  const stat = processStat(owner.pid)
+  if (stat !== undefined) return !stat.exited && sameStart(owner.started, stat.started)
   // No /proc, or one hiding other users' processes: a live pid counts as the owner.
   return alive(owner.pid)
 }
