@@ -134,7 +134,9 @@ export async function electHost (settings: ConnectionSettings, connectTimeout: n
       if (!isRefused(error)) throw error
       if (endpoint.kind === 'unix') await removeStaleSocket(endpoint.path, inode)
     }
-    const delay = settleDelay(++round, await lastHostDied())
+    round++
+    // Only the first round may skip the wait (see settleDelay): the lock is read then alone.
+    const delay = settleDelay(round, round === 1 && await lastHostDied())
     if (delay > 0) await sleep(delay)
     const server = await tryListen(endpoint)
     if (server !== undefined) return { role: 'host', server }
