@@ -75,6 +75,13 @@ function writeU32 (buffer: Buffer, at: number, value: number): void {
   buffer[at + 3] = value >>> 24
 }
 
+/** Writes number `value` at `at` in `width` bytes (INT32_BYTES or FLOAT64_BYTES: see numberBytes). */
+function writeNumberAt (buffer: Buffer, at: number, width: number, value: number): void {
+  // Four byte stores for an int32, where Buffer#writeInt32LE checks its arguments first.
+  if (width === INT32_BYTES) writeU32(buffer, at, value)
+  else buffer.writeDoubleLE(value, at)
+}
+
 function int32At (buffer: Buffer, at: number): number {
   return (buffer[at] as number) | ((buffer[at + 1] as number) << 8) | ((buffer[at + 2] as number) << 16) | ((buffer[at + 3] as number) << 24)
 }
@@ -316,24 +323,16 @@ export class KeyArena {
     const info = infoAt(buffer, start)
     const width = numberBytes(value)
     if (info >>> LENGTH_BITS !== kind || (info & LENGTH_MASK) !== width) return false
-    const at = this.#valueAt(buffer, start)
-    if (width === INT32_BYTES) writeU32(buffer, at, value)
-    else buffer.writeDoubleLE(value, at)
+    writeNumberAt(buffer, this.#valueAt(buffer, start), width, value)
     writeU32(buffer, start + VERSION_AT, version)
     return true
   }
 
-  /**
-   * Writes number `value` into the record's value bytes, in the width they were made for
-   * (INT32_BYTES or FLOAT64_BYTES: see numberBytes): four byte stores for an int32, where
-   * Buffer#writeInt32LE checks its arguments first (a twentieth of restoring a key).
-   */
+  /** Writes number `value` into the record's value bytes, in the width they were made for. */
   setNumber (handle: number, value: number): void {
     const buffer = this.#chunks[handle >>> OFFSET_BITS] as Buffer
     const start = (handle & OFFSET_MASK) << UNIT_SHIFT
-    const at = this.#valueAt(buffer, start)
-    if ((infoAt(buffer, start) & LENGTH_MASK) === INT32_BYTES) writeU32(buffer, at, value)
-    else buffer.writeDoubleLE(value, at)
+    writeNumberAt(buffer, this.#valueAt(buffer, start), infoAt(buffer, start) & LENGTH_MASK, value)
   }
 
   /** Where the value bytes of the record at `start` begin. */
