@@ -11,9 +11,10 @@
 // So that a tail of all 100 k writes is measured too, the recovered host takes the same writes
 // again (too few to start a compaction) with a worker connected, is SIGKILLed, and that worker is
 // timed from the kill until it answers as host with every key (a clustered app's recovery); then
-// it is SIGKILLed in turn and the next new process is timed as the first. Then the log and the AOF sizes, and INCR throughput of Redis per appendfsync
-// (redis-benchmark), the counterpart of the fsync scenario's rows. The order of the three
-// measurements turns each run, so drift does not always favour the same one.
+// it is SIGKILLed in turn and the next new process is timed as the first. Then the log and the
+// AOF sizes, and INCR throughput of Redis per appendfsync (redis-benchmark), the counterpart of
+// the fsync scenario's rows. The order of the three measurements turns each run, so drift does
+// not always favour the same one.
 
 const { once } = require('node:events')
 const { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } = require('node:fs')
@@ -25,6 +26,7 @@ const { measureAofReload, measureAofThroughput } = require('../lib/redis-aof')
 const { repeatWithin } = require('../lib/repeat')
 const { naRow, row } = require('../lib/rows')
 const { median } = require('../lib/stats')
+const { FILE_HEADER_BYTES } = require('../../dist/host/persistence/record-format')
 
 const NODE = join(__dirname, '..', 'workers', 'handover-node.js')
 const KEYS = 1_000_000
@@ -32,6 +34,7 @@ const TAIL = KEYS / 10
 const CALL_MS = 600000
 const GROUP = `Handover and recovery of ${KEYS / 1e6} M keys key:<i> -> <i> (Redis: its AOF reload, same keys, same run)`
 const AOF_MODES = ['none', 'always', 'everysec', 'no']
+const MiB = 1048576
 
 async function handover () {
   return scope(async (start) => {
@@ -48,26 +51,30 @@ async function handover () {
   })
 }
 
-/** The log's size, and the bytes after its snapshot section (the header's u64 at byte 8). */
+/** The log's size, and the bytes after its header and snapshot section (the header's u64 at byte 8). */
 function logShape (file) {
-  const header = Buffer.alloc(16)
+  const header = Buffer.alloc(FILE_HEADER_BYTES)
   const fd = openSync(file, 'r')
   try {
-    readSync(fd, header, 0, 16, 0)
+    readSync(fd, header, 0, FILE_HEADER_BYTES, 0)
   } finally {
     closeSync(fd)
   }
   const bytes = statSync(file).size
-  return { bytes, tailBytes: bytes - 20 - Number(header.readBigUInt64BE(8)) }
+  return { bytes, tailBytes: bytes - FILE_HEADER_BYTES - Number(header.readBigUInt64BE(8)) }
 }
 
-/** SIGKILLs `host` once 'everysec' has had the last second reach the disk; the log as it was. */
+/**
+ * SIGKILLs `host` once 'everysec' has had the last second reach the disk; the log as it was, and
+ * when the signal was sent (epoch ms).
+ */
 async function killAfterSync (host, file) {
   await sleep(1500)
   const shape = logShape(file)
+  const killedAt = Date.now()
   process.kill(host.pid, 'SIGKILL')
   await once(host, 'exit')
-  return shape
+  return { ...shape, killedAt }
 }
 
 /** Starts a new host on the log and times it from its start until it answers with every key. */
@@ -95,7 +102,6 @@ async function recovery () {
       const survivor = await start(NODE, { env, name: 'recover: surviving worker' })
       const probe = call(survivor, 'probe', { keys: KEYS }, CALL_MS)
       const longTail = await killAfterSync(recovered.host, file)
-      const killedAt = Date.now()
       const served = await probe
       if (served.size !== KEYS) throw new Error(`the surviving worker holds ${served.size} keys`)
       process.kill(survivor.pid, 'SIGKILL')
@@ -107,7 +113,7 @@ async function recovery () {
         tailBytes,
         longTailMs: again.ms,
         longTailBytes: longTail.tailBytes,
-        survivorMs: served.servedAt - killedAt
+        survivorMs: served.servedAt - longTail.killedAt
       }
     })
   } finally {
@@ -135,7 +141,7 @@ async function oneRun (i) {
 
 /** The median of byte counts, in MB with one decimal. */
 function megabytes (samples) {
-  return (median(samples) / 1048576).toFixed(1)
+  return (median(samples) / MiB).toFixed(1)
 }
 
 async function run (ctx) {
@@ -177,8 +183,8 @@ async function run (ctx) {
       label: 'change log on disk (snapshot + tail)',
       unit: 'MB',
       better: 'lower',
-      samples: all('logBytes').map((bytes) => bytes / 1048576),
-      vs: [{ label: "Redis' AOF directory", samples: all('aofBytes').map((bytes) => bytes / 1048576) }]
+      samples: all('logBytes').map((bytes) => bytes / MiB),
+      vs: [{ label: "Redis' AOF directory", samples: all('aofBytes').map((bytes) => bytes / MiB) }]
     })
   ]
   if (commandRuns('redis-benchmark', ['--version'])) {
