@@ -682,8 +682,11 @@ describe('a claim left by the dead', () => {
   })
 
   test('tells of a process that exited and awaits its parent (a zombie), as a host killed a moment ago may', async () => {
-    // `true` exits at once; its parent becomes `sleep`, which never reaps it.
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] })
+    // The parent blocks its thread (Atomics.wait) right after starting `true`, so its event loop,
+    // which would reap the child, never runs: `true` stays a zombie until the parent is killed.
+    const script = "const child = require('node:child_process').spawn('true'); process.stdout.write(child.pid + '\\n'); " +
+      'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000)'
+    const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] })
     try {
       const [line] = await once(parent.stdout, 'data') as [Buffer]
       const zombie = Number(String(line).trim())
