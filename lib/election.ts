@@ -109,6 +109,10 @@ export function settleDelay (round: number, lastHostDied: boolean): number {
   return ELECTION_SETTLE_MS + Math.min(100, 5 * round) + Math.random() * 20
 }
 
+// A rival replaces a stale socket file once (unlink, then bind); more replacements than this in
+// one election is someone swapping files, and is refused as the relay it is attempting.
+const FILE_REPLACEMENTS = 3
+
 /**
  * Runs the election: connect and authenticate to whoever hosts, or, when nobody answers, listen
  * exclusively after a short wait (see settleDelay; `lastHostDied` tells whether the last host
@@ -122,6 +126,7 @@ export async function electHost (settings: ConnectionSettings, connectTimeout: n
   const deadline = Date.now() + connectTimeout
   let round = 0
   let refusals = 0
+  let replacements = 0
   while (Date.now() < deadline) {
     const inode = await inodeOf(endpoint)
     try {
@@ -131,6 +136,9 @@ export async function electHost (settings: ConnectionSettings, connectTimeout: n
       // at that moment: only a second refusal in a row settles it.
       const refusedProof = (error as { closedAfterProof?: boolean }).closedAfterProof === true
       if (refusedProof && refusals++ === 0) continue
+      // The socket file changed under this connection: look again (see FILE_REPLACEMENTS).
+      const fileReplaced = (error as { fileReplaced?: boolean }).fileReplaced === true
+      if (fileReplaced && replacements++ < FILE_REPLACEMENTS) continue
       if (!isRefused(error)) throw error
       if (endpoint.kind === 'unix') await removeStaleSocket(endpoint.path, inode)
     }

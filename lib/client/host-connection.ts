@@ -46,7 +46,10 @@ function viewOf (socket: Socket, endpoint: Endpoint, fileBefore: string | undefi
   if (endpoint.kind !== 'unix') return clientView(socket, undefined)
   const fileAfter = socketFileId(endpoint.path)
   if (fileAfter !== fileBefore) {
-    throw new HandshakeError('relay', `the socket file ${endpoint.path} was replaced while this worker connected`)
+    // Which of the two files this connection reached is unknown. Usually a rival removed a stale
+    // file and bound its own; the election looks again (nothing has been sent yet).
+    throw Object.assign(new SharedStateAuthError(`the socket file ${endpoint.path} was replaced while this worker connected`),
+      { fileReplaced: true })
   }
   return clientView(socket, unixView(endpoint.path, fileAfter))
 }

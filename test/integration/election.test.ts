@@ -1,10 +1,13 @@
+import { renameSync } from 'node:fs'
 import { lstat, mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '../helpers/ports'
+import { frame } from '../helpers/raw-peer'
 import { TEST_KEY, waitFor } from '../helpers/processes'
 import { Teardown } from '../helpers/teardown'
-import { startWorker, type WorkerProcess } from '../helpers/worker-process'
+import { startFailure, startWorker, type WorkerProcess } from '../helpers/worker-process'
 
 // The election among plain processes (no cluster primary): whoever binds the manager socket
 // exclusively hosts, everyone else is its client, over TCP or a unix socket.
@@ -73,6 +76,50 @@ test('three workers starting together on a stale unix socket elect exactly one h
   // Each finds the stale file; only the very file found refusing may be removed, so a worker
   // never unlinks the socket a faster rival has just bound.
   await expectOneHost({ path, key: TEST_KEY, connectTimeout: 5000 }, 3)
+})
+
+test('a socket file replaced while a worker connects: it looks again, reaches the new host, and is not refused as relayed', async () => {
+  const path = await socketPath()
+  const aside = `${path}.new`
+  const host = await startWorker(teardown, { path: aside, key: TEST_KEY })
+  await host.call('set', 'k', 'from the host')
+  // What a rival does to a stale file: the worker connects to the file at `path`, and between its
+  // look at the file before connecting and the one after, the live host's file takes its place.
+  const replaced = createServer((socket) => {
+    renameSync(aside, path)
+    socket.end(frame(['a greeting the worker drops before answering']))
+  })
+  await new Promise<void>((resolve) => replaced.listen(path, resolve))
+  teardown.add(() => new Promise<void>((resolve) => replaced.close(() => resolve())))
+
+  const worker = await startWorker(teardown, { path, key: TEST_KEY })
+  expect(worker.role).toBe('client')
+  expect(await worker.call('get', 'k')).toBe('from the host')
+  expect(await worker.call('incr', 'n')).toBe(1)
+  expect(await host.call('get', 'n')).toBe(1)
+})
+
+test('a socket file swapped at every connection is refused as a relay after a few looks', async () => {
+  const path = await socketPath()
+  // Each listener, once connected to, puts the next one's file in its place: the worker never
+  // reaches a file that stays put while it connects.
+  const files = Array.from({ length: 8 }, (_, i) => (i === 0 ? path : `${path}.${i}`))
+  let connections = 0
+  for (let i = files.length - 1; i >= 0; i--) {
+    const listener = createServer((socket) => {
+      connections++
+      if (i + 1 < files.length) renameSync(files[i + 1] as string, path)
+      socket.end(frame(['a greeting the worker drops before answering']))
+    })
+    await new Promise<void>((resolve) => listener.listen(files[i], resolve))
+    teardown.add(() => new Promise<void>((resolve) => listener.close(() => resolve())))
+  }
+
+  const failure = await startFailure({ path, key: TEST_KEY, connectTimeout: 5000 })
+  expect(failure.code).toBe('FST_SHARED_STATE_AUTH')
+  expect(failure.message).toMatch(/was replaced while this worker connected/)
+  // The first look and three more, not one per swap the neighbour can afford.
+  expect(connections).toBe(4)
 })
 
 test('a worker that starts later joins as a client and sees the existing state', async () => {
