@@ -26,7 +26,7 @@ const { measureAofReload, measureAofThroughput } = require('../lib/redis-aof')
 const { repeatWithin } = require('../lib/repeat')
 const { naRow, row } = require('../lib/rows')
 const { median } = require('../lib/stats')
-const { FILE_HEADER_BYTES } = require('../../dist/host/persistence/record-format')
+const { FILE_HEADER_BYTES, parseFileHeader } = require('../../dist/host/persistence/record-format')
 
 const NODE = join(__dirname, '..', 'workers', 'handover-node.js')
 const KEYS = 1_000_000
@@ -51,7 +51,7 @@ async function handover () {
   })
 }
 
-/** The log's size, and the bytes after its header and snapshot section (the header's u64 at byte 8). */
+/** The log's size, and the bytes after its header and snapshot section. */
 function logShape (file) {
   const header = Buffer.alloc(FILE_HEADER_BYTES)
   const fd = openSync(file, 'r')
@@ -60,8 +60,10 @@ function logShape (file) {
   } finally {
     closeSync(fd)
   }
+  const parsed = parseFileHeader(header)
+  if (typeof parsed === 'string') throw new Error(`${file}: ${parsed}`)
   const bytes = statSync(file).size
-  return { bytes, tailBytes: bytes - FILE_HEADER_BYTES - Number(header.readBigUInt64BE(8)) }
+  return { bytes, tailBytes: bytes - FILE_HEADER_BYTES - parsed.snapshotBytes }
 }
 
 /**

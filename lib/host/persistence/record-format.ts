@@ -267,7 +267,7 @@ function * frameRecords (bytes: Buffer, offset: number, end: number, decoder: De
 }
 
 /** The snapshot section's length and the format version, or why the header is not one this version reads. */
-function parseFileHeader (bytes: Uint8Array): { snapshotBytes: number, version: number } | string {
+export function parseFileHeader (bytes: Uint8Array): { snapshotBytes: number, version: number } | string {
   const header = Buffer.from(bytes.buffer, bytes.byteOffset, FILE_HEADER_BYTES)
   if (header.toString('latin1', 0, 4) !== FILE_MAGIC) return 'not a fastify-shared-state log'
   if (header.readUInt32BE(16) !== crc32(header.subarray(0, 16))) return 'bad file header checksum'
